@@ -1,0 +1,89 @@
+//! Putting the server together: configuration, start-up and graceful shutdown.
+
+use crate::http::{self, AppState};
+use crate::pagination::CursorCodec;
+use crate::storage::{self, Storage, StoreError};
+use axum::Router;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// Everything `leads serve` can be told.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub addr: SocketAddr,
+    pub database_url: String,
+    /// A request still running after this answers 503.
+    pub request_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: storage::DEFAULT_DATABASE_URL.to_owned(),
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A built application: its router and the store behind it.
+pub struct App {
+    pub router: Router,
+    pub store: Arc<dyn Storage>,
+}
+
+/// Opens the database (applying migrations) and builds the router.
+pub async fn build(config: &Config) -> Result<App, StoreError> {
+    let store = storage::open(&config.database_url).await?;
+    build_with_store(store, config).await
+}
+
+/// Builds the router over an already open store.
+pub async fn build_with_store(store: Arc<dyn Storage>, config: &Config) -> Result<App, StoreError> {
+    let secret = store.cursor_secret().await?;
+    let state = AppState {
+        store: store.clone(),
+        cursors: CursorCodec::new(&secret),
+    };
+    Ok(App {
+        router: http::router(state, config.request_timeout),
+        store,
+    })
+}
+
+/// Serves until `shutdown` resolves, then finishes in-flight requests and returns.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

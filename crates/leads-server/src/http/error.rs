@@ -1,0 +1,177 @@
+//! The one error type of the API, rendered as the contract's JSON error body.
+
+use crate::storage::StoreError;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use leads_types::{ErrorBody, ErrorDetail};
+
+/// An answer other than success. Every non-2xx response the server sends is one of these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+    pub code: Option<&'static str>,
+    pub param: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            code: None,
+            param: None,
+        }
+    }
+
+    pub fn missing(param: &str) -> Self {
+        Self {
+            code: Some("parameter_missing"),
+            param: Some(param.to_owned()),
+            ..Self::new(
+                StatusCode::BAD_REQUEST,
+                format!("Missing required parameter: {param}."),
+            )
+        }
+    }
+
+    /// A parameter was given but is not acceptable; `why` completes "Invalid <param>: ".
+    pub fn invalid(param: &str, why: impl std::fmt::Display) -> Self {
+        Self {
+            code: Some("parameter_invalid"),
+            param: Some(param.to_owned()),
+            ..Self::new(
+                StatusCode::BAD_REQUEST,
+                format!("Invalid parameter {param}: {why}."),
+            )
+        }
+    }
+
+    pub fn invalid_json(why: impl std::fmt::Display) -> Self {
+        Self {
+            code: Some("invalid_json"),
+            ..Self::new(
+                StatusCode::BAD_REQUEST,
+                format!("The request body is not valid JSON: {why}."),
+            )
+        }
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
+    }
+
+    /// A failure that is ours, not the client's: logged here with its cause, shown plainly.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(%cause, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The server failed to handle this request.",
+        )
+    }
+
+    /// The contract's `type` for a status.
+    pub fn kind(status: StatusCode) -> &'static str {
+        match status.as_u16() {
+            400 | 405 | 413 | 414 | 415 | 431 => "invalid_request_error",
+            401 => "unauthorized",
+            403 => "forbidden",
+            404 => "not_found",
+            409 => "conflict",
+            422 => "unprocessable_entity",
+            429 => "rate_limit_exceeded",
+            503 | 408 | 504 => "service_unavailable",
+            _ => "internal_server_error",
+        }
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: ErrorDetail {
+                kind: Self::kind(self.status).to_owned(),
+                message: self.message.clone(),
+                code: self.code.map(str::to_owned),
+                param: self.param.clone(),
+            },
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::to_vec(&self.body()).unwrap_or_default();
+        let mut response = (self.status, body).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound(message) => ApiError::not_found(message),
+            StoreError::Conflict(message) => ApiError::new(StatusCode::CONFLICT, message),
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(%cause, "database unavailable");
+                ApiError::unavailable("The database is unavailable; retry shortly.")
+            }
+            StoreError::Internal(cause) => ApiError::internal(cause),
+        }
+    }
+}
+
+/// Gives any error response that is not already JSON (the framework's own 404, 405, 413,
+/// timeouts) the contract's shape, so no response leaves in another.
+pub async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json {
+        return response;
+    }
+    let message = match status {
+        StatusCode::NOT_FOUND => "No such route.",
+        StatusCode::METHOD_NOT_ALLOWED => "This route does not accept that method.",
+        StatusCode::PAYLOAD_TOO_LARGE => "The request body is too large.",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "The request body must be application/json.",
+        StatusCode::REQUEST_TIMEOUT | StatusCode::SERVICE_UNAVAILABLE => {
+            "The request took too long; retry shortly."
+        }
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "The request headers are too large.",
+        _ => status.canonical_reason().unwrap_or("The request failed."),
+    };
+    let mut error = ApiError::new(status, message);
+    if status == StatusCode::REQUEST_TIMEOUT {
+        error.status = StatusCode::SERVICE_UNAVAILABLE;
+    }
+    let mut rebuilt = error.into_response();
+    if let Some(allow) = response.headers().get(header::ALLOW) {
+        rebuilt.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    rebuilt
+}

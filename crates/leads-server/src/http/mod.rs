@@ -1,0 +1,57 @@
+//! The HTTP layer: routes, the JSON error shape, and request limits.
+
+pub mod error;
+pub mod health;
+pub mod leads;
+pub mod query;
+
+use crate::pagination::CursorCodec;
+use crate::storage::Storage;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use error::ApiError;
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Duration;
+use tower_http::timeout::TimeoutLayer;
+
+/// Request bodies larger than this are refused with 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Storage>,
+    pub cursors: CursorCodec,
+}
+
+/// The whole HTTP API over a store.
+pub fn router(state: AppState, request_timeout: Duration) -> Router {
+    let api = Router::new().route("/leads", get(leads::list));
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .fallback(|| async { ApiError::not_found("No such route.") })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            request_timeout,
+        ))
+        .layer(axum::middleware::map_response(error::json_errors))
+        .with_state(state)
+}
+
+/// A JSON response, serialized once into bytes.
+pub fn json<T: Serialize>(body: &T) -> Result<Response, ApiError> {
+    let bytes = serde_json::to_vec(body).map_err(ApiError::internal)?;
+    let mut response = bytes.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
+}

@@ -1,0 +1,271 @@
+//! The query string of `GET /leads`, parsed once into validated types.
+//!
+//! Parsed by hand rather than by a deserializer because the SDKs send things a generic parser
+//! rejects: arrays as `product_ids[]=a` or `product_ids=a` (both must work), `null` as an empty
+//! value, and parameters of other API versions that must be ignored.
+
+use super::error::ApiError;
+use crate::domain::{CompanyId, ProductId, Timestamp};
+use crate::pagination::{CursorCodec, Direction, PageRequest, PageSize};
+use crate::storage::LeadFilter;
+
+/// At most this many `product_ids` in one request.
+pub const MAX_PRODUCT_IDS: usize = 100;
+
+/// The list parameters as sent, before anything that needs the company (cursors) is checked.
+#[derive(Debug, Default)]
+struct RawParams {
+    company_id: Option<(&'static str, String)>,
+    first: Option<String>,
+    last: Option<String>,
+    after: Option<String>,
+    before: Option<String>,
+    created_after: Option<String>,
+    created_before: Option<String>,
+    product_ids: Vec<String>,
+}
+
+/// A validated list request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListRequest {
+    pub filter: LeadFilter,
+    pub page: PageRequest,
+}
+
+fn set_once(slot: &mut Option<String>, name: &str, value: String) -> Result<(), ApiError> {
+    if slot.replace(value).is_some() {
+        return Err(ApiError::invalid(name, "was given more than once"));
+    }
+    Ok(())
+}
+
+fn is_array_key(key: &str, name: &str) -> bool {
+    key.strip_prefix(name).is_some_and(|rest| {
+        rest.is_empty()
+            || (rest.starts_with('[')
+                && rest.ends_with(']')
+                && rest[1..rest.len() - 1].bytes().all(|b| b.is_ascii_digit()))
+    })
+}
+
+fn parse_raw(query: &str) -> Result<RawParams, ApiError> {
+    let mut raw = RawParams::default();
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        // An empty value means "not given": the TypeScript SDK sends null that way.
+        if value.is_empty() {
+            continue;
+        }
+        let value = value.into_owned();
+        match key.as_ref() {
+            name @ ("company_id" | "account_id") => {
+                let name = if name == "company_id" {
+                    "company_id"
+                } else {
+                    "account_id"
+                };
+                match &raw.company_id {
+                    Some((_, existing)) if *existing != value => {
+                        return Err(ApiError::invalid(
+                            name,
+                            "names a different company than company_id/account_id given before",
+                        ))
+                    }
+                    _ => raw.company_id = Some((name, value)),
+                }
+            }
+            "first" => set_once(&mut raw.first, "first", value)?,
+            "last" => set_once(&mut raw.last, "last", value)?,
+            "after" => set_once(&mut raw.after, "after", value)?,
+            "before" => set_once(&mut raw.before, "before", value)?,
+            "created_after" => set_once(&mut raw.created_after, "created_after", value)?,
+            "created_before" => set_once(&mut raw.created_before, "created_before", value)?,
+            key if is_array_key(key, "product_ids") => {
+                if raw.product_ids.len() == MAX_PRODUCT_IDS {
+                    return Err(ApiError::invalid(
+                        "product_ids",
+                        format_args!("at most {MAX_PRODUCT_IDS} product ids may be given"),
+                    ));
+                }
+                raw.product_ids.push(value);
+            }
+            _ => {} // Parameters of other API versions are ignored.
+        }
+    }
+    Ok(raw)
+}
+
+fn page_size(name: &str, value: &str) -> Result<PageSize, ApiError> {
+    value
+        .parse::<i64>()
+        .ok()
+        .and_then(PageSize::new)
+        .ok_or_else(|| ApiError::invalid(name, "must be an integer from 1 to 100"))
+}
+
+/// `created_after`/`created_before` as exclusive millisecond bounds. Digits below the
+/// millisecond round the bound outwards so no lead inside the given instant range is lost.
+fn time_bound(name: &str, value: &str, round_up: bool) -> Result<i64, ApiError> {
+    let (ts, sub_milli) = Timestamp::parse_with_rest(value).ok_or_else(|| {
+        ApiError::invalid(
+            name,
+            "must be an RFC 3339 date-time such as 2023-12-01T05:00:00.401Z",
+        )
+    })?;
+    let millis = ts.as_millis();
+    Ok(if round_up && sub_milli {
+        millis + 1
+    } else {
+        millis
+    })
+}
+
+impl ListRequest {
+    /// Validates a raw query string; cursors are checked against the named company.
+    pub fn parse(query: &str, cursors: &CursorCodec) -> Result<Self, ApiError> {
+        let raw = parse_raw(query)?;
+        let (company_param, company_text) = raw
+            .company_id
+            .ok_or_else(|| ApiError::missing("company_id"))?;
+        let company = CompanyId::parse(&company_text).ok_or_else(|| {
+            ApiError::invalid(
+                company_param,
+                "must be a company id like biz_xxxxxxxxxxxxxx",
+            )
+        })?;
+        let (size, direction) = match (&raw.first, &raw.last) {
+            (Some(_), Some(_)) => {
+                return Err(ApiError::invalid("last", "cannot be combined with first"))
+            }
+            (Some(first), None) => (page_size("first", first)?, Direction::Forward),
+            (None, Some(last)) => (page_size("last", last)?, Direction::Backward),
+            (None, None) => (PageSize::default(), Direction::Forward),
+        };
+        let cursor = |name: &str, value: &Option<String>| {
+            value
+                .as_deref()
+                .map(|text| {
+                    cursors
+                        .decode(&company, text)
+                        .map_err(|e| ApiError::invalid(name, e))
+                })
+                .transpose()
+        };
+        let page = PageRequest {
+            size,
+            direction,
+            after: cursor("after", &raw.after)?,
+            before: cursor("before", &raw.before)?,
+        };
+        let mut products = Vec::with_capacity(raw.product_ids.len());
+        for text in &raw.product_ids {
+            let id = ProductId::parse(text).ok_or_else(|| {
+                ApiError::invalid(
+                    "product_ids",
+                    format_args!("{text:?} is not a product id like prod_xxxxxxxxxxxxx"),
+                )
+            })?;
+            if !products.contains(&id) {
+                products.push(id);
+            }
+        }
+        let created_after = raw
+            .created_after
+            .as_deref()
+            .map(|v| time_bound("created_after", v, false))
+            .transpose()?;
+        let created_before = raw
+            .created_before
+            .as_deref()
+            .map(|v| time_bound("created_before", v, true))
+            .transpose()?;
+        Ok(Self {
+            filter: LeadFilter {
+                company,
+                products,
+                created_after,
+                created_before,
+            },
+            page,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const COMPANY: &str = "biz_aaaaaaaaaaaaaa";
+
+    fn parse(query: &str) -> Result<ListRequest, ApiError> {
+        ListRequest::parse(query, &CursorCodec::new(b"k"))
+    }
+
+    fn param_of(query: &str) -> Option<String> {
+        parse(query).unwrap_err().param
+    }
+
+    #[test]
+    fn both_array_forms_and_account_id_are_understood() {
+        let q = format!(
+            "account_id={COMPANY}&product_ids%5B%5D=prod_aaaaaaaaaaaaa&product_ids=prod_bbbbbbbbbbbbb&product_ids[2]=prod_aaaaaaaaaaaaa"
+        );
+        let request = parse(&q).unwrap();
+        assert_eq!(request.filter.company.as_str(), COMPANY);
+        assert_eq!(request.filter.products.len(), 2);
+    }
+
+    #[test]
+    fn empty_values_mean_not_given_and_unknown_keys_are_ignored() {
+        let request = parse(&format!("company_id={COMPANY}&first=&after=&whatever=1")).unwrap();
+        assert_eq!(request.page, PageRequest::default());
+    }
+
+    #[test]
+    fn bad_values_name_their_parameter() {
+        assert_eq!(param_of("first=2").as_deref(), Some("company_id"));
+        assert_eq!(param_of("company_id=acme").as_deref(), Some("company_id"));
+        for bad in ["0", "-1", "101", "abc", "1.5"] {
+            assert_eq!(
+                param_of(&format!("company_id={COMPANY}&first={bad}")).as_deref(),
+                Some("first")
+            );
+            assert_eq!(
+                param_of(&format!("company_id={COMPANY}&last={bad}")).as_deref(),
+                Some("last")
+            );
+        }
+        assert_eq!(
+            param_of(&format!("company_id={COMPANY}&first=1&last=1")).as_deref(),
+            Some("last")
+        );
+        assert_eq!(
+            param_of(&format!("company_id={COMPANY}&after=nope")).as_deref(),
+            Some("after")
+        );
+        assert_eq!(
+            param_of(&format!("company_id={COMPANY}&created_after=2023-13-01")).as_deref(),
+            Some("created_after")
+        );
+        assert_eq!(
+            param_of(&format!("company_id={COMPANY}&product_ids[]=4")).as_deref(),
+            Some("product_ids")
+        );
+        let many: String = (0..101)
+            .map(|_| "&product_ids[]=prod_aaaaaaaaaaaaa")
+            .collect();
+        assert_eq!(
+            param_of(&format!("company_id={COMPANY}{many}")).as_deref(),
+            Some("product_ids")
+        );
+    }
+
+    #[test]
+    fn a_sub_millisecond_upper_bound_keeps_the_lead_of_that_millisecond() {
+        let request = parse(&format!(
+            "company_id={COMPANY}&created_before=2023-12-01T05:00:00.4015Z&created_after=2023-12-01T05:00:00.4015Z"
+        ))
+        .unwrap();
+        assert_eq!(request.filter.created_before, Some(1_701_406_800_402));
+        assert_eq!(request.filter.created_after, Some(1_701_406_800_401));
+    }
+}

@@ -1,0 +1,202 @@
+//! Storage: the one interface every backend implements, and the records it speaks in.
+//!
+//! The embedded default is SQLite ([`sqlite`]). A database URL picks the backend:
+//! `sqlite://path/to/file.db` (or a bare path) for SQLite.
+
+pub mod sqlite;
+
+use crate::domain::{CompanyId, KeyId, LeadId, Permissions, ProductId, UserId};
+use crate::pagination::{PageRequest, Position, Positioned};
+use async_trait::async_trait;
+use serde::Serialize;
+use std::sync::Arc;
+
+/// The database used when none is named: a file in the working directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://leads.db";
+
+/// What can go wrong in storage, in terms the API can answer with.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A referenced record does not exist; the text names it.
+    #[error("{0}")]
+    NotFound(String),
+    /// The write collides with existing data (a duplicate username, say); the text says how.
+    #[error("{0}")]
+    Conflict(String),
+    /// The database cannot be reached or is overloaded right now; retrying may succeed.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else: a bug or a broken database. Logged, never shown to clients.
+    #[error("storage failure: {0}")]
+    Internal(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Opens the database a URL names, applying migrations.
+pub async fn open(url: &str) -> StoreResult<Arc<dyn Storage>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Err(StoreError::Unavailable(
+            "this build has no PostgreSQL backend yet; use an sqlite:// URL".into(),
+        ));
+    }
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    if path.is_empty() {
+        return Err(StoreError::NotFound(format!(
+            "database URL {url:?} names no file"
+        )));
+    }
+    Ok(Arc::new(sqlite::SqliteStore::open(path).await?))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Company {
+    pub id: String,
+    pub title: String,
+    pub created_at: leads_types::Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Product {
+    pub id: String,
+    pub company_id: String,
+    pub title: String,
+    pub created_at: leads_types::Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub created_at: leads_types::Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Member {
+    pub id: String,
+    pub company_id: String,
+    pub user_id: String,
+    pub created_at: leads_types::Timestamp,
+}
+
+/// An API key as stored: its secret exists only as a hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub id: KeyId,
+    pub company_id: CompanyId,
+    pub permissions: Permissions,
+    pub created_at: leads_types::Timestamp,
+    pub revoked: bool,
+    /// SHA-256 of the secret; the secret itself is never stored.
+    pub secret_hash: [u8; 32],
+}
+
+/// A lead with everything a response shows of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeadRow {
+    pub id: LeadId,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub referrer: Option<String>,
+    /// Verbatim JSON object text.
+    pub metadata: Option<String>,
+    pub user_id: String,
+    pub user_email: Option<String>,
+    pub user_name: Option<String>,
+    pub user_username: String,
+    pub product_id: Option<String>,
+    pub product_title: Option<String>,
+    pub member_id: Option<String>,
+}
+
+impl Positioned for LeadRow {
+    fn position(&self) -> Position {
+        Position {
+            created_at: self.created_at,
+            id: self.id.clone(),
+        }
+    }
+}
+
+/// Which of a company's leads a list shows. Bounds are exclusive milliseconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeadFilter {
+    pub company: CompanyId,
+    /// Empty means every product, and leads without one.
+    pub products: Vec<ProductId>,
+    pub created_after: Option<i64>,
+    pub created_before: Option<i64>,
+}
+
+/// A page of leads in list order with its exact flags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeadPage {
+    pub rows: Vec<LeadRow>,
+    pub has_next_page: bool,
+    pub has_previous_page: bool,
+}
+
+/// Rows written together by `leads seed`; ids and timestamps are made by the caller.
+#[derive(Debug, Default)]
+pub struct SeedBatch {
+    pub companies: Vec<Company>,
+    pub products: Vec<Product>,
+    pub users: Vec<User>,
+    pub members: Vec<Member>,
+    pub leads: Vec<SeedLead>,
+    pub keys: Vec<ApiKey>,
+}
+
+#[derive(Debug)]
+pub struct SeedLead {
+    pub id: LeadId,
+    pub company_id: String,
+    pub user_id: String,
+    pub product_id: Option<String>,
+    pub referrer: Option<String>,
+    pub metadata: Option<String>,
+    pub created_at: i64,
+}
+
+/// Everything the server needs of a database. Each backend implements it once.
+#[async_trait]
+pub trait Storage: Send + Sync + 'static {
+    /// The secret that keys cursor integrity checks, made on first start and shared by every
+    /// instance on the same database.
+    async fn cursor_secret(&self) -> StoreResult<Vec<u8>>;
+
+    /// Whether the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// The key whose secret hashes to `hash`, revoked or not.
+    async fn find_api_key(&self, hash: [u8; 32]) -> StoreResult<Option<ApiKey>>;
+
+    async fn list_leads(&self, filter: LeadFilter, page: PageRequest) -> StoreResult<LeadPage>;
+
+    async fn create_company(&self, title: String) -> StoreResult<Company>;
+    async fn create_product(&self, company: CompanyId, title: String) -> StoreResult<Product>;
+    async fn create_user(
+        &self,
+        username: String,
+        email: Option<String>,
+        name: Option<String>,
+    ) -> StoreResult<User>;
+    /// Makes the user a member of the company; their leads there show it from now on.
+    async fn create_member(&self, company: CompanyId, user: UserId) -> StoreResult<Member>;
+    async fn create_api_key(
+        &self,
+        company: CompanyId,
+        permissions: Permissions,
+        secret_hash: [u8; 32],
+    ) -> StoreResult<ApiKey>;
+    /// Erases a lead for good (for example on a data-deletion request). False when absent.
+    async fn delete_lead(&self, id: LeadId) -> StoreResult<bool>;
+
+    /// Writes a batch of synthetic data in one transaction.
+    async fn insert_seed(&self, batch: SeedBatch) -> StoreResult<()>;
+}

@@ -1,0 +1,263 @@
+//! Lead queries for SQLite: the keyset page, its flag checks, and bulk seeding.
+//!
+//! Every list reads one range of `leads_by_company_time` (or, filtered by products, one range of
+//! `leads_by_company_product_time` per product, merged), so a page costs the same at any depth.
+
+use super::sql_error;
+use crate::domain::LeadId;
+use crate::pagination::{self, FlagCheck, Order, PageRequest, Position, Scan};
+use crate::storage::{LeadFilter, LeadPage, LeadRow, SeedBatch, StoreResult};
+use rusqlite::types::Value;
+use rusqlite::{params, Connection};
+use std::fmt::Write;
+
+const LEAD_COLUMNS: &str = "l.id, l.created_at, l.updated_at, l.referrer, l.metadata,
+       u.id, u.email, u.name, u.username, p.id, p.title, m.id";
+
+/// The joins that turn a page of `leads` rows (aliased `l`) into full leads.
+const LEAD_JOINS: &str = "JOIN users u ON u.id = l.user_id
+  LEFT JOIN products p ON p.id = l.product_id
+  LEFT JOIN members m ON m.company_id = l.company_id AND m.user_id = l.user_id";
+
+pub(super) fn list(
+    conn: &Connection,
+    filter: &LeadFilter,
+    page: &PageRequest,
+) -> StoreResult<LeadPage> {
+    let rows = scan(conn, filter, &pagination::plan(page))?;
+    let settled = pagination::settle(page, rows);
+    Ok(LeadPage {
+        has_next_page: flag(conn, filter, &settled.has_next)?,
+        has_previous_page: flag(conn, filter, &settled.has_previous)?,
+        rows: settled.rows,
+    })
+}
+
+/// SQL text and its parameters, built together so placeholders always match.
+struct Query {
+    sql: String,
+    params: Vec<Value>,
+}
+
+impl Query {
+    fn bind(&mut self, value: impl Into<Value>) -> String {
+        self.params.push(value.into());
+        format!("?{}", self.params.len())
+    }
+}
+
+/// The conditions of the filter and bounds on a table aliased `l`, except the product.
+fn conditions(
+    q: &mut Query,
+    filter: &LeadFilter,
+    older_than: Option<&Position>,
+    newer_than: Option<&Position>,
+) -> String {
+    let mut sql = format!(
+        "l.company_id = {}",
+        q.bind(filter.company.as_str().to_owned())
+    );
+    if let Some(after) = filter.created_after {
+        let _ = write!(sql, " AND l.created_at > {}", q.bind(after));
+    }
+    if let Some(before) = filter.created_before {
+        let _ = write!(sql, " AND l.created_at < {}", q.bind(before));
+    }
+    // `<=` on created_at alone is what lets SQLite seek the index; the OR then trims ties.
+    if let Some(p) = older_than {
+        let (t, id) = (q.bind(p.created_at), q.bind(p.id.as_str().to_owned()));
+        let _ = write!(
+            sql,
+            " AND l.created_at <= {t} AND (l.created_at < {t} OR l.id < {id})"
+        );
+    }
+    if let Some(p) = newer_than {
+        let (t, id) = (q.bind(p.created_at), q.bind(p.id.as_str().to_owned()));
+        let _ = write!(
+            sql,
+            " AND l.created_at >= {t} AND (l.created_at > {t} OR l.id > {id})"
+        );
+    }
+    sql
+}
+
+fn scan(conn: &Connection, filter: &LeadFilter, scan: &Scan) -> StoreResult<Vec<LeadRow>> {
+    let mut q = Query {
+        sql: String::new(),
+        params: Vec::new(),
+    };
+    let order = match scan.order {
+        Order::NewestFirst => "l.created_at DESC, l.id DESC",
+        Order::OldestFirst => "l.created_at ASC, l.id ASC",
+    };
+    let base = conditions(
+        &mut q,
+        filter,
+        scan.older_than.as_ref(),
+        scan.newer_than.as_ref(),
+    );
+    let limit = q.bind(scan.limit as i64);
+    let page = if filter.products.is_empty() {
+        format!("SELECT l.* FROM leads l WHERE {base} ORDER BY {order} LIMIT {limit}")
+    } else {
+        // One bounded seek per product, merged: never a scan over the company's other leads.
+        let parts: Vec<String> = filter
+            .products
+            .iter()
+            .map(|product| {
+                let p = q.bind(product.as_str().to_owned());
+                format!(
+                    "SELECT * FROM (SELECT l.* FROM leads l INDEXED BY leads_by_company_product_time
+                     WHERE {base} AND l.product_id = {p} ORDER BY {order} LIMIT {limit})"
+                )
+            })
+            .collect();
+        format!(
+            "SELECT * FROM ({}) l ORDER BY {order} LIMIT {limit}",
+            parts.join(" UNION ALL ")
+        )
+    };
+    q.sql = format!("SELECT {LEAD_COLUMNS} FROM ({page}) l {LEAD_JOINS} ORDER BY {order}");
+    let mut statement = conn.prepare_cached(&q.sql).map_err(sql_error)?;
+    let rows = statement
+        .query_map(rusqlite::params_from_iter(q.params.iter()), |row| {
+            Ok(LeadRow {
+                id: LeadId::from_trusted(row.get(0)?),
+                created_at: row.get(1)?,
+                updated_at: row.get(2)?,
+                referrer: row.get(3)?,
+                metadata: row.get(4)?,
+                user_id: row.get(5)?,
+                user_email: row.get(6)?,
+                user_name: row.get(7)?,
+                user_username: row.get(8)?,
+                product_id: row.get(9)?,
+                product_title: row.get(10)?,
+                member_id: row.get(11)?,
+            })
+        })
+        .map_err(sql_error)?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(sql_error)
+}
+
+fn flag(conn: &Connection, filter: &LeadFilter, check: &FlagCheck) -> StoreResult<bool> {
+    let (older_than, newer_than) = match check {
+        FlagCheck::Known(known) => return Ok(*known),
+        FlagCheck::ExistsOlderThan(p) => (Some(p), None),
+        FlagCheck::ExistsNewerThan(p) => (None, Some(p)),
+    };
+    let mut q = Query {
+        sql: String::new(),
+        params: Vec::new(),
+    };
+    let mut conditions = conditions(&mut q, filter, older_than, newer_than);
+    if !filter.products.is_empty() {
+        let products: Vec<String> = filter
+            .products
+            .iter()
+            .map(|p| q.bind(p.as_str().to_owned()))
+            .collect();
+        let _ = write!(conditions, " AND l.product_id IN ({})", products.join(", "));
+    }
+    q.sql = format!("SELECT EXISTS (SELECT 1 FROM leads l WHERE {conditions})");
+    conn.prepare_cached(&q.sql)
+        .and_then(|mut st| {
+            st.query_row(rusqlite::params_from_iter(q.params.iter()), |row| {
+                row.get(0)
+            })
+        })
+        .map_err(sql_error)
+}
+
+pub(super) fn insert_seed(conn: &Connection, batch: &SeedBatch) -> StoreResult<()> {
+    let mut companies = conn
+        .prepare_cached("INSERT INTO companies (id, title, created_at) VALUES (?1, ?2, ?3)")
+        .map_err(sql_error)?;
+    for c in &batch.companies {
+        companies
+            .execute(params![c.id, c.title, c.created_at.as_millis()])
+            .map_err(sql_error)?;
+    }
+    let mut products = conn
+        .prepare_cached(
+            "INSERT INTO products (id, company_id, title, created_at) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .map_err(sql_error)?;
+    for p in &batch.products {
+        products
+            .execute(params![
+                p.id,
+                p.company_id,
+                p.title,
+                p.created_at.as_millis()
+            ])
+            .map_err(sql_error)?;
+    }
+    let mut users = conn
+        .prepare_cached(
+            "INSERT INTO users (id, username, email, name, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .map_err(sql_error)?;
+    for u in &batch.users {
+        users
+            .execute(params![
+                u.id,
+                u.username,
+                u.email,
+                u.name,
+                u.created_at.as_millis()
+            ])
+            .map_err(sql_error)?;
+    }
+    let mut members = conn
+        .prepare_cached(
+            "INSERT INTO members (id, company_id, user_id, created_at) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .map_err(sql_error)?;
+    for m in &batch.members {
+        members
+            .execute(params![
+                m.id,
+                m.company_id,
+                m.user_id,
+                m.created_at.as_millis()
+            ])
+            .map_err(sql_error)?;
+    }
+    let mut leads = conn
+        .prepare_cached(
+            "INSERT INTO leads (id, company_id, user_id, product_id, referrer, metadata, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+        )
+        .map_err(sql_error)?;
+    for l in &batch.leads {
+        leads
+            .execute(params![
+                l.id.as_str(),
+                l.company_id,
+                l.user_id,
+                l.product_id,
+                l.referrer,
+                l.metadata,
+                l.created_at
+            ])
+            .map_err(sql_error)?;
+    }
+    let mut keys = conn
+        .prepare_cached(
+            "INSERT INTO api_keys (id, company_id, secret_hash, permissions, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .map_err(sql_error)?;
+    for k in &batch.keys {
+        keys.execute(params![
+            k.id.as_str(),
+            k.company_id.as_str(),
+            k.secret_hash.as_slice(),
+            k.permissions.to_string(),
+            k.created_at.as_millis()
+        ])
+        .map_err(sql_error)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,518 @@
+//! The embedded SQLite backend.
+//!
+//! One file in WAL mode. Reads run on a small pool of read-only connections on the blocking
+//! thread pool, so they never wait for writes. Writes go to one writer thread that commits
+//! whatever has queued up together in one transaction (group commit): under load many requests
+//! share one fsync, and each is acknowledged only after its transaction is durable.
+
+mod leads;
+
+use super::{
+    ApiKey, Company, LeadFilter, LeadPage, Member, Product, SeedBatch, Storage, StoreError,
+    StoreResult, User,
+};
+use crate::domain::{CompanyId, KeyId, LeadId, MemberId, Permissions, ProductId, UserId};
+use crate::pagination::PageRequest;
+use async_trait::async_trait;
+use leads_types::Timestamp;
+use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+/// Migrations in order; each runs once, in a transaction, recorded in `schema_migrations`.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../../migrations/sqlite/0001_init.sql"))];
+
+/// Read connections kept open; more readers than cores gain nothing.
+const READERS: usize = 8;
+/// Writes committed in one transaction at most.
+const MAX_GROUP: usize = 512;
+
+pub struct SqliteStore {
+    path: PathBuf,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    read_slots: Arc<Semaphore>,
+    writer: mpsc::Sender<Job>,
+}
+
+/// A unit of work for the writer thread. It runs inside a savepoint and answers whether it
+/// succeeded (so a failure rolls back only its own changes) and how to reply once the group's
+/// commit has succeeded or failed. Given no connection, it does nothing and replies with the
+/// group's error.
+type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Reply) + Send>;
+type Reply = Box<dyn FnOnce(StoreResult<()>) + Send>;
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and applies pending migrations.
+    pub async fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
+        let path = path.as_ref().to_path_buf();
+        let writer_path = path.clone();
+        let conn = tokio::task::spawn_blocking(move || open_writer(&writer_path))
+            .await
+            .map_err(|e| StoreError::Internal(e.to_string()))??;
+        let (tx, rx) = mpsc::channel::<Job>(4 * MAX_GROUP);
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || writer_loop(conn, rx))
+            .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
+        Ok(Self {
+            path,
+            readers: Arc::new(Mutex::new(Vec::new())),
+            read_slots: Arc::new(Semaphore::new(READERS)),
+            writer: tx,
+        })
+    }
+
+    /// Runs `f` on a read connection, inside one read transaction (one consistent snapshot).
+    async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let slot = self
+            .read_slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Unavailable("the store is closed".into()))?;
+        let pool = self.readers.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            let pooled = pool.lock().expect("reader pool poisoned").pop();
+            let conn = match pooled {
+                Some(conn) => conn,
+                None => open_reader(&path)?,
+            };
+            let result = (|| {
+                let tx = conn.unchecked_transaction().map_err(sql_error)?;
+                let value = f(&tx)?;
+                tx.finish().map_err(sql_error)?;
+                Ok(value)
+            })();
+            pool.lock().expect("reader pool poisoned").push(conn);
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Internal(e.to_string()))?
+    }
+
+    /// Runs `f` in the writer's next group transaction; answers once that has committed.
+    async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let result = match conn {
+                Some(conn) => f(conn),
+                None => Err(StoreError::Unavailable(
+                    "the write transaction failed".into(),
+                )),
+            };
+            let ok = result.is_ok();
+            let reply: Reply = Box::new(move |committed| {
+                let _ = tx.send(committed.and(result));
+            });
+            (ok, reply)
+        });
+        self.writer
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Internal("the writer dropped a write".into()))?
+    }
+}
+
+fn configure(conn: &Connection) -> StoreResult<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(sql_error)?;
+    // FULL: a commit is on disk before it is acknowledged, even across power loss.
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; PRAGMA cache_size = -16000;",
+    )
+    .map_err(sql_error)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+fn open_writer(path: &Path) -> StoreResult<Connection> {
+    let mut conn = Connection::open(path)
+        .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+    configure(&conn)?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+        .map_err(sql_error)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Internal(format!(
+            "{} cannot use WAL mode (got {mode})",
+            path.display()
+        )));
+    }
+    migrate(&mut conn)?;
+    Ok(conn)
+}
+
+fn open_reader(path: &Path) -> StoreResult<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+    configure(&conn)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> StoreResult<()> {
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(sql_error)?;
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+    )
+    .map_err(sql_error)?;
+    let applied: i64 = tx
+        .query_row(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(sql_error)?;
+    if let Some((latest, _)) = MIGRATIONS.last() {
+        if applied > *latest {
+            return Err(StoreError::Internal(format!(
+                "the database is at schema version {applied}, newer than this build knows ({latest}); upgrade the server"
+            )));
+        }
+    }
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > applied) {
+        tx.execute_batch(sql).map_err(sql_error)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+            params![version, Timestamp::now().as_millis()],
+        )
+        .map_err(sql_error)?;
+    }
+    let secret: [u8; 32] = rand::random();
+    tx.execute(
+        "INSERT OR IGNORE INTO settings (key, value) VALUES ('cursor_secret', ?1)",
+        params![secret.as_slice()],
+    )
+    .map_err(sql_error)?;
+    tx.commit().map_err(sql_error)
+}
+
+/// Commits queued writes in groups until every sender has gone.
+fn writer_loop(conn: Connection, mut jobs: mpsc::Receiver<Job>) {
+    while let Some(first) = jobs.blocking_recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut replies = Vec::with_capacity(group.len());
+        let began = conn.execute_batch("BEGIN IMMEDIATE").map_err(sql_error);
+        if let Err(e) = began {
+            // Nothing ran; every job in the group hears why.
+            for job in group {
+                let (_, reply) = job(None);
+                replies.push(reply);
+            }
+            let message = e.to_string();
+            let _ = conn.execute_batch("ROLLBACK");
+            for reply in replies {
+                reply(Err(StoreError::Unavailable(message.clone())));
+            }
+            continue;
+        }
+        for job in group {
+            if conn.execute_batch("SAVEPOINT job").is_err() {
+                let (_, reply) = job(None);
+                replies.push(reply);
+                continue;
+            }
+            let (ok, reply) = job(Some(&conn));
+            if !ok {
+                let _ = conn.execute_batch("ROLLBACK TO job");
+            }
+            let _ = conn.execute_batch("RELEASE job");
+            replies.push(reply);
+        }
+        let committed = conn.execute_batch("COMMIT").map_err(sql_error);
+        if committed.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for reply in replies {
+            reply(match &committed {
+                Ok(()) => Ok(()),
+                Err(e) => Err(StoreError::Unavailable(e.to_string())),
+            });
+        }
+    }
+}
+
+/// Maps SQLite's errors: busy or locked means try again later; the rest is internal.
+pub(crate) fn sql_error(error: rusqlite::Error) -> StoreError {
+    match error.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            StoreError::Unavailable("the database is busy".into())
+        }
+        Some(ErrorCode::DiskFull) => StoreError::Unavailable("the disk is full".into()),
+        Some(ErrorCode::CannotOpen) => StoreError::Unavailable(error.to_string()),
+        _ => StoreError::Internal(error.to_string()),
+    }
+}
+
+fn is_unique_violation(error: &rusqlite::Error) -> bool {
+    matches!(
+        error,
+        rusqlite::Error::SqliteFailure(e, _)
+            if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+    )
+}
+
+fn ts(millis: i64) -> Timestamp {
+    Timestamp::from_millis(millis).unwrap_or_else(|| Timestamp::from_millis(0).expect("epoch"))
+}
+
+fn company_exists(conn: &Connection, company: &CompanyId) -> StoreResult<()> {
+    conn.prepare_cached("SELECT 1 FROM companies WHERE id = ?1")
+        .and_then(|mut st| st.exists(params![company.as_str()]))
+        .map_err(sql_error)?
+        .then_some(())
+        .ok_or_else(|| StoreError::NotFound(format!("no company {company}")))
+}
+
+#[async_trait]
+impl Storage for SqliteStore {
+    async fn cursor_secret(&self) -> StoreResult<Vec<u8>> {
+        self.read(|conn| {
+            conn.query_row(
+                "SELECT value FROM settings WHERE key = 'cursor_secret'",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(sql_error)
+        })
+        .await
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.read(|conn| {
+            conn.query_row("SELECT 1", [], |_| Ok(()))
+                .map_err(sql_error)
+        })
+        .await
+    }
+
+    async fn find_api_key(&self, hash: [u8; 32]) -> StoreResult<Option<ApiKey>> {
+        self.read(move |conn| {
+            let row = conn
+                .prepare_cached(
+                    "SELECT id, company_id, permissions, created_at, revoked_at, secret_hash
+                     FROM api_keys WHERE secret_hash = ?1",
+                )
+                .and_then(|mut st| {
+                    st.query_row(params![hash.as_slice()], |row| {
+                        Ok((
+                            row.get::<_, String>(0)?,
+                            row.get::<_, String>(1)?,
+                            row.get::<_, String>(2)?,
+                            row.get::<_, i64>(3)?,
+                            row.get::<_, Option<i64>>(4)?,
+                            row.get::<_, [u8; 32]>(5)?,
+                        ))
+                    })
+                    .optional()
+                })
+                .map_err(sql_error)?;
+            row.map(
+                |(id, company, permissions, created_at, revoked_at, secret_hash)| {
+                    Ok(ApiKey {
+                        id: KeyId::from_trusted(id),
+                        company_id: CompanyId::from_trusted(company),
+                        permissions: Permissions::parse_list(&permissions).map_err(|name| {
+                            StoreError::Internal(format!(
+                                "stored key has unknown permission {name}"
+                            ))
+                        })?,
+                        created_at: ts(created_at),
+                        revoked: revoked_at.is_some(),
+                        secret_hash,
+                    })
+                },
+            )
+            .transpose()
+        })
+        .await
+    }
+
+    async fn list_leads(&self, filter: LeadFilter, page: PageRequest) -> StoreResult<LeadPage> {
+        self.read(move |conn| leads::list(conn, &filter, &page))
+            .await
+    }
+
+    async fn create_company(&self, title: String) -> StoreResult<Company> {
+        self.write(move |conn| {
+            let company = Company {
+                id: CompanyId::generate().into_string(),
+                title,
+                created_at: Timestamp::now(),
+            };
+            conn.execute(
+                "INSERT INTO companies (id, title, created_at) VALUES (?1, ?2, ?3)",
+                params![company.id, company.title, company.created_at.as_millis()],
+            )
+            .map_err(sql_error)?;
+            Ok(company)
+        })
+        .await
+    }
+
+    async fn create_product(&self, company: CompanyId, title: String) -> StoreResult<Product> {
+        self.write(move |conn| {
+            company_exists(conn, &company)?;
+            let product = Product {
+                id: ProductId::generate().into_string(),
+                company_id: company.into_string(),
+                title,
+                created_at: Timestamp::now(),
+            };
+            conn.execute(
+                "INSERT INTO products (id, company_id, title, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    product.id,
+                    product.company_id,
+                    product.title,
+                    product.created_at.as_millis()
+                ],
+            )
+            .map_err(sql_error)?;
+            Ok(product)
+        })
+        .await
+    }
+
+    async fn create_user(
+        &self,
+        username: String,
+        email: Option<String>,
+        name: Option<String>,
+    ) -> StoreResult<User> {
+        self.write(move |conn| {
+            let user = User {
+                id: UserId::generate().into_string(),
+                username,
+                email,
+                name,
+                created_at: Timestamp::now(),
+            };
+            conn.execute(
+                "INSERT INTO users (id, username, email, name, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![user.id, user.username, user.email, user.name, user.created_at.as_millis()],
+            )
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Conflict(format!("the username {:?} is taken", user.username))
+                } else {
+                    sql_error(e)
+                }
+            })?;
+            Ok(user)
+        })
+        .await
+    }
+
+    async fn create_member(&self, company: CompanyId, user: UserId) -> StoreResult<Member> {
+        self.write(move |conn| {
+            company_exists(conn, &company)?;
+            let user_known = conn
+                .prepare_cached("SELECT 1 FROM users WHERE id = ?1")
+                .and_then(|mut st| st.exists(params![user.as_str()]))
+                .map_err(sql_error)?;
+            if !user_known {
+                return Err(StoreError::NotFound(format!("no user {user}")));
+            }
+            let member = Member {
+                id: MemberId::generate().into_string(),
+                company_id: company.into_string(),
+                user_id: user.into_string(),
+                created_at: Timestamp::now(),
+            };
+            conn.execute(
+                "INSERT INTO members (id, company_id, user_id, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    member.id,
+                    member.company_id,
+                    member.user_id,
+                    member.created_at.as_millis()
+                ],
+            )
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Conflict(format!(
+                        "user {} is already a member of company {}",
+                        member.user_id, member.company_id
+                    ))
+                } else {
+                    sql_error(e)
+                }
+            })?;
+            Ok(member)
+        })
+        .await
+    }
+
+    async fn create_api_key(
+        &self,
+        company: CompanyId,
+        permissions: Permissions,
+        secret_hash: [u8; 32],
+    ) -> StoreResult<ApiKey> {
+        self.write(move |conn| {
+            company_exists(conn, &company)?;
+            let key = ApiKey {
+                id: KeyId::generate(),
+                company_id: company,
+                permissions,
+                created_at: Timestamp::now(),
+                revoked: false,
+                secret_hash,
+            };
+            conn.execute(
+                "INSERT INTO api_keys (id, company_id, secret_hash, permissions, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    key.id.as_str(),
+                    key.company_id.as_str(),
+                    key.secret_hash.as_slice(),
+                    key.permissions.to_string(),
+                    key.created_at.as_millis()
+                ],
+            )
+            .map_err(sql_error)?;
+            Ok(key)
+        })
+        .await
+    }
+
+    async fn delete_lead(&self, id: LeadId) -> StoreResult<bool> {
+        self.write(move |conn| {
+            conn.execute("DELETE FROM leads WHERE id = ?1", params![id.as_str()])
+                .map(|n| n > 0)
+                .map_err(sql_error)
+        })
+        .await
+    }
+
+    async fn insert_seed(&self, batch: SeedBatch) -> StoreResult<()> {
+        self.write(move |conn| leads::insert_seed(conn, &batch))
+            .await
+    }
+}

@@ -1,0 +1,179 @@
+//! Wire types of the leads API, as Whop publishes them.
+//!
+//! These are the JSON shapes a client sends and receives; they carry no behaviour beyond
+//! (de)serialisation, so the server, the Rust client and the CLI can all share them.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::value::RawValue;
+
+mod timestamp;
+
+pub use timestamp::Timestamp;
+
+/// A prospective customer of one of a company's products.
+///
+/// Every key is always present on the wire; nullable ones are `null`, never omitted.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Lead {
+    pub id: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub referrer: Option<String>,
+    /// A JSON object chosen by the company, kept verbatim.
+    pub metadata: Option<Box<RawValue>>,
+    pub user: LeadUser,
+    pub product: Option<LeadProduct>,
+    /// Set once the lead's user became a member of the company (converted).
+    pub member: Option<LeadMember>,
+}
+
+impl PartialEq for Lead {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.created_at == other.created_at
+            && self.updated_at == other.updated_at
+            && self.referrer == other.referrer
+            && self.metadata.as_ref().map(|m| m.get()) == other.metadata.as_ref().map(|m| m.get())
+            && self.user == other.user
+            && self.product == other.product
+            && self.member == other.member
+    }
+}
+
+/// The user a lead belongs to. `email` is `null` unless the credential may read emails.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeadUser {
+    pub id: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub username: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeadProduct {
+    pub id: String,
+    pub title: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeadMember {
+    pub id: String,
+}
+
+/// One page of a list, in the Relay connection shape Whop uses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    pub page_info: PageInfo,
+}
+
+/// Where a page sits in the whole list. Both flags are exact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageInfo {
+    pub start_cursor: Option<String>,
+    pub end_cursor: Option<String>,
+    pub has_next_page: bool,
+    pub has_previous_page: bool,
+}
+
+/// Body of `POST /leads`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CreateLead {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company_id: Option<String>,
+    /// The name newer SDKs use for `company_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referrer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// Body of `PATCH /leads/{id}`: each field is left as it is when absent, cleared when `null`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UpdateLead {
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub metadata: Option<Option<serde_json::Value>>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub referrer: Option<Option<String>>,
+}
+
+/// Distinguishes a key given as `null` (`Some(None)`) from a key left out (`None`, by `default`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// The body of every non-2xx answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub param: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn update_tells_null_from_absent() {
+        let body: UpdateLead = serde_json::from_str(r#"{"referrer": null}"#).unwrap();
+        assert_eq!(body.referrer, Some(None));
+        assert_eq!(body.metadata, None);
+        let body: UpdateLead = serde_json::from_str(r#"{"metadata": {"a": 1}}"#).unwrap();
+        assert_eq!(body.metadata, Some(Some(serde_json::json!({"a": 1}))));
+        assert_eq!(body.referrer, None);
+    }
+
+    #[test]
+    fn a_lead_keeps_every_key_on_the_wire() {
+        let lead = Lead {
+            id: "lead_aaaaaaaaaaaaa".into(),
+            created_at: Timestamp::from_millis(1_701_406_800_401).unwrap(),
+            updated_at: Timestamp::from_millis(1_701_406_800_401).unwrap(),
+            referrer: None,
+            metadata: None,
+            user: LeadUser {
+                id: "user_aaaaaaaaaaaaa".into(),
+                email: None,
+                name: None,
+                username: "x".into(),
+            },
+            product: None,
+            member: None,
+        };
+        let json = serde_json::to_value(&lead).unwrap();
+        for key in ["referrer", "metadata", "product", "member"] {
+            assert!(json[key].is_null(), "{key} must be present and null");
+        }
+        assert_eq!(json["created_at"], "2023-12-01T05:00:00.401Z");
+        let back: Lead = serde_json::from_value(json).unwrap();
+        assert_eq!(back, lead);
+    }
+}

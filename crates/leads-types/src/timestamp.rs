@@ -1,0 +1,84 @@
+//! Instants as the API writes them: RFC 3339, UTC, exactly three fractional digits, `Z`.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+
+/// An instant with millisecond precision, the precision leads are stored and compared at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    /// Milliseconds since the Unix epoch; `None` outside the years 0000..=9999 RFC 3339 can write.
+    pub fn from_millis(millis: i64) -> Option<Self> {
+        // 0000-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z.
+        const MIN: i64 = -62_167_219_200_000;
+        const MAX: i64 = 253_402_300_799_999;
+        (MIN..=MAX).contains(&millis).then_some(Self(millis))
+    }
+
+    pub fn as_millis(self) -> i64 {
+        self.0
+    }
+
+    pub fn now() -> Self {
+        Self(Utc::now().timestamp_millis())
+    }
+
+    /// Parses any RFC 3339 date-time. Sub-millisecond digits are truncated (floor).
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::parse_with_rest(text).map(|(ts, _)| ts)
+    }
+
+    /// Parses RFC 3339 and also says whether digits below the millisecond were non-zero,
+    /// so a caller can round an exclusive upper bound up instead of down.
+    pub fn parse_with_rest(text: &str) -> Option<(Self, bool)> {
+        let parsed = DateTime::parse_from_rfc3339(text).ok()?;
+        let utc = parsed.with_timezone(&Utc);
+        let sub_milli = utc.timestamp_subsec_nanos() % 1_000_000 != 0;
+        Self::from_millis(utc.timestamp_millis()).map(|ts| (ts, sub_milli))
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match DateTime::<Utc>::from_timestamp_millis(self.0) {
+            Some(dt) => f.write_str(&dt.to_rfc3339_opts(SecondsFormat::Millis, true)),
+            None => write!(f, "{}ms", self.0),
+        }
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Timestamp::parse(&text)
+            .ok_or_else(|| serde::de::Error::custom(format!("invalid RFC 3339 timestamp: {text}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_three_fraction_digits_and_z() {
+        let ts = Timestamp::from_millis(1_701_406_800_000).unwrap();
+        assert_eq!(ts.to_string(), "2023-12-01T05:00:00.000Z");
+    }
+
+    #[test]
+    fn reads_offsets_and_truncates_below_the_millisecond() {
+        let (ts, rest) = Timestamp::parse_with_rest("2023-12-01T06:00:00.4015+01:00").unwrap();
+        assert_eq!(ts.to_string(), "2023-12-01T05:00:00.401Z");
+        assert!(rest);
+        assert!(Timestamp::parse("2023-12-01").is_none());
+        assert!(Timestamp::parse("yesterday").is_none());
+    }
+}

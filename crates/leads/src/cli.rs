@@ -1,0 +1,325 @@
+//! The command line: parsing, and printing what the library returns.
+
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use leads_server::admin::{self, AdminError};
+use leads_server::app::{self, Config};
+use leads_server::seed::{self, SeedOptions};
+use leads_server::storage::{self, Storage, StoreError};
+use serde::Serialize;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "leads",
+    version,
+    about = "A self-hostable, Whop-compatible leads API server"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP server.
+    Serve(ServeArgs),
+    /// Create companies, products, users, members and API keys.
+    Admin(AdminArgs),
+    /// Fill the database with realistic synthetic data.
+    Seed(SeedArgs),
+}
+
+#[derive(Debug, Args)]
+struct DatabaseArg {
+    /// Database URL: sqlite://path/to/file.db (or a bare path).
+    #[arg(long = "database", env = "LEADS_DATABASE_URL", default_value = storage::DEFAULT_DATABASE_URL, global = true)]
+    url: String,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "LEADS_ADDR", default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// Seconds a request may take before it is answered 503.
+    #[arg(long, env = "LEADS_REQUEST_TIMEOUT", default_value_t = 30)]
+    request_timeout: u64,
+    #[command(flatten)]
+    database: DatabaseArg,
+}
+
+#[derive(Debug, Args)]
+struct AdminArgs {
+    #[command(subcommand)]
+    command: AdminCommand,
+    #[command(flatten)]
+    database: DatabaseArg,
+    /// Print the whole created object as JSON instead of only its id or secret.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Companies, whose leads the API serves.
+    #[command(subcommand)]
+    Company(CompanyCommand),
+    /// A company's products.
+    #[command(subcommand)]
+    Product(ProductCommand),
+    /// Users, whom leads are about.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Memberships: a user who became a customer of a company (converted leads).
+    #[command(subcommand)]
+    Member(MemberCommand),
+    /// Company API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Leads.
+    #[command(subcommand)]
+    Lead(LeadCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum CompanyCommand {
+    /// Prints the new company's id.
+    Create {
+        #[arg(long)]
+        title: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ProductCommand {
+    /// Prints the new product's id.
+    Create {
+        #[arg(long)]
+        company: String,
+        #[arg(long)]
+        title: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Prints the new user's id.
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum MemberCommand {
+    /// Prints the new member's id; the user's leads in that company show it from now on.
+    Create {
+        #[arg(long)]
+        company: String,
+        #[arg(long)]
+        user: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyCommand {
+    /// Prints the new key's secret; it is shown this once and stored only as a hash.
+    Create {
+        #[arg(long)]
+        company: String,
+        /// Comma-separated permissions; every permission when left out.
+        #[arg(long)]
+        permissions: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum LeadCommand {
+    /// Erases a lead for good (for example on a data-deletion request).
+    Delete { id: String },
+}
+
+#[derive(Debug, Args)]
+struct SeedArgs {
+    #[arg(long, default_value_t = 1)]
+    companies: u32,
+    #[arg(long, default_value_t = 1000)]
+    leads_per_company: u32,
+    #[arg(long, default_value_t = 10)]
+    products_per_company: u32,
+    /// Print one JSON object instead of one line per company.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    database: DatabaseArg,
+}
+
+/// Why the command failed, and the exit code that says so.
+pub struct Failure {
+    pub message: String,
+    pub code: u8,
+}
+
+impl From<AdminError> for Failure {
+    fn from(error: AdminError) -> Self {
+        match error {
+            AdminError::Invalid(message) => Failure { message, code: 2 },
+            AdminError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(error: StoreError) -> Self {
+        Failure {
+            message: error.to_string(),
+            code: 1,
+        }
+    }
+}
+
+fn failure(message: impl Into<String>) -> Failure {
+    Failure {
+        message: message.into(),
+        code: 1,
+    }
+}
+
+pub async fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Admin(args) => admin(args).await,
+        Command::Seed(args) => seed(args).await,
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn serve(args: ServeArgs) -> Result<(), Failure> {
+    init_logging();
+    if args.request_timeout == 0 {
+        return Err(Failure {
+            message: "--request-timeout must be at least 1 second".into(),
+            code: 2,
+        });
+    }
+    let config = Config {
+        addr: args.addr,
+        database_url: args.database.url,
+        request_timeout: Duration::from_secs(args.request_timeout),
+    };
+    let built = app::build(&config).await?;
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .map_err(|e| failure(format!("cannot listen on {}: {e}", config.addr)))?;
+    tracing::info!(addr = %config.addr, database = %config.database_url, "serving");
+    app::serve(listener, built.router, app::shutdown_signal())
+        .await
+        .map_err(|e| failure(format!("server failed: {e}")))
+}
+
+/// Prints `json` as JSON when asked, else the one `short` value.
+fn print<T: Serialize>(as_json: bool, json: &T, short: &str) -> Result<(), Failure> {
+    if as_json {
+        let text = serde_json::to_string_pretty(json).map_err(|e| failure(e.to_string()))?;
+        println!("{text}");
+    } else {
+        println!("{short}");
+    }
+    Ok(())
+}
+
+async fn admin(args: AdminArgs) -> Result<(), Failure> {
+    let store = storage::open(&args.database.url).await?;
+    let store: &dyn Storage = store.as_ref();
+    let json = args.json;
+    match args.command {
+        AdminCommand::Company(CompanyCommand::Create { title }) => {
+            let company = admin::create_company(store, &title).await?;
+            print(json, &company, &company.id)
+        }
+        AdminCommand::Product(ProductCommand::Create { company, title }) => {
+            let product = admin::create_product(store, &company, &title).await?;
+            print(json, &product, &product.id)
+        }
+        AdminCommand::User(UserCommand::Create {
+            username,
+            email,
+            name,
+        }) => {
+            let user =
+                admin::create_user(store, &username, email.as_deref(), name.as_deref()).await?;
+            print(json, &user, &user.id)
+        }
+        AdminCommand::Member(MemberCommand::Create { company, user }) => {
+            let member = admin::create_member(store, &company, &user).await?;
+            print(json, &member, &member.id)
+        }
+        AdminCommand::Key(KeyCommand::Create {
+            company,
+            permissions,
+        }) => {
+            let (key, secret) = admin::create_key(store, &company, permissions.as_deref()).await?;
+            let permissions: Vec<&str> = key.permissions.iter().map(|p| p.name()).collect();
+            let view = serde_json::json!({
+                "id": key.id.as_str(),
+                "key": secret,
+                "company_id": key.company_id.as_str(),
+                "permissions": permissions,
+                "created_at": key.created_at,
+            });
+            print(json, &view, &secret)
+        }
+        AdminCommand::Lead(LeadCommand::Delete { id }) => {
+            admin::delete_lead(store, &id).await?;
+            print(json, &serde_json::json!({"id": id, "deleted": true}), &id)
+        }
+    }
+}
+
+async fn seed(args: SeedArgs) -> Result<(), Failure> {
+    let store: Arc<dyn Storage> = storage::open(&args.database.url).await?;
+    let options = SeedOptions {
+        companies: args.companies,
+        leads_per_company: args.leads_per_company,
+        products_per_company: args.products_per_company,
+    };
+    let total = u64::from(options.companies) * u64::from(options.leads_per_company);
+    let bar = ProgressBar::new(total).with_style(
+        ProgressStyle::with_template(
+            "{spinner} seeding [{bar:40}] {human_pos}/{human_len} leads, {per_sec}, eta {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    let started = std::time::Instant::now();
+    let report = seed::seed(&store, options, |written| bar.set_position(written)).await?;
+    bar.finish_and_clear();
+    eprintln!(
+        "seeded {} companies, {total} leads in {:.1}s",
+        report.companies.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if args.json {
+        print(true, &report, "")
+    } else {
+        for company in &report.companies {
+            println!("{} {}", company.id, company.key);
+        }
+        Ok(())
+    }
+}
