@@ -77,7 +77,7 @@ pub struct PageInfo {
 }
 
 /// Body of `POST /leads`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct CreateLead {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub company_id: Option<String>,
@@ -90,25 +90,32 @@ pub struct CreateLead {
     pub product_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub referrer: Option<String>,
+    /// A JSON object, kept verbatim (see [`Lead::metadata`]); [`raw_json`] makes one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<serde_json::Value>,
+    pub metadata: Option<Box<RawValue>>,
 }
 
 /// Body of `PATCH /leads/{id}`: each field is left as it is when absent, cleared when `null`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct UpdateLead {
+    /// Replaces the whole metadata object.
     #[serde(
         default,
         deserialize_with = "present",
         skip_serializing_if = "Option::is_none"
     )]
-    pub metadata: Option<Option<serde_json::Value>>,
+    pub metadata: Option<Option<Box<RawValue>>>,
     #[serde(
         default,
         deserialize_with = "present",
         skip_serializing_if = "Option::is_none"
     )]
     pub referrer: Option<Option<String>>,
+}
+
+/// A JSON value as raw JSON text, for [`CreateLead::metadata`] and [`UpdateLead::metadata`].
+pub fn raw_json(value: &serde_json::Value) -> Box<RawValue> {
+    serde_json::value::to_raw_value(value).expect("a JSON value always serializes")
 }
 
 /// Distinguishes a key given as `null` (`Some(None)`) from a key left out (`None`, by `default`).
@@ -145,10 +152,15 @@ mod tests {
     fn update_tells_null_from_absent() {
         let body: UpdateLead = serde_json::from_str(r#"{"referrer": null}"#).unwrap();
         assert_eq!(body.referrer, Some(None));
-        assert_eq!(body.metadata, None);
+        assert!(body.metadata.is_none());
         let body: UpdateLead = serde_json::from_str(r#"{"metadata": {"a": 1}}"#).unwrap();
-        assert_eq!(body.metadata, Some(Some(serde_json::json!({"a": 1}))));
+        assert_eq!(
+            body.metadata.unwrap().map(|m| m.get().to_owned()),
+            Some(r#"{"a": 1}"#.to_owned())
+        );
         assert_eq!(body.referrer, None);
+        let body: UpdateLead = serde_json::from_str(r#"{"metadata": null}"#).unwrap();
+        assert!(matches!(body.metadata, Some(None)));
     }
 
     #[test]
