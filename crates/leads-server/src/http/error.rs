@@ -131,6 +131,7 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::NotFound(message) => ApiError::not_found(message),
             StoreError::Conflict(message) => ApiError::new(StatusCode::CONFLICT, message),
+            StoreError::Invalid { param, reason } => ApiError::invalid(param, reason),
             StoreError::Unavailable(cause) => {
                 tracing::warn!(%cause, "database unavailable");
                 ApiError::unavailable("The database is unavailable; retry shortly.")
