@@ -2,8 +2,11 @@
 
 use crate::domain::{CompanyId, KeyId, Permission, Permissions};
 use crate::http::error::ApiError;
+use crate::http::AppState;
 use crate::storage::Storage;
+use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -63,11 +66,21 @@ impl Credential {
 
     /// Allows acting for `company` with every permission in `needed`, or says why not.
     pub fn authorize(&self, company: &CompanyId, needed: &[Permission]) -> Result<(), ApiError> {
-        if &self.company != company {
+        if !self.acts_for(company) {
             return Err(ApiError::forbidden(format!(
                 "This credential cannot act for company {company}."
             )));
         }
+        self.require(needed)
+    }
+
+    /// Whether this credential may act for `company`.
+    pub fn acts_for(&self, company: &CompanyId) -> bool {
+        &self.company == company
+    }
+
+    /// Allows holding every permission in `needed`, whatever the company, or says which lack.
+    pub fn require(&self, needed: &[Permission]) -> Result<(), ApiError> {
         let missing = self.permissions.missing(needed);
         if !missing.is_empty() {
             let names: Vec<&str> = missing.iter().map(|p| p.name()).collect();
@@ -115,6 +128,15 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
         ));
     }
     Ok(token)
+}
+
+/// A handler taking a `Credential` gets the request's caller, or the request is answered 401.
+impl FromRequestParts<AppState> for Credential {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        authenticate(state.store.as_ref(), &parts.headers).await
+    }
 }
 
 /// Resolves the request's bearer token to a credential.

@@ -1,7 +1,9 @@
 //! The HTTP layer: routes, the JSON error shape, and request limits.
 
+pub mod body;
 pub mod error;
 pub mod health;
+pub mod lead_bodies;
 pub mod leads;
 pub mod query;
 
@@ -30,7 +32,9 @@ pub struct AppState {
 
 /// The whole HTTP API over a store.
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
-    let api = Router::new().route("/leads", get(leads::list));
+    let api = Router::new()
+        .route("/leads", get(leads::list).post(leads::create))
+        .route("/leads/{id}", get(leads::retrieve).patch(leads::update));
     Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(health::healthz))
