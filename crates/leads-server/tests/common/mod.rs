@@ -1,0 +1,342 @@
+//! The test harness: a real server on a free port over a fresh database per test, and
+//! fixtures made through the same storage interface the server uses.
+//!
+//! Every HTTP-level test is written once as `async fn name(app: TestApp)` and listed in
+//! [`conformance!`], which runs it on every backend.
+
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use leads_server::admin;
+use leads_server::app::{self, Config};
+use leads_server::domain::{LeadId, Permissions};
+use leads_server::storage::{self, SeedBatch, SeedLead, Storage, User};
+use leads_types::Timestamp;
+use reqwest::StatusCode;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// Which storage backend a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+}
+
+/// Runs each listed test once per backend.
+#[macro_export]
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let app = $crate::common::TestApp::spawn($crate::common::Backend::Sqlite).await;
+                    super::$name(app).await;
+                }
+            )*
+        }
+    };
+}
+
+/// A running server and a handle on its store.
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub store: Arc<dyn Storage>,
+    pub backend: Backend,
+    _dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        init_logs();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = match backend {
+            Backend::Sqlite => format!("sqlite://{}", dir.path().join("leads.db").display()),
+        };
+        let store = storage::open(&url).await.expect("open store");
+        let config = Config {
+            database_url: url,
+            ..Config::default()
+        };
+        let built = app::build_with_store(store.clone(), &config)
+            .await
+            .expect("build app");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(app::serve(listener, built.router, std::future::pending()));
+        TestApp {
+            base,
+            http: reqwest::Client::new(),
+            store,
+            backend,
+            _dir: dir,
+        }
+    }
+
+    /// A company with `products` products and a key holding `permissions` (all when `None`).
+    pub async fn company(&self, products: usize, permissions: Option<&str>) -> Company {
+        let store = self.store.as_ref();
+        let company = admin::create_company(store, "Acme").await.expect("company");
+        let mut product_ids = Vec::new();
+        for i in 0..products {
+            let product = admin::create_product(store, &company.id, &format!("Product {i}"))
+                .await
+                .expect("product");
+            product_ids.push(product.id);
+        }
+        let (_, key) = admin::create_key(store, &company.id, permissions)
+            .await
+            .expect("key");
+        Company {
+            id: company.id,
+            key,
+            products: product_ids,
+        }
+    }
+
+    /// Another key for an existing company.
+    pub async fn key(&self, company: &Company, permissions: Option<&str>) -> String {
+        admin::create_key(self.store.as_ref(), &company.id, permissions)
+            .await
+            .expect("key")
+            .1
+    }
+
+    /// Inserts leads with the given creation times and products (by index into the company's
+    /// products), each for a new user. Returns them with ids, in insertion order.
+    pub async fn leads(&self, company: &Company, specs: &[(i64, Option<usize>)]) -> Vec<Fixture> {
+        let mut batch = SeedBatch::default();
+        let mut made = Vec::new();
+        for &(created_at, product) in specs {
+            let user = admin::create_user(
+                self.store.as_ref(),
+                &format!("u{}", leads_server::domain::ids::random_base62(10)),
+                Some("someone@example.com"),
+                Some("Some One"),
+            )
+            .await
+            .expect("user");
+            let id = LeadId::generate();
+            let product_id = product.map(|i| company.products[i].clone());
+            made.push(Fixture {
+                id: id.as_str().to_owned(),
+                created_at,
+                product: product_id.clone(),
+                user: user.clone(),
+            });
+            batch.leads.push(SeedLead {
+                id,
+                company_id: company.id.clone(),
+                user_id: user.id,
+                product_id,
+                referrer: Some("https://example.com/".into()),
+                metadata: Some(r#"{"source":"test"}"#.into()),
+                created_at,
+            });
+        }
+        self.store.insert_seed(batch).await.expect("insert leads");
+        made
+    }
+
+    pub async fn get(&self, path: &str, key: Option<&str>) -> (StatusCode, Value) {
+        let mut request = self.http.get(format!("{}{path}", self.base));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        let response = request.send().await.expect("request");
+        read(response).await
+    }
+
+    /// `GET /api/v1/leads?{query}` with a key; the answer must be 200.
+    pub async fn list(&self, key: &str, query: &str) -> Page {
+        let (status, body) = self.get(&format!("/api/v1/leads?{query}"), Some(key)).await;
+        assert_eq!(status, StatusCode::OK, "GET /leads?{query}: {body}");
+        Page::from(body)
+    }
+}
+
+pub async fn read(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().await.expect("body");
+    let body = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("status {status}: body is not JSON ({e}): {text:?}"));
+    (status, body)
+}
+
+pub struct Company {
+    pub id: String,
+    pub key: String,
+    pub products: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Fixture {
+    pub id: String,
+    pub created_at: i64,
+    pub product: Option<String>,
+    pub user: User,
+}
+
+/// A list page as a client reads it.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub ids: Vec<String>,
+    pub body: Value,
+    pub start_cursor: Option<String>,
+    pub end_cursor: Option<String>,
+    pub has_next: bool,
+    pub has_previous: bool,
+}
+
+impl From<Value> for Page {
+    fn from(body: Value) -> Self {
+        let ids = body["data"]
+            .as_array()
+            .expect("data is an array")
+            .iter()
+            .map(|lead| lead["id"].as_str().expect("id").to_owned())
+            .collect();
+        let info = &body["page_info"];
+        let cursor = |v: &Value| v.as_str().map(str::to_owned);
+        Page {
+            ids,
+            start_cursor: cursor(&info["start_cursor"]),
+            end_cursor: cursor(&info["end_cursor"]),
+            has_next: info["has_next_page"].as_bool().expect("has_next_page"),
+            has_previous: info["has_previous_page"]
+                .as_bool()
+                .expect("has_previous_page"),
+            body,
+        }
+    }
+}
+
+/// The ids of `leads` in list order: newest first, ties by id descending.
+pub fn list_order(leads: &[Fixture]) -> Vec<String> {
+    let mut sorted: Vec<&Fixture> = leads.iter().collect();
+    sorted.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+    sorted.into_iter().map(|l| l.id.clone()).collect()
+}
+
+/// An RFC 3339 string for a millisecond instant.
+pub fn rfc3339(millis: i64) -> String {
+    Timestamp::from_millis(millis)
+        .expect("in range")
+        .to_string()
+}
+
+/// A URL-encoded query value.
+pub fn enc(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// Millisecond instants where many leads share one millisecond: `count` leads over
+/// `count / 3` distinct instants.
+pub fn crowded_times(count: usize) -> Vec<i64> {
+    let base = 1_700_000_000_000;
+    (0..count).map(|i| base + (i as i64 / 3) * 1000).collect()
+}
+
+fn init_logs() {
+    // Quiet by default; TEST_LOG=1 shows the server's logs.
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter("debug,hyper=info")
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
+/// Every permission name, for keys that should hold all but some.
+pub fn permissions_without(excluded: &str) -> String {
+    Permissions::all()
+        .iter()
+        .map(|p| p.name())
+        .filter(|name| *name != excluded)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The official SDKs, driven by the scripts in `tests/sdk` (see its README).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sdk {
+    /// npm `@whop/sdk`
+    TypeScript,
+    /// PyPI `whop-sdk` 2.x: sends `account_id` and repeated `product_ids=`.
+    Python,
+    /// PyPI `whop-sdk` 0.0.x: sends `company_id` and `product_ids[]=`.
+    PythonLegacy,
+}
+
+impl Sdk {
+    fn dir() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/sdk")
+    }
+
+    /// The program and script that run this SDK, or `None` (with a loud note) when its
+    /// packages are not installed. With `LEADS_REQUIRE_SDK_TESTS=1`, as the test script sets,
+    /// a missing install fails the test instead.
+    pub fn command(self) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+        let dir = Self::dir();
+        let (program, script, installed) = match self {
+            Sdk::TypeScript => (
+                "node".into(),
+                dir.join("ts/driver.mjs"),
+                dir.join("ts/node_modules/@whop/sdk"),
+            ),
+            Sdk::Python => (
+                dir.join("py/.venv/bin/python"),
+                dir.join("py/driver.py"),
+                dir.join("py/.venv/bin/python"),
+            ),
+            Sdk::PythonLegacy => (
+                dir.join("py-legacy/.venv/bin/python"),
+                dir.join("py-legacy/driver.py"),
+                dir.join("py-legacy/.venv/bin/python"),
+            ),
+        };
+        if installed.exists() {
+            return Some((program, script));
+        }
+        let note = format!(
+            "{self:?} SDK is not installed ({} is missing); run tests/sdk/install.sh",
+            installed.display()
+        );
+        if std::env::var("LEADS_REQUIRE_SDK_TESTS").as_deref() == Ok("1") {
+            panic!("{note}");
+        }
+        eprintln!("\n*** SKIPPED: {note} ***\n");
+        None
+    }
+
+    /// Runs one driver command against `app` with `key`; returns the JSON line it printed.
+    pub async fn run(self, app: &TestApp, key: &str, command: &str, args: Value) -> Option<Value> {
+        let (program, script) = self.command()?;
+        let output = tokio::process::Command::new(program)
+            .arg(script)
+            .arg(command)
+            .arg(args.to_string())
+            .env("WHOP_API_KEY", key)
+            .env("WHOP_BASE_URL", format!("{}/api/v1", app.base))
+            .kill_on_drop(true)
+            .output()
+            .await
+            .expect("run the SDK driver");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{self:?} driver failed: {}\nstdout: {stdout}\nstderr: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Some(
+            serde_json::from_str(stdout.trim())
+                .unwrap_or_else(|e| panic!("{self:?} driver printed {stdout:?}: {e}")),
+        )
+    }
+}
