@@ -1,11 +1,11 @@
 //! Writing leads over HTTP: POST, GET by id and PATCH, as a client sees them.
 
-mod support;
+mod common;
 
+use common::{Company, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::collections::HashSet;
-use support::{Company, TestApp};
 
 conformance!(
     a_created_lead_is_answered_whole_and_reads_back_the_same,
@@ -113,7 +113,7 @@ async fn a_created_lead_is_answered_whole_and_reads_back_the_same(app: TestApp) 
         .send()
         .await
         .unwrap();
-    let (status, lead) = support::read(response).await;
+    let (status, lead) = common::read(response).await;
     assert_eq!(status, StatusCode::OK, "{lead}");
     let id = lead["id"].as_str().unwrap();
     assert!(id.starts_with("lead_") && id.len() == 18, "{id}");
@@ -305,12 +305,12 @@ async fn bad_input_is_refused_naming_its_parameter_and_writes_nothing(app: TestA
             .send()
     };
     for text in [r#"{"company_id": "#, "{,}", "[]", "nul", r#"{"a": 1} {"#] {
-        let (status, error) = support::read(raw("application/json", text).await.unwrap()).await;
+        let (status, error) = common::read(raw("application/json", text).await.unwrap()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{text}: {error}");
         assert_error(&error, "invalid_request_error", None);
         assert_eq!(error["error"]["code"], "invalid_json", "{text}");
     }
-    let (status, error) = support::read(raw("text/plain", r#"{"a": 1}"#).await.unwrap()).await;
+    let (status, error) = common::read(raw("text/plain", r#"{"a": 1}"#).await.unwrap()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_error(&error, "invalid_request_error", Some("Content-Type"));
 
@@ -508,7 +508,7 @@ async fn every_update_moves_updated_at_strictly_forward(app: TestApp) {
         .send()
         .await
         .unwrap();
-    let (status, changed) = support::read(response).await;
+    let (status, changed) = common::read(response).await;
     assert_eq!(status, StatusCode::OK, "{changed}");
     assert!(changed["updated_at"].as_str().unwrap() > last.as_str());
 }
