@@ -5,6 +5,7 @@
 //! whatever has queued up together in one transaction (group commit): under load many requests
 //! share one fsync, and each is acknowledged only after its transaction is durable.
 
+mod checkpoint;
 mod lead_writes;
 mod leads;
 
@@ -43,6 +44,7 @@ pub struct SqliteStore {
     readers: Arc<Mutex<Vec<Connection>>>,
     read_slots: Arc<Semaphore>,
     writer: mpsc::Sender<Job>,
+    _checkpointer: checkpoint::Checkpointer,
 }
 
 /// A unit of work for the writer thread. It runs inside a savepoint and answers whether it
@@ -65,7 +67,9 @@ impl SqliteStore {
             .name("sqlite-writer".into())
             .spawn(move || writer_loop(conn, rx))
             .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
+        let checkpointer = checkpoint::start(&path)?;
         Ok(Self {
+            _checkpointer: checkpointer,
             path,
             readers: Arc::new(Mutex::new(Vec::new())),
             read_slots: Arc::new(Semaphore::new(READERS)),
@@ -162,6 +166,9 @@ fn open_writer(path: &Path) -> StoreResult<Connection> {
         )));
     }
     migrate(&mut conn)?;
+    // The checkpoint thread checkpoints instead, so no commit waits for one.
+    conn.execute_batch("PRAGMA wal_autocheckpoint = 0")
+        .map_err(sql_error)?;
     Ok(conn)
 }
 
