@@ -385,7 +385,7 @@ impl Storage for SqliteStore {
         lead: NewLead,
         claim: Option<IdempotencyClaim>,
     ) -> StoreResult<CreatedLead> {
-        self.write(move |conn| lead_writes::create(conn, &lead, claim.as_ref()))
+        self.write(move |conn| lead_writes::create(conn, lead, claim.as_ref()))
             .await
     }
 
