@@ -2,7 +2,9 @@
 
 use crate::domain::{idempotency, Timestamp};
 use crate::http::{self, AppState};
+use crate::metrics::Metrics;
 use crate::pagination::CursorCodec;
+use crate::server::{self, ServerLimits};
 use crate::storage::{self, Storage, StoreError};
 use axum::Router;
 use std::future::Future;
@@ -18,6 +20,7 @@ pub struct Config {
     pub database_url: String,
     /// A request still running after this answers 503.
     pub request_timeout: Duration,
+    pub limits: ServerLimits,
 }
 
 impl Default for Config {
@@ -26,6 +29,7 @@ impl Default for Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database_url: storage::DEFAULT_DATABASE_URL.to_owned(),
             request_timeout: Duration::from_secs(30),
+            limits: ServerLimits::default(),
         }
     }
 }
@@ -49,6 +53,7 @@ pub async fn build_with_store(store: Arc<dyn Storage>, config: &Config) -> Resul
     let state = AppState {
         store: store.clone(),
         cursors: CursorCodec::new(&secret),
+        metrics: Metrics::new(),
     };
     Ok(App {
         router: http::router(state, config.request_timeout),
@@ -95,11 +100,10 @@ async fn forget_old_idempotency_claims(store: Weak<dyn Storage>) {
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    limits: ServerLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    server::serve(listener, router, limits, shutdown).await
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -2,6 +2,7 @@
 
 use crate::domain::{CompanyId, KeyId, Permission, Permissions};
 use crate::http::error::ApiError;
+use crate::http::observe::CredentialSlot;
 use crate::http::AppState;
 use crate::storage::Storage;
 use axum::extract::FromRequestParts;
@@ -130,15 +131,6 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
     Ok(token)
 }
 
-/// A handler taking a `Credential` gets the request's caller, or the request is answered 401.
-impl FromRequestParts<AppState> for Credential {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        authenticate(state.store.as_ref(), &parts.headers).await
-    }
-}
-
 /// Resolves the request's bearer token to a credential.
 pub async fn authenticate(
     store: &dyn Storage,
@@ -158,6 +150,20 @@ pub async fn authenticate(
         company: key.company_id,
         permissions: key.permissions,
     })
+}
+
+/// Handlers take a `Credential` argument to require authentication; the credential's id is
+/// recorded for the request's log line.
+impl FromRequestParts<AppState> for Credential {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let credential = authenticate(state.store.as_ref(), &parts.headers).await?;
+        if let Some(slot) = parts.extensions.get::<CredentialSlot>() {
+            slot.record(credential.id());
+        }
+        Ok(credential)
+    }
 }
 
 impl crate::storage::ApiKey {

@@ -14,7 +14,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::Response;
 use leads_types::{
-    CreateLead, Lead, LeadMember, LeadProduct, LeadUser, Page, PageInfo, Timestamp, UpdateLead,
+    CreateLead, ErrorBody, Lead, LeadMember, LeadProduct, LeadUser, Page, PageInfo, Timestamp,
+    UpdateLead,
 };
 use serde_json::value::RawValue;
 
@@ -38,7 +39,36 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// Set on a create answered from an earlier request with the same idempotency key.
 pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
 
-/// `GET /api/v1/leads`: a company's leads, newest first, a page at a time.
+/// List a company's leads, newest first, a page at a time.
+///
+/// Cursors are opaque keyset positions bound to the company: `after=end_cursor` continues
+/// with older leads, `before=start_cursor` goes back to newer ones, and both together select the
+/// leads strictly between them. `has_next_page` and `has_previous_page` are exact.
+#[utoipa::path(
+    get,
+    path = "/leads",
+    tag = "leads",
+    operation_id = "listLeads",
+    params(
+        ("company_id" = String, Query, description = "The company whose leads to list.", pattern = r"^biz_[0-9A-Za-z]{14}$", example = "biz_xxxxxxxxxxxxxx"),
+        ("account_id" = Option<String>, Query, description = "The name newer SDKs use for company_id; must agree with it when both are given.", pattern = r"^biz_[0-9A-Za-z]{14}$"),
+        ("first" = Option<i64>, Query, description = "Page size, taken from the newest end of the window; neither first nor last means first=20. Not with last.", minimum = 1, maximum = 100),
+        ("last" = Option<i64>, Query, description = "Page size, taken from the oldest end of the window. Not with first.", minimum = 1, maximum = 100),
+        ("after" = Option<String>, Query, description = "A cursor from an earlier page: only leads older than it."),
+        ("before" = Option<String>, Query, description = "A cursor from an earlier page: only leads newer than it."),
+        ("created_after" = Option<String>, Query, description = "Only leads created strictly after this instant (RFC 3339).", format = DateTime),
+        ("created_before" = Option<String>, Query, description = "Only leads created strictly before this instant (RFC 3339).", format = DateTime),
+        ("product_ids[]" = Option<Vec<String>>, Query, description = "Only leads of these products (at most 100, with product_ids).", style = Form, explode),
+        ("product_ids" = Option<Vec<String>>, Query, description = "The same filter, as repeated product_ids=.", style = Form, explode),
+    ),
+    responses(
+        (status = 200, description = "A page of leads", body = leads_types::Page<Lead>),
+        (status = 400, description = "A parameter is missing or invalid; `param` names it", body = ErrorBody),
+        (status = 401, description = "No credential, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The credential may not act for this company or lacks a permission", body = ErrorBody),
+        (status = 503, description = "The database is unavailable or the request timed out", body = ErrorBody),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     credential: Credential,
@@ -66,10 +96,30 @@ pub async fn list(
     json(&body)
 }
 
-/// `POST /api/v1/leads`: records a lead and answers it, once it is durable.
+/// Record a lead for a company and answer it, once it is durable.
 ///
 /// With an `Idempotency-Key`, a retry of the same body answers the lead the first request made
 /// (marked `Idempotent-Replayed: true`) and writes nothing; the key with another body is a 409.
+#[utoipa::path(
+    post,
+    path = "/leads",
+    tag = "leads",
+    operation_id = "createLead",
+    request_body(content = CreateLead, content_type = "application/json"),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes the create safe to retry: per credential, remembered at least 24 hours.", min_length = 1, max_length = 255),
+    ),
+    responses(
+        (status = 200, description = "The lead, recorded", body = Lead,
+            headers(("Idempotent-Replayed" = String, description = "`true` when answered from an earlier request with the same Idempotency-Key"))),
+        (status = 400, description = "A parameter is missing or invalid, or the body is not a JSON object; `param` names the parameter", body = ErrorBody),
+        (status = 401, description = "No credential, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The credential may not act for this company or lacks a permission", body = ErrorBody),
+        (status = 409, description = "The Idempotency-Key was used with a different body", body = ErrorBody),
+        (status = 413, description = "The body is larger than 64 KiB", body = ErrorBody),
+        (status = 503, description = "The database is unavailable or the request timed out", body = ErrorBody),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     credential: Credential,
@@ -95,7 +145,23 @@ pub async fn create(
     Ok(response)
 }
 
-/// `GET /api/v1/leads/{id}`: one lead of the caller's company.
+/// Retrieve one lead of the credential's company.
+///
+/// A lead of another company is answered exactly like one that does not exist.
+#[utoipa::path(
+    get,
+    path = "/leads/{id}",
+    tag = "leads",
+    operation_id = "retrieveLead",
+    params(("id" = String, Path, description = "The lead's id.", example = "lead_xxxxxxxxxxxxx")),
+    responses(
+        (status = 200, description = "The lead", body = Lead),
+        (status = 401, description = "No credential, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The credential lacks a permission", body = ErrorBody),
+        (status = 404, description = "No such lead (or not one this credential may see)", body = ErrorBody),
+        (status = 503, description = "The database is unavailable or the request timed out", body = ErrorBody),
+    )
+)]
 pub async fn retrieve(
     State(state): State<AppState>,
     credential: Credential,
@@ -111,7 +177,27 @@ pub async fn retrieve(
     json(&LeadView::new(&credential).lead(row)?)
 }
 
-/// `PATCH /api/v1/leads/{id}`: changes `metadata` and/or `referrer`; `updated_at` moves on.
+/// Update a lead's `metadata` and/or `referrer`.
+///
+/// A key left out keeps its value, `null` clears it, and `metadata` replaces the whole object.
+/// `updated_at` moves forward; `created_at` never changes.
+#[utoipa::path(
+    patch,
+    path = "/leads/{id}",
+    tag = "leads",
+    operation_id = "updateLead",
+    params(("id" = String, Path, description = "The lead's id.", example = "lead_xxxxxxxxxxxxx")),
+    request_body(content = UpdateLead, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The lead as it now is", body = Lead),
+        (status = 400, description = "A parameter is invalid, or the body is not a JSON object; `param` names the parameter", body = ErrorBody),
+        (status = 401, description = "No credential, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The credential lacks a permission", body = ErrorBody),
+        (status = 404, description = "No such lead (or not one this credential may see)", body = ErrorBody),
+        (status = 413, description = "The body is larger than 64 KiB", body = ErrorBody),
+        (status = 503, description = "The database is unavailable or the request timed out", body = ErrorBody),
+    )
+)]
 pub async fn update(
     State(state): State<AppState>,
     credential: Credential,

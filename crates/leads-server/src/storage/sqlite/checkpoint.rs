@@ -11,14 +11,33 @@ use crate::storage::{StoreError, StoreResult};
 use rusqlite::Connection;
 use std::path::Path;
 use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Mutex;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// How often the WAL is copied back into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
-/// Stops the checkpointer when dropped.
+/// The checkpoint thread; it stops when this is dropped or [`Checkpointer::stop`]ped.
 pub(super) struct Checkpointer {
-    _stop: mpsc::Sender<()>,
+    stop: mpsc::Sender<()>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Checkpointer {
+    /// Stops the thread and waits for it (at most one checkpoint), closing its connection, so
+    /// the writer's last checkpoint at close has the file to itself.
+    pub(super) fn stop(&self) {
+        let _ = self.stop.send(());
+        let thread = self
+            .thread
+            .lock()
+            .expect("checkpointer lock poisoned")
+            .take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// Starts checkpointing the database at `path`, whose writer has automatic checkpoints off.
@@ -27,7 +46,7 @@ pub(super) fn start(path: &Path) -> StoreResult<Checkpointer> {
         .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
     configure(&conn)?;
     let (stop, stopped) = mpsc::channel::<()>();
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
         .spawn(move || loop {
             match stopped.recv_timeout(CHECKPOINT_EVERY) {
@@ -43,5 +62,8 @@ pub(super) fn start(path: &Path) -> StoreResult<Checkpointer> {
             }
         })
         .map_err(|e| StoreError::Internal(format!("cannot start the checkpoint thread: {e}")))?;
-    Ok(Checkpointer { _stop: stop })
+    Ok(Checkpointer {
+        stop,
+        thread: Mutex::new(Some(thread)),
+    })
 }
