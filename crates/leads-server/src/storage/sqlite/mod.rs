@@ -9,6 +9,8 @@ mod checkpoint;
 mod lead_writes;
 mod leads;
 
+pub use leads::{list_statements, Query};
+
 use super::{
     ApiKey, Company, CreatedLead, LeadFilter, LeadPage, LeadRow, Member, PoolStatus, Product,
     SeedBatch, Storage, StoreError, StoreResult, User,
@@ -179,7 +181,9 @@ fn open_writer(path: &Path) -> StoreResult<Connection> {
     Ok(conn)
 }
 
-fn open_reader(path: &Path) -> StoreResult<Connection> {
+/// A read-only connection set up as the server's readers are: what `leads-bench` measures the
+/// database alone on.
+pub fn open_reader(path: &Path) -> StoreResult<Connection> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
