@@ -34,7 +34,7 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct DatabaseArg {
-    /// Database URL: sqlite://path/to/file.db (or a bare path).
+    /// Database URL: sqlite://path/to/file.db (or a bare path), or postgres://user@host/db.
     #[arg(long = "database", env = "LEADS_DATABASE_URL", default_value = storage::DEFAULT_DATABASE_URL, global = true)]
     url: String,
 }
@@ -226,7 +226,11 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .map_err(|e| failure(format!("cannot listen on {}: {e}", config.addr)))?;
-    tracing::info!(addr = %config.addr, database = %config.database_url, "serving");
+    tracing::info!(
+        addr = %config.addr,
+        database = %storage::redact_url(&config.database_url),
+        "serving"
+    );
     app::serve(listener, built.router, app::shutdown_signal())
         .await
         .map_err(|e| failure(format!("server failed: {e}")))
