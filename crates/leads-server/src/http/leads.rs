@@ -3,12 +3,11 @@
 use super::error::ApiError;
 use super::query::ListRequest;
 use super::{json, AppState};
-use crate::auth::{authenticate, Credential};
+use crate::auth::Credential;
 use crate::domain::Permission;
 use crate::pagination::Positioned;
 use crate::storage::LeadRow;
 use axum::extract::{RawQuery, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use leads_types::{Lead, LeadMember, LeadProduct, LeadUser, Page, PageInfo, Timestamp};
 use serde_json::value::RawValue;
@@ -23,10 +22,9 @@ pub const READ_PERMISSIONS: [Permission; 3] = [
 /// `GET /api/v1/leads`: a company's leads, newest first, a page at a time.
 pub async fn list(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    credential: Credential,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let credential = authenticate(state.store.as_ref(), &headers).await?;
     let request = ListRequest::parse(query.as_deref().unwrap_or(""), &state.cursors)?;
     credential.authorize(&request.filter.company, &READ_PERMISSIONS)?;
     let company = request.filter.company.clone();

@@ -3,8 +3,10 @@
 pub mod error;
 pub mod health;
 pub mod leads;
+pub mod observe;
 pub mod query;
 
+use crate::metrics::Metrics;
 use crate::pagination::CursorCodec;
 use crate::storage::Storage;
 use axum::extract::DefaultBodyLimit;
@@ -26,6 +28,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct AppState {
     pub store: Arc<dyn Storage>,
     pub cursors: CursorCodec,
+    pub metrics: Arc<Metrics>,
 }
 
 /// The whole HTTP API over a store.
@@ -35,6 +38,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .nest("/api/v1", api)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
         .fallback(|| async { ApiError::not_found("No such route.") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
@@ -42,6 +46,10 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             request_timeout,
         ))
         .layer(axum::middleware::map_response(error::json_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            observe::observe,
+        ))
         .with_state(state)
 }
 

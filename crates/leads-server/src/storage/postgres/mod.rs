@@ -13,8 +13,8 @@ mod leads;
 pub use leads::{list_statements, Param, Query};
 
 use super::{
-    ApiKey, Company, LeadFilter, LeadPage, Member, Product, SeedBatch, Storage, StoreError,
-    StoreResult, User,
+    ApiKey, Company, LeadFilter, LeadPage, Member, PoolStatus, Product, SeedBatch, Storage,
+    StoreError, StoreResult, User,
 };
 use crate::domain::{CompanyId, KeyId, LeadId, MemberId, Permissions, ProductId, UserId};
 use crate::pagination::PageRequest;
@@ -276,6 +276,22 @@ impl Storage for PgStore {
             .await
             .map_err(pg_error)?;
         row.try_get(0).map_err(pg_error)
+    }
+
+    /// Every write was committed before it was answered, so there is nothing to finish: closing
+    /// drops the idle connections and refuses new requests for one.
+    async fn close(&self) -> StoreResult<()> {
+        self.pool.close();
+        Ok(())
+    }
+
+    fn pool_status(&self) -> Vec<PoolStatus> {
+        let status = self.pool.status();
+        vec![PoolStatus {
+            name: "postgres",
+            size: status.max_size,
+            in_use: status.size.saturating_sub(status.available),
+        }]
     }
 
     async fn ping(&self) -> StoreResult<()> {
