@@ -134,12 +134,23 @@ impl From<tokio_postgres::Error> for Migration {
 }
 
 async fn migrate_once(client: &mut deadpool_postgres::Client) -> Result<(), Migration> {
-    client
-        .batch_execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (
-                version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+    // Looked up first so that a start on a migrated database raises no "already exists" notice.
+    let exists = client
+        .query_opt(
+            "SELECT 1 FROM information_schema.tables
+             WHERE table_schema = current_schema() AND table_name = 'schema_migrations'",
+            &[],
         )
-        .await?;
+        .await?
+        .is_some();
+    if !exists {
+        client
+            .batch_execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (
+                    version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+            )
+            .await?;
+    }
     let tx = client.transaction().await?;
     let applied: i64 = tx
         .query_one(
@@ -185,11 +196,11 @@ pub(crate) fn pg_error(e: tokio_postgres::Error) -> StoreError {
         return StoreError::Unavailable("the connection to PostgreSQL was lost".into());
     }
     match e.code() {
-        Some(code) if is_transient(code) => StoreError::Unavailable(e.to_string()),
+        Some(code) if is_transient(code) => StoreError::Unavailable(describe(&e)),
         Some(_) => StoreError::Internal(describe(&e)),
         // No SQLSTATE: either the socket failed (I/O, connect timeout) or a value did not convert.
-        None if is_io(&e) => StoreError::Unavailable(e.to_string()),
-        None => StoreError::Internal(e.to_string()),
+        None if is_io(&e) => StoreError::Unavailable(describe(&e)),
+        None => StoreError::Internal(describe(&e)),
     }
 }
 
@@ -216,15 +227,25 @@ fn is_io(e: &tokio_postgres::Error) -> bool {
     e.to_string().starts_with("timeout")
 }
 
-/// A database error with its detail, for the log.
+/// An error with its detail and causes ("error connecting to server: Connection refused"), for
+/// the log and the command line; never shown to API clients.
 fn describe(e: &tokio_postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => match db.detail() {
+    if let Some(db) = e.as_db_error() {
+        return match db.detail() {
             Some(detail) => format!("{}: {} ({detail})", db.code().code(), db.message()),
             None => format!("{}: {}", db.code().code(), db.message()),
-        },
-        None => e.to_string(),
+        };
     }
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    text
 }
 
 fn pool_error(e: PoolError) -> StoreError {
