@@ -362,7 +362,9 @@ pub(super) async fn insert_seed(
     // One statement per table, each row's values as arrays: one round trip for thousands of rows.
     let tx = client.transaction().await.map_err(pg_error)?;
     let companies = &batch.companies;
-    tx.execute(
+    insert_rows(
+        &tx,
+        companies.len(),
         "INSERT INTO companies (id, title, created_at)
          SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])",
         &[
@@ -377,10 +379,11 @@ pub(super) async fn insert_seed(
                 .collect::<Vec<_>>(),
         ],
     )
-    .await
-    .map_err(pg_error)?;
+    .await?;
     let products = &batch.products;
-    tx.execute(
+    insert_rows(
+        &tx,
+        products.len(),
         "INSERT INTO products (id, company_id, title, created_at)
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])",
         &[
@@ -399,10 +402,11 @@ pub(super) async fn insert_seed(
                 .collect::<Vec<_>>(),
         ],
     )
-    .await
-    .map_err(pg_error)?;
+    .await?;
     let users = &batch.users;
-    tx.execute(
+    insert_rows(
+        &tx,
+        users.len(),
         "INSERT INTO users (id, username, email, name, created_at)
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])",
         &[
@@ -419,10 +423,11 @@ pub(super) async fn insert_seed(
                 .collect::<Vec<_>>(),
         ],
     )
-    .await
-    .map_err(pg_error)?;
+    .await?;
     let members = &batch.members;
-    tx.execute(
+    insert_rows(
+        &tx,
+        members.len(),
         "INSERT INTO members (id, company_id, user_id, created_at)
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])",
         &[
@@ -441,10 +446,11 @@ pub(super) async fn insert_seed(
                 .collect::<Vec<_>>(),
         ],
     )
-    .await
-    .map_err(pg_error)?;
+    .await?;
     let leads = &batch.leads;
-    tx.execute(
+    insert_rows(
+        &tx,
+        leads.len(),
         "INSERT INTO leads (id, company_id, user_id, product_id, referrer, metadata, created_at, updated_at)
          SELECT id, company_id, user_id, product_id, referrer, metadata, created_at, created_at
          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[])
@@ -459,10 +465,11 @@ pub(super) async fn insert_seed(
             &leads.iter().map(|l| l.created_at).collect::<Vec<_>>(),
         ],
     )
-    .await
-    .map_err(pg_error)?;
+    .await?;
     let keys = &batch.keys;
-    tx.execute(
+    insert_rows(
+        &tx,
+        keys.len(),
         "INSERT INTO api_keys (id, company_id, secret_hash, permissions, created_at)
          SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::bigint[])",
         &[
@@ -485,7 +492,19 @@ pub(super) async fn insert_seed(
                 .collect::<Vec<_>>(),
         ],
     )
-    .await
-    .map_err(pg_error)?;
+    .await?;
     tx.commit().await.map_err(pg_error)
+}
+
+/// Runs one bulk insert, unless it has no rows.
+async fn insert_rows(
+    tx: &deadpool_postgres::Transaction<'_>,
+    rows: usize,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> StoreResult<()> {
+    if rows > 0 {
+        tx.execute(sql, params).await.map_err(pg_error)?;
+    }
+    Ok(())
 }
