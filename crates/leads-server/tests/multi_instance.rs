@@ -166,3 +166,32 @@ async fn postgres_instances_starting_at_once_migrate_once_and_share_one_cursor_s
     let expected: Vec<i64> = (1..=versions.len() as i64).collect();
     assert_eq!(versions, expected, "each migration recorded once");
 }
+
+/// A key revoked in the database (there is no revoke command yet; an operator would run this
+/// UPDATE) is refused at once by every instance: keys are never cached in a process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_revoked_key_is_refused_at_once_by_every_instance() {
+    let Some(app) = TestApp::spawn_or_skip(common::Backend::Postgres).await else {
+        return;
+    };
+    let other = TestApp::instance_on(&app.database_url, app.backend).await;
+    let company = app.company(0, None).await;
+    let path = format!("/api/v1/leads?company_id={}", company.id);
+    for instance in [&app, &other] {
+        let (status, body) = instance.get(&path, Some(&company.key)).await;
+        assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    }
+    let client = common::admin_client(&app.database_url).await;
+    let revoked = client
+        .execute(
+            "UPDATE api_keys SET revoked_at = $1 WHERE company_id = $2",
+            &[&leads_types::Timestamp::now().as_millis(), &company.id],
+        )
+        .await
+        .expect("revoke");
+    assert_eq!(revoked, 1);
+    for instance in [&other, &app] {
+        let (status, body) = instance.get(&path, Some(&company.key)).await;
+        assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED, "{body}");
+    }
+}
