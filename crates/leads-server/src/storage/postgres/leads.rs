@@ -1,4 +1,5 @@
-//! Lead queries for PostgreSQL: the keyset page, its flag checks, and bulk seeding.
+//! Lead queries for PostgreSQL: the keyset page, its flag checks, one lead by id, and bulk
+//! seeding.
 //!
 //! A list reads one range of `leads_by_company_time`, or, filtered by products, one bounded range
 //! of `leads_by_company_product_time` per product (a LATERAL join over the product ids, so the
@@ -8,7 +9,7 @@
 //! shapes are few (which optional bounds are present), and parameters carry the values.
 
 use super::pg_error;
-use crate::domain::LeadId;
+use crate::domain::{CompanyId, LeadId};
 use crate::pagination::{self, FlagCheck, Order, PageRequest, Position, Scan};
 use crate::storage::{LeadFilter, LeadPage, LeadRow, SeedBatch, StoreResult};
 use bytes::BytesMut;
@@ -17,14 +18,14 @@ use std::fmt::Write;
 use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use tokio_postgres::{IsolationLevel, Row};
 
-const LEAD_COLUMNS: &str = "l.id, l.created_at, l.updated_at, l.referrer, l.metadata,
+pub(super) const LEAD_COLUMNS: &str = "l.id, l.created_at, l.updated_at, l.referrer, l.metadata,
        u.id, u.email, u.name, u.username, p.id, p.title, m.id";
 
 /// The joins that turn a page of `leads` rows (aliased `l`) into full leads: one primary-key or
 /// unique-index lookup per row. Each is a LATERAL subquery with a LIMIT, which the planner
 /// cannot flatten into an ordinary join; so even a generic plan, which guesses how many rows
 /// `LIMIT $n` gives, cannot choose to hash whole tables instead.
-const LEAD_JOINS: &str = "CROSS JOIN LATERAL (
+pub(super) const LEAD_JOINS: &str = "CROSS JOIN LATERAL (
       SELECT u.id, u.email, u.name, u.username FROM users u WHERE u.id = l.user_id LIMIT 1) u
   LEFT JOIN LATERAL (
       SELECT p.id, p.title FROM products p WHERE p.id = l.product_id LIMIT 1) p ON true
@@ -280,7 +281,7 @@ async fn scan(
 }
 
 /// A row of `SELECT {LEAD_COLUMNS}` as a lead.
-fn lead_row(row: &Row) -> StoreResult<LeadRow> {
+pub(super) fn lead_row(row: &Row) -> StoreResult<LeadRow> {
     let get = || -> Result<LeadRow, tokio_postgres::Error> {
         Ok(LeadRow {
             id: LeadId::from_trusted(row.try_get(0)?),
@@ -298,6 +299,25 @@ fn lead_row(row: &Row) -> StoreResult<LeadRow> {
         })
     };
     get().map_err(pg_error)
+}
+
+/// The lead `id` if it is `company`'s.
+pub(super) async fn find(
+    client: &impl GenericClient,
+    company: &CompanyId,
+    id: &LeadId,
+) -> StoreResult<Option<LeadRow>> {
+    let statement = client
+        .prepare_cached(&format!(
+            "SELECT {LEAD_COLUMNS} FROM leads l {LEAD_JOINS} WHERE l.id = $1 AND l.company_id = $2"
+        ))
+        .await
+        .map_err(pg_error)?;
+    let row = client
+        .query_opt(&statement, &[&id.as_str(), &company.as_str()])
+        .await
+        .map_err(pg_error)?;
+    row.as_ref().map(lead_row).transpose()
 }
 
 /// The check whether any matching lead lies beyond a position: the first row past it in index

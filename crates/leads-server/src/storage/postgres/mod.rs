@@ -8,15 +8,19 @@
 //! no LISTEN/NOTIFY, no sequences (ids come from the application), and every lead query is
 //! scoped by `company_id`.
 
+mod lead_writes;
 mod leads;
 
 pub use leads::{list_statements, Param, Query};
 
 use super::{
-    ApiKey, Company, LeadFilter, LeadPage, Member, PoolStatus, Product, SeedBatch, Storage,
-    StoreError, StoreResult, User,
+    ApiKey, Company, CreatedLead, LeadFilter, LeadPage, LeadRow, Member, PoolStatus, Product,
+    SeedBatch, Storage, StoreError, StoreResult, User,
 };
-use crate::domain::{CompanyId, KeyId, LeadId, MemberId, Permissions, ProductId, UserId};
+use crate::domain::{
+    CompanyId, IdempotencyClaim, KeyId, LeadChange, LeadId, MemberId, NewLead, Permissions,
+    ProductId, UserId,
+};
 use crate::pagination::PageRequest;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
@@ -26,10 +30,16 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 
 /// Migrations in order; each runs once, in a transaction, recorded in `schema_migrations`.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    include_str!("../../../migrations/postgres/0001_init.sql"),
-)];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        include_str!("../../../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        include_str!("../../../migrations/postgres/0002_idempotency_claims.sql"),
+    ),
+];
 
 /// Connections one instance keeps at most. Several instances share the server's
 /// `max_connections` (100 by default), so this stays modest.
@@ -357,6 +367,35 @@ impl Storage for PgStore {
     async fn list_leads(&self, filter: LeadFilter, page: PageRequest) -> StoreResult<LeadPage> {
         let mut client = self.client().await?;
         leads::list(&mut client, &filter, &page).await
+    }
+
+    async fn find_lead(&self, company: CompanyId, id: LeadId) -> StoreResult<Option<LeadRow>> {
+        let client = self.client().await?;
+        leads::find(&client, &company, &id).await
+    }
+
+    async fn create_lead(
+        &self,
+        lead: NewLead,
+        claim: Option<IdempotencyClaim>,
+    ) -> StoreResult<CreatedLead> {
+        let mut client = self.client().await?;
+        lead_writes::create(&mut client, lead, claim).await
+    }
+
+    async fn update_lead(
+        &self,
+        company: CompanyId,
+        id: LeadId,
+        change: LeadChange,
+    ) -> StoreResult<Option<LeadRow>> {
+        let client = self.client().await?;
+        lead_writes::update(&client, &company, &id, &change).await
+    }
+
+    async fn forget_idempotency_claims(&self, before: i64, limit: u32) -> StoreResult<u64> {
+        let client = self.client().await?;
+        lead_writes::forget_claims(&client, before, limit).await
     }
 
     async fn create_company(&self, title: String) -> StoreResult<Company> {
