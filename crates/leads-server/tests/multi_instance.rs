@@ -1,15 +1,18 @@
-//! Two server instances on one database, as behind a load balancer, behave as one server.
+//! Two server instances on one database, as behind a load balancer, behave as one server: a
+//! cursor, an idempotency key, a key or a lead from one is honoured by the other at once.
 
 mod common;
 
 use common::{crowded_times, list_order, TestApp};
-use leads_server::domain::LeadId;
-use leads_server::storage::{SeedBatch, SeedLead};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
 use std::collections::HashSet;
+use std::sync::Arc;
 
 conformance!(
     a_walk_alternating_between_two_instances_sees_every_lead_once,
-    a_lead_written_through_one_instance_is_listed_at_once_by_the_other,
+    a_lead_created_on_one_instance_is_listed_read_and_updated_at_once_on_the_other,
+    one_idempotency_key_sent_to_both_instances_at_once_makes_one_lead,
     a_key_made_through_one_instance_works_at_once_on_the_other,
 );
 
@@ -74,50 +77,95 @@ async fn a_walk_alternating_between_two_instances_sees_every_lead_once(app: Test
     assert_eq!(unique.len(), seen.len());
 }
 
-async fn a_lead_written_through_one_instance_is_listed_at_once_by_the_other(app: TestApp) {
+async fn a_lead_created_on_one_instance_is_listed_read_and_updated_at_once_on_the_other(
+    app: TestApp,
+) {
     let other = TestApp::instance_on(&app.database_url, app.backend).await;
     let company = app.company(1, None).await;
     let query = format!("company_id={}&first=100", company.id);
     assert!(other.list(&company.key, &query).await.ids.is_empty());
-    for round in 0..5 {
-        // Written through the first instance's store, read through the second's HTTP API.
-        let writer = if round % 2 == 0 { &app } else { &other };
-        let reader = if round % 2 == 0 { &other } else { &app };
-        let user = leads_server::admin::create_user(
-            writer.store.as_ref(),
-            &format!(
-                "user{round}_{}",
-                leads_server::domain::ids::random_base62(6)
-            ),
-            None,
-            None,
-        )
-        .await
-        .expect("user");
-        let id = LeadId::generate();
-        writer
-            .store
-            .insert_seed(SeedBatch {
-                leads: vec![SeedLead {
-                    id: id.clone(),
-                    company_id: company.id.clone(),
-                    user_id: user.id,
-                    product_id: None,
-                    referrer: None,
-                    metadata: None,
-                    created_at: 1_700_000_000_000 + round,
-                }],
-                ..SeedBatch::default()
-            })
-            .await
-            .expect("write a lead");
+    for round in 0..6 {
+        let (writer, reader) = if round % 2 == 0 {
+            (&app, &other)
+        } else {
+            (&other, &app)
+        };
+        let user = app.user().await;
+        let body =
+            json!({"company_id": company.id, "user_id": user.id, "referrer": "https://a.example/"});
+        let (status, _, lead) = writer
+            .send(
+                Method::POST,
+                "/api/v1/leads",
+                &company.key,
+                Some(&body),
+                &[],
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{lead}");
+        let id = lead["id"].as_str().unwrap();
+        // The moment the create has answered, the other instance lists it first...
         let page = reader.list(&company.key, &query).await;
         assert_eq!(
             page.ids.first().map(String::as_str),
-            Some(id.as_str()),
+            Some(id),
             "round {round}: the other instance lists the new lead first"
         );
-        assert_eq!(page.ids.len() as i64, round + 1);
+        assert_eq!(page.ids.len(), round + 1);
+        // ...reads it, and changes it, and the first sees the change.
+        let path = format!("/api/v1/leads/{id}");
+        let (status, _, read) = reader
+            .send(Method::GET, &path, &company.key, None, &[])
+            .await;
+        assert_eq!((status, &read), (StatusCode::OK, &lead));
+        let change = json!({"metadata": {"round": round}});
+        let (status, _, changed) = reader
+            .send(Method::PATCH, &path, &company.key, Some(&change), &[])
+            .await;
+        assert_eq!(status, StatusCode::OK, "{changed}");
+        let (_, _, seen) = writer
+            .send(Method::GET, &path, &company.key, None, &[])
+            .await;
+        assert_eq!(seen["metadata"], json!({"round": round}));
+    }
+}
+
+/// Retries of one create with one Idempotency-Key, sent at once to both instances (as a client
+/// retrying through a load balancer would), make one lead, and every answer is that lead.
+async fn one_idempotency_key_sent_to_both_instances_at_once_makes_one_lead(app: TestApp) {
+    let other = TestApp::instance_on(&app.database_url, app.backend).await;
+    let company = app.company(0, None).await;
+    let body = json!({"company_id": company.id, "user_id": app.user().await.id});
+    let instances = [Arc::new(app), Arc::new(other)];
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let (instance, key, body) =
+                (instances[i % 2].clone(), company.key.clone(), body.clone());
+            tokio::spawn(async move {
+                instance
+                    .send(
+                        Method::POST,
+                        "/api/v1/leads",
+                        &key,
+                        Some(&body),
+                        &[("Idempotency-Key", "one-lead-please")],
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let mut ids = HashSet::new();
+    for task in tasks {
+        let (status, _, lead) = task.await.expect("task");
+        assert_eq!(status, StatusCode::OK, "{lead}");
+        ids.insert(lead["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(ids.len(), 1, "one lead for one key: {ids:?}");
+    for instance in &instances {
+        let page = instance
+            .list(&company.key, &format!("company_id={}", company.id))
+            .await;
+        assert_eq!(page.ids.len(), 1);
     }
 }
 
