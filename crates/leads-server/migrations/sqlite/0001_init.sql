@@ -59,5 +59,3 @@ CREATE TABLE leads (
 CREATE INDEX leads_by_company_time ON leads (company_id, created_at, id);
 -- The same order within one product, for the product_ids filter.
 CREATE INDEX leads_by_company_product_time ON leads (company_id, product_id, created_at, id);
--- A new member's leads, to show the conversion.
-CREATE INDEX leads_by_company_user ON leads (company_id, user_id);
