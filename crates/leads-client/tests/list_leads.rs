@@ -155,6 +155,10 @@ async fn the_servers_errors_arrive_typed_with_its_message() {
         .await
         .unwrap_err();
     assert!(matches!(error, Error::Unauthorized(_)), "{error:?}");
+    assert!(
+        error.request_id().is_some(),
+        "the server's x-request-id is kept"
+    );
 
     let key = server.key("lead:basic:read").await;
     let error = server

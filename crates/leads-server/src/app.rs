@@ -1,7 +1,9 @@
 //! Putting the server together: configuration, start-up and graceful shutdown.
 
 use crate::http::{self, AppState};
+use crate::metrics::Metrics;
 use crate::pagination::CursorCodec;
+use crate::server::{self, ServerLimits};
 use crate::storage::{self, Storage, StoreError};
 use axum::Router;
 use std::future::Future;
@@ -17,6 +19,7 @@ pub struct Config {
     pub database_url: String,
     /// A request still running after this answers 503.
     pub request_timeout: Duration,
+    pub limits: ServerLimits,
 }
 
 impl Default for Config {
@@ -25,6 +28,7 @@ impl Default for Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database_url: storage::DEFAULT_DATABASE_URL.to_owned(),
             request_timeout: Duration::from_secs(30),
+            limits: ServerLimits::default(),
         }
     }
 }
@@ -47,6 +51,7 @@ pub async fn build_with_store(store: Arc<dyn Storage>, config: &Config) -> Resul
     let state = AppState {
         store: store.clone(),
         cursors: CursorCodec::new(&secret),
+        metrics: Metrics::new(),
     };
     Ok(App {
         router: http::router(state, config.request_timeout),
@@ -58,11 +63,10 @@ pub async fn build_with_store(store: Arc<dyn Storage>, config: &Config) -> Resul
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    limits: ServerLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    server::serve(listener, router, limits, shutdown).await
 }
 
 /// Resolves on SIGINT or SIGTERM.

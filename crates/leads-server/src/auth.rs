@@ -2,8 +2,12 @@
 
 use crate::domain::{CompanyId, KeyId, Permission, Permissions};
 use crate::http::error::ApiError;
+use crate::http::observe::CredentialSlot;
+use crate::http::AppState;
 use crate::storage::Storage;
+use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -136,6 +140,20 @@ pub async fn authenticate(
         company: key.company_id,
         permissions: key.permissions,
     })
+}
+
+/// Handlers take a `Credential` argument to require authentication; the credential's id is
+/// recorded for the request's log line.
+impl FromRequestParts<AppState> for Credential {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let credential = authenticate(state.store.as_ref(), &parts.headers).await?;
+        if let Some(slot) = parts.extensions.get::<CredentialSlot>() {
+            slot.record(credential.id());
+        }
+        Ok(credential)
+    }
 }
 
 impl crate::storage::ApiKey {

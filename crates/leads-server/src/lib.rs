@@ -8,6 +8,8 @@ pub mod app;
 pub mod auth;
 pub mod domain;
 pub mod http;
+pub mod metrics;
 pub mod pagination;
 pub mod seed;
+pub mod server;
 pub mod storage;

@@ -13,13 +13,17 @@ pub use timestamp::Timestamp;
 /// A prospective customer of one of a company's products.
 ///
 /// Every key is always present on the wire; nullable ones are `null`, never omitted.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Lead {
     pub id: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime, example = "2023-12-01T05:00:00.401Z"))]
     pub created_at: Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime, example = "2023-12-01T05:00:00.401Z"))]
     pub updated_at: Timestamp,
     pub referrer: Option<String>,
     /// A JSON object chosen by the company, kept verbatim.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub metadata: Option<Box<RawValue>>,
     pub user: LeadUser,
     pub product: Option<LeadProduct>,
@@ -41,6 +45,7 @@ impl PartialEq for Lead {
 }
 
 /// The user a lead belongs to. `email` is `null` unless the credential may read emails.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeadUser {
     pub id: String,
@@ -49,18 +54,21 @@ pub struct LeadUser {
     pub username: String,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeadProduct {
     pub id: String,
     pub title: String,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeadMember {
     pub id: String,
 }
 
 /// One page of a list, in the Relay connection shape Whop uses.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Page<T> {
     pub data: Vec<T>,
@@ -68,6 +76,7 @@ pub struct Page<T> {
 }
 
 /// Where a page sits in the whole list. Both flags are exact.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PageInfo {
     pub start_cursor: Option<String>,
@@ -77,6 +86,7 @@ pub struct PageInfo {
 }
 
 /// Body of `POST /leads`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CreateLead {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -91,10 +101,12 @@ pub struct CreateLead {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub referrer: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub metadata: Option<serde_json::Value>,
 }
 
 /// Body of `PATCH /leads/{id}`: each field is left as it is when absent, cleared when `null`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UpdateLead {
     #[serde(
@@ -102,12 +114,14 @@ pub struct UpdateLead {
         deserialize_with = "present",
         skip_serializing_if = "Option::is_none"
     )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub metadata: Option<Option<serde_json::Value>>,
     #[serde(
         default,
         deserialize_with = "present",
         skip_serializing_if = "Option::is_none"
     )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub referrer: Option<Option<String>>,
 }
 
@@ -121,11 +135,13 @@ where
 }
 
 /// The body of every non-2xx answer.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorDetail {
     #[serde(rename = "type")]

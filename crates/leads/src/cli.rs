@@ -6,6 +6,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use leads_server::admin::{self, AdminError};
 use leads_server::app::{self, Config};
 use leads_server::seed::{self, SeedOptions};
+use leads_server::server::ServerLimits;
 use leads_server::storage::{self, Storage, StoreError};
 use serde::Serialize;
 use std::net::SocketAddr;
@@ -54,10 +55,28 @@ struct ServeArgs {
     #[arg(long, env = "LEADS_ADDR", default_value = "127.0.0.1:8080")]
     addr: SocketAddr,
     /// Seconds a request may take before it is answered 503.
-    #[arg(long, env = "LEADS_REQUEST_TIMEOUT", default_value_t = 30)]
+    #[arg(long, env = "LEADS_REQUEST_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     request_timeout: u64,
+    /// Open connections at most; more clients wait to be accepted.
+    #[arg(long, env = "LEADS_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_connections: u64,
+    /// Seconds a client has to send a request's headers before it is dropped.
+    #[arg(long, env = "LEADS_HEADER_READ_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    header_read_timeout: u64,
+    /// Seconds in-flight requests get to finish after SIGTERM or SIGINT.
+    #[arg(long, env = "LEADS_SHUTDOWN_GRACE", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    shutdown_grace: u64,
+    /// Log format: text for people, json for log systems. RUST_LOG sets the filter.
+    #[arg(long, env = "LEADS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(flatten)]
     database: DatabaseArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -213,36 +232,49 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     }
 }
 
-fn init_logging() {
+/// Logs go to stderr through a background writer, so a request never waits on the terminal
+/// or a log pipe. The guard flushes what is left when dropped.
+fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(writer);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+    guard
 }
 
 async fn serve(args: ServeArgs) -> Result<(), Failure> {
-    init_logging();
-    if args.request_timeout == 0 {
-        return Err(Failure {
-            message: "--request-timeout must be at least 1 second".into(),
-            code: 2,
-        });
-    }
+    let _logs = init_logging(args.log_format);
     let config = Config {
         addr: args.addr,
         database_url: args.database.url,
         request_timeout: Duration::from_secs(args.request_timeout),
+        limits: ServerLimits {
+            max_connections: args.max_connections as usize,
+            header_read_timeout: Duration::from_secs(args.header_read_timeout),
+            shutdown_grace: Duration::from_secs(args.shutdown_grace),
+        },
     };
     let built = app::build(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .map_err(|e| failure(format!("cannot listen on {}: {e}", config.addr)))?;
     tracing::info!(addr = %config.addr, database = %config.database_url, "serving");
-    app::serve(listener, built.router, app::shutdown_signal())
-        .await
-        .map_err(|e| failure(format!("server failed: {e}")))
+    let served = app::serve(
+        listener,
+        built.router,
+        config.limits.clone(),
+        app::shutdown_signal(),
+    )
+    .await;
+    built.store.close().await?;
+    tracing::info!("database closed; bye");
+    served.map_err(|e| failure(format!("server failed: {e}")))
 }
 
 /// Prints `json` as JSON when asked, else the one `short` value.

@@ -4,6 +4,7 @@
 use leads_client::{Client, Lead, ListLeadsParams};
 use leads_server::app::{self, Config};
 use leads_server::seed::{self, SeedOptions};
+use leads_server::server::ServerLimits;
 use leads_server::storage::{self, Storage};
 use std::process::Output;
 use std::sync::Arc;
@@ -44,7 +45,12 @@ impl Server {
             .await
             .expect("bind");
         let base_url = format!("http://{}/api/v1", listener.local_addr().expect("addr"));
-        tokio::spawn(app::serve(listener, built.router, std::future::pending()));
+        tokio::spawn(app::serve(
+            listener,
+            built.router,
+            ServerLimits::default(),
+            std::future::pending(),
+        ));
         Server {
             base_url,
             company: company.id.clone(),

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use leads_client::Client;
 use leads_server::app::{self, Config};
 use leads_server::seed::{self, SeedOptions};
+use leads_server::server::ServerLimits;
 use leads_server::storage::{self, Storage};
 use serde_json::{json, Value};
 use std::collections::VecDeque;
@@ -49,7 +50,12 @@ impl TestServer {
             .await
             .expect("bind");
         let base_url = format!("http://{}/api/v1", listener.local_addr().expect("addr"));
-        tokio::spawn(app::serve(listener, built.router, std::future::pending()));
+        tokio::spawn(app::serve(
+            listener,
+            built.router,
+            ServerLimits::default(),
+            std::future::pending(),
+        ));
         TestServer {
             base_url,
             store,

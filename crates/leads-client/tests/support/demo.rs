@@ -44,6 +44,7 @@ impl Demo {
         tokio::spawn(leads_server::app::serve(
             listener,
             app.router,
+            leads_server::server::ServerLimits::default(),
             std::future::pending(),
         ));
         std::env::set_var("WHOP_API_KEY", &company.key);

@@ -3,8 +3,11 @@
 pub mod error;
 pub mod health;
 pub mod leads;
+pub mod observe;
+pub mod openapi;
 pub mod query;
 
+use crate::metrics::Metrics;
 use crate::pagination::CursorCodec;
 use crate::storage::Storage;
 use axum::extract::DefaultBodyLimit;
@@ -17,6 +20,8 @@ use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
 use tower_http::timeout::TimeoutLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Request bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -26,15 +31,36 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct AppState {
     pub store: Arc<dyn Storage>,
     pub cursors: CursorCodec,
+    pub metrics: Arc<Metrics>,
+}
+
+/// The `/api/v1` routes and the OpenAPI document that describes them.
+pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    use utoipa::OpenApi;
+    let v1 = OpenApiRouter::new().routes(routes!(leads::list));
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .nest("/api/v1", v1)
+        .split_for_parts()
 }
 
 /// The whole HTTP API over a store.
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
-    let api = Router::new().route("/leads", get(leads::list));
+    let (api, doc) = api();
+    let doc = Arc::new(doc.to_json().expect("the OpenAPI document serializes"));
     Router::new()
-        .nest("/api/v1", api)
+        .merge(api)
+        .route(
+            "/openapi.json",
+            get(move || async move {
+                (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    doc.as_str().to_owned(),
+                )
+            }),
+        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
         .fallback(|| async { ApiError::not_found("No such route.") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
@@ -42,6 +68,10 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             request_timeout,
         ))
         .layer(axum::middleware::map_response(error::json_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            observe::observe,
+        ))
         .with_state(state)
 }
 

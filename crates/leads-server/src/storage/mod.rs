@@ -163,6 +163,14 @@ pub struct SeedLead {
     pub created_at: i64,
 }
 
+/// How busy one of a backend's connection pools is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    pub name: &'static str,
+    pub size: usize,
+    pub in_use: usize,
+}
+
 /// Everything the server needs of a database. Each backend implements it once.
 #[async_trait]
 pub trait Storage: Send + Sync + 'static {
@@ -172,6 +180,16 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Whether the database answers.
     async fn ping(&self) -> StoreResult<()>;
+
+    /// Finishes queued writes and closes the database; later calls fail as unavailable.
+    async fn close(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
+    /// The backend's connection pools, for metrics.
+    fn pool_status(&self) -> Vec<PoolStatus> {
+        Vec::new()
+    }
 
     /// The key whose secret hashes to `hash`, revoked or not.
     async fn find_api_key(&self, hash: [u8; 32]) -> StoreResult<Option<ApiKey>>;

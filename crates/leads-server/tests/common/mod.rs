@@ -65,7 +65,12 @@ impl TestApp {
             .await
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
-        tokio::spawn(app::serve(listener, built.router, std::future::pending()));
+        tokio::spawn(app::serve(
+            listener,
+            built.router,
+            config.limits.clone(),
+            std::future::pending(),
+        ));
         TestApp {
             base,
             http: reqwest::Client::new(),

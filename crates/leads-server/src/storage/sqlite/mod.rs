@@ -8,8 +8,8 @@
 mod leads;
 
 use super::{
-    ApiKey, Company, LeadFilter, LeadPage, Member, Product, SeedBatch, Storage, StoreError,
-    StoreResult, User,
+    ApiKey, Company, LeadFilter, LeadPage, Member, PoolStatus, Product, SeedBatch, Storage,
+    StoreError, StoreResult, User,
 };
 use crate::domain::{CompanyId, KeyId, LeadId, MemberId, Permissions, ProductId, UserId};
 use crate::pagination::PageRequest;
@@ -32,7 +32,14 @@ pub struct SqliteStore {
     path: PathBuf,
     readers: Arc<Mutex<Vec<Connection>>>,
     read_slots: Arc<Semaphore>,
-    writer: mpsc::Sender<Job>,
+    writer: mpsc::Sender<Message>,
+}
+
+/// What the writer thread is asked to do, in order.
+enum Message {
+    Write(Job),
+    /// Stop after the writes before this one; answer once the file is closed.
+    Close(oneshot::Sender<()>),
 }
 
 /// A unit of work for the writer thread. It runs inside a savepoint and answers whether it
@@ -50,7 +57,7 @@ impl SqliteStore {
         let conn = tokio::task::spawn_blocking(move || open_writer(&writer_path))
             .await
             .map_err(|e| StoreError::Internal(e.to_string()))??;
-        let (tx, rx) = mpsc::channel::<Job>(4 * MAX_GROUP);
+        let (tx, rx) = mpsc::channel::<Message>(4 * MAX_GROUP);
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || writer_loop(conn, rx))
@@ -118,7 +125,7 @@ impl SqliteStore {
             (ok, reply)
         });
         self.writer
-            .send(job)
+            .send(Message::Write(job))
             .await
             .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
         rx.await
@@ -205,15 +212,25 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
     tx.commit().map_err(sql_error)
 }
 
-/// Commits queued writes in groups until every sender has gone.
-fn writer_loop(conn: Connection, mut jobs: mpsc::Receiver<Job>) {
-    while let Some(first) = jobs.blocking_recv() {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match jobs.try_recv() {
-                Ok(job) => group.push(job),
+/// Commits queued writes in groups until asked to close or every sender has gone.
+fn writer_loop(conn: Connection, mut messages: mpsc::Receiver<Message>) {
+    let mut closing = None;
+    while closing.is_none() {
+        let mut group = Vec::new();
+        match messages.blocking_recv() {
+            Some(Message::Write(job)) => group.push(job),
+            Some(Message::Close(done)) => closing = Some(done),
+            None => break,
+        }
+        while closing.is_none() && group.len() < MAX_GROUP {
+            match messages.try_recv() {
+                Ok(Message::Write(job)) => group.push(job),
+                Ok(Message::Close(done)) => closing = Some(done),
                 Err(_) => break,
             }
+        }
+        if group.is_empty() {
+            continue;
         }
         let mut replies = Vec::with_capacity(group.len());
         let began = conn.execute_batch("BEGIN IMMEDIATE").map_err(sql_error);
@@ -253,6 +270,12 @@ fn writer_loop(conn: Connection, mut jobs: mpsc::Receiver<Job>) {
                 Err(e) => Err(StoreError::Unavailable(e.to_string())),
             });
         }
+    }
+    // Fold the WAL back into the main file so the database is one file again at rest.
+    let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+    drop(conn);
+    if let Some(done) = closing {
+        let _ = done.send(());
     }
 }
 
@@ -301,6 +324,30 @@ impl Storage for SqliteStore {
             .map_err(sql_error)
         })
         .await
+    }
+
+    async fn close(&self) -> StoreResult<()> {
+        let (done, closed) = oneshot::channel();
+        if self.writer.send(Message::Close(done)).await.is_ok() {
+            let _ = closed.await;
+        }
+        Ok(())
+    }
+
+    fn pool_status(&self) -> Vec<PoolStatus> {
+        let queue = 4 * MAX_GROUP;
+        vec![
+            PoolStatus {
+                name: "sqlite_readers",
+                size: READERS,
+                in_use: READERS - self.read_slots.available_permits(),
+            },
+            PoolStatus {
+                name: "sqlite_write_queue",
+                size: queue,
+                in_use: queue - self.writer.capacity(),
+            },
+        ]
     }
 
     async fn ping(&self) -> StoreResult<()> {

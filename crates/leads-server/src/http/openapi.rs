@@ -1,0 +1,35 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations and the wire types.
+//!
+//! Routes are registered through `utoipa_axum`'s router together with their documentation, so a
+//! route cannot exist without its entry in the document, nor the reverse.
+
+use leads_types::{ErrorBody, ErrorDetail, Lead, LeadMember, LeadProduct, LeadUser, PageInfo};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "leads",
+        description = "A self-hostable, Whop-compatible API for a company's leads.",
+        license(name = "MIT")
+    ),
+    components(schemas(Lead, LeadUser, LeadProduct, LeadMember, PageInfo, ErrorBody, ErrorDetail)),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    tags((name = "leads", description = "Prospective customers of a company's products"))
+)]
+pub struct ApiDoc;
+
+/// The `bearer` security scheme every `/api/v1` route uses.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
