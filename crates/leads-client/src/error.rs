@@ -60,7 +60,7 @@ pub enum Error {
         source: reqwest::Error,
     },
     /// The server could not be reached, or the connection broke.
-    #[error("cannot reach {url}: {}", chain(source))]
+    #[error("cannot reach {url}: {}", causes(source))]
     Connection {
         url: String,
         #[source]
@@ -245,8 +245,16 @@ fn without_query(url: &reqwest::Url) -> String {
     url.to_string()
 }
 
-/// An error and its causes in one line: reqwest's own text alone hides the useful part
-/// ("connection refused").
+/// Why a request failed, in one line: reqwest's own text repeats the URL and hides the useful
+/// part ("connection refused") in its causes.
+fn causes(error: &reqwest::Error) -> String {
+    match std::error::Error::source(error) {
+        Some(source) => chain(source),
+        None => error.to_string(),
+    }
+}
+
+/// An error and its causes in one line.
 fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
