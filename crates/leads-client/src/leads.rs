@@ -242,7 +242,7 @@ impl CreateLeadParams {
 
     /// A JSON object of the company's own, kept verbatim.
     pub fn metadata(mut self, metadata: serde_json::Value) -> Self {
-        self.body.metadata = Some(metadata);
+        self.body.metadata = Some(leads_types::raw_json(&metadata));
         self
     }
 
@@ -296,7 +296,7 @@ impl UpdateLeadParams {
 
     /// Replaces the whole metadata object.
     pub fn metadata(mut self, metadata: serde_json::Value) -> Self {
-        self.body.metadata = Some(Some(metadata));
+        self.body.metadata = Some(Some(leads_types::raw_json(&metadata)));
         self
     }
 

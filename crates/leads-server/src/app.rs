@@ -1,5 +1,6 @@
 //! Putting the server together: configuration, start-up and graceful shutdown.
 
+use crate::domain::{idempotency, Timestamp};
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
 use crate::pagination::CursorCodec;
@@ -8,7 +9,7 @@ use crate::storage::{self, Storage, StoreError};
 use axum::Router;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 use tokio::net::TcpListener;
 
@@ -48,6 +49,7 @@ pub async fn build(config: &Config) -> Result<App, StoreError> {
 /// Builds the router over an already open store.
 pub async fn build_with_store(store: Arc<dyn Storage>, config: &Config) -> Result<App, StoreError> {
     let secret = store.cursor_secret().await?;
+    tokio::spawn(forget_old_idempotency_claims(Arc::downgrade(&store)));
     let state = AppState {
         store: store.clone(),
         cursors: CursorCodec::new(&secret),
@@ -57,6 +59,41 @@ pub async fn build_with_store(store: Arc<dyn Storage>, config: &Config) -> Resul
         router: http::router(state, config.request_timeout),
         store,
     })
+}
+
+/// How often claims past [`idempotency::RETENTION`] are looked for.
+const FORGET_EVERY: Duration = Duration::from_secs(10 * 60);
+/// Claims forgotten per transaction, so forgetting never holds the writer for long.
+const FORGET_BATCH: u32 = 1_000;
+
+/// Every [`FORGET_EVERY`], from start-up on, forgets idempotency claims older than the
+/// retention; stops once the store is gone.
+async fn forget_old_idempotency_claims(store: Weak<dyn Storage>) {
+    let mut ticks = tokio::time::interval(FORGET_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(store) = store.upgrade() else { return };
+        let before = Timestamp::now().as_millis() - idempotency::RETENTION.as_millis() as i64;
+        let mut forgotten = 0;
+        loop {
+            match store.forget_idempotency_claims(before, FORGET_BATCH).await {
+                Ok(n) => {
+                    forgotten += n;
+                    if n < u64::from(FORGET_BATCH) {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "forgetting old idempotency claims failed; will retry");
+                    break;
+                }
+            }
+        }
+        if forgotten > 0 {
+            tracing::info!(forgotten, "forgot idempotency claims past their retention");
+        }
+    }
 }
 
 /// Serves until `shutdown` resolves, then finishes in-flight requests and returns.

@@ -67,11 +67,21 @@ impl Credential {
 
     /// Allows acting for `company` with every permission in `needed`, or says why not.
     pub fn authorize(&self, company: &CompanyId, needed: &[Permission]) -> Result<(), ApiError> {
-        if &self.company != company {
+        if !self.acts_for(company) {
             return Err(ApiError::forbidden(format!(
                 "This credential cannot act for company {company}."
             )));
         }
+        self.require(needed)
+    }
+
+    /// Whether this credential may act for `company`.
+    pub fn acts_for(&self, company: &CompanyId) -> bool {
+        &self.company == company
+    }
+
+    /// Allows holding every permission in `needed`, whatever the company, or says which lack.
+    pub fn require(&self, needed: &[Permission]) -> Result<(), ApiError> {
         let missing = self.permissions.missing(needed);
         if !missing.is_empty() {
             let names: Vec<&str> = missing.iter().map(|p| p.name()).collect();

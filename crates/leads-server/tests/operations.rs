@@ -15,7 +15,12 @@ conformance!(
 );
 
 /// The `/api/v1` operations of the contract, as `METHOD /path`.
-const CONTRACT_ROUTES: &[&str] = &["GET /api/v1/leads"];
+const CONTRACT_ROUTES: &[&str] = &[
+    "GET /api/v1/leads",
+    "POST /api/v1/leads",
+    "GET /api/v1/leads/{id}",
+    "PATCH /api/v1/leads/{id}",
+];
 
 async fn the_openapi_document_describes_exactly_the_routes_that_exist(app: TestApp) {
     let (status, doc) = app.get("/openapi.json", None).await;

@@ -87,42 +87,59 @@ pub struct PageInfo {
 
 /// Body of `POST /leads`.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct CreateLead {
+    /// The company to record the lead for (or `account_id`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^biz_[0-9A-Za-z]{14}$"))]
     pub company_id: Option<String>,
     /// The name newer SDKs use for `company_id`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^biz_[0-9A-Za-z]{14}$"))]
     pub account_id: Option<String>,
+    /// The user the lead is about; a company credential must name one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^user_[0-9A-Za-z]{13}$"))]
     pub user_id: Option<String>,
+    /// A product of the company.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^prod_[0-9A-Za-z]{13}$"))]
     pub product_id: Option<String>,
+    /// Where the lead came from; at most 2,048 characters, no control characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 2048))]
     pub referrer: Option<String>,
+    /// A JSON object (at most 16 KiB, 16 levels deep), kept verbatim (see [`Lead::metadata`]);
+    /// [`raw_json`] makes one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
-    pub metadata: Option<serde_json::Value>,
+    pub metadata: Option<Box<RawValue>>,
 }
 
 /// Body of `PATCH /leads/{id}`: each field is left as it is when absent, cleared when `null`.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct UpdateLead {
+    /// Replaces the whole metadata object.
     #[serde(
         default,
         deserialize_with = "present",
         skip_serializing_if = "Option::is_none"
     )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
-    pub metadata: Option<Option<serde_json::Value>>,
+    pub metadata: Option<Option<Box<RawValue>>>,
     #[serde(
         default,
         deserialize_with = "present",
         skip_serializing_if = "Option::is_none"
     )]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, max_length = 2048))]
     pub referrer: Option<Option<String>>,
+}
+
+/// A JSON value as raw JSON text, for [`CreateLead::metadata`] and [`UpdateLead::metadata`].
+pub fn raw_json(value: &serde_json::Value) -> Box<RawValue> {
+    serde_json::value::to_raw_value(value).expect("a JSON value always serializes")
 }
 
 /// Distinguishes a key given as `null` (`Some(None)`) from a key left out (`None`, by `default`).
@@ -161,10 +178,15 @@ mod tests {
     fn update_tells_null_from_absent() {
         let body: UpdateLead = serde_json::from_str(r#"{"referrer": null}"#).unwrap();
         assert_eq!(body.referrer, Some(None));
-        assert_eq!(body.metadata, None);
+        assert!(body.metadata.is_none());
         let body: UpdateLead = serde_json::from_str(r#"{"metadata": {"a": 1}}"#).unwrap();
-        assert_eq!(body.metadata, Some(Some(serde_json::json!({"a": 1}))));
+        assert_eq!(
+            body.metadata.unwrap().map(|m| m.get().to_owned()),
+            Some(r#"{"a": 1}"#.to_owned())
+        );
         assert_eq!(body.referrer, None);
+        let body: UpdateLead = serde_json::from_str(r#"{"metadata": null}"#).unwrap();
+        assert!(matches!(body.metadata, Some(None)));
     }
 
     #[test]

@@ -1,8 +1,14 @@
-//! The domain: identifiers and permissions, parsed once at the edge.
+//! The domain: identifiers, permissions and the content of leads, parsed once at the edge.
 
+pub mod idempotency;
 pub mod ids;
+pub mod lead;
+pub mod metadata;
 pub mod permissions;
 
+pub use idempotency::{IdempotencyClaim, IdempotencyKey};
 pub use ids::{CompanyId, KeyId, LeadId, MemberId, ProductId, UserId};
+pub use lead::{LeadChange, NewLead, Referrer};
 pub use leads_types::Timestamp;
+pub use metadata::Metadata;
 pub use permissions::{Permission, Permissions};

@@ -5,6 +5,9 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use leads_types::{ErrorBody, ErrorDetail};
 
+/// The header the official SDKs obey over their own retry rules.
+pub const SHOULD_RETRY: &str = "x-should-retry";
+
 /// An answer other than success. Every non-2xx response the server sends is one of these.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -122,6 +125,12 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
+        if self.status == StatusCode::CONFLICT {
+            // A conflict stays one however often it is retried; the SDKs retry 409 unless told.
+            response
+                .headers_mut()
+                .insert(SHOULD_RETRY, HeaderValue::from_static("false"));
+        }
         response
     }
 }
@@ -131,6 +140,7 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::NotFound(message) => ApiError::not_found(message),
             StoreError::Conflict(message) => ApiError::new(StatusCode::CONFLICT, message),
+            StoreError::Invalid { param, reason } => ApiError::invalid(param, reason),
             StoreError::Unavailable(cause) => {
                 tracing::warn!(%cause, "database unavailable");
                 ApiError::unavailable("The database is unavailable; retry shortly.")

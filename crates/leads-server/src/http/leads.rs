@@ -1,15 +1,22 @@
 //! `/api/v1/leads`: the leads resource.
 
+use super::body::JsonBody;
 use super::error::ApiError;
+use super::lead_bodies::{lead_change, new_lead};
 use super::query::ListRequest;
 use super::{json, AppState};
 use crate::auth::Credential;
-use crate::domain::Permission;
+use crate::domain::{IdempotencyClaim, IdempotencyKey, LeadId, Permission};
 use crate::pagination::Positioned;
 use crate::storage::LeadRow;
-use axum::extract::{RawQuery, State};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::Response;
-use leads_types::{ErrorBody, Lead, LeadMember, LeadProduct, LeadUser, Page, PageInfo, Timestamp};
+use leads_types::{
+    CreateLead, ErrorBody, Lead, LeadMember, LeadProduct, LeadUser, Page, PageInfo, Timestamp,
+    UpdateLead,
+};
 use serde_json::value::RawValue;
 
 /// What reading leads takes, as Whop's API documents it.
@@ -18,6 +25,19 @@ pub const READ_PERMISSIONS: [Permission; 3] = [
     Permission::MemberBasicRead,
     Permission::AccessPassBasicRead,
 ];
+
+/// What writing leads takes: `lead:manage` and everything reading takes.
+pub const WRITE_PERMISSIONS: [Permission; 4] = [
+    Permission::LeadManage,
+    Permission::LeadBasicRead,
+    Permission::MemberBasicRead,
+    Permission::AccessPassBasicRead,
+];
+
+/// The request header that makes a create safe to retry.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// Set on a create answered from an earlier request with the same idempotency key.
+pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
 
 /// List a company's leads, newest first, a page at a time.
 ///
@@ -74,6 +94,154 @@ pub async fn list(
             .collect::<Result<_, _>>()?,
     };
     json(&body)
+}
+
+/// Record a lead for a company and answer it, once it is durable.
+///
+/// With an `Idempotency-Key`, a retry of the same body answers the lead the first request made
+/// (marked `Idempotent-Replayed: true`) and writes nothing; the key with another body is a 409.
+#[utoipa::path(
+    post,
+    path = "/leads",
+    tag = "leads",
+    operation_id = "createLead",
+    request_body(content = CreateLead, content_type = "application/json"),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes the create safe to retry: per credential, remembered at least 24 hours.", min_length = 1, max_length = 255),
+    ),
+    responses(
+        (status = 200, description = "The lead, recorded", body = Lead,
+            headers(("Idempotent-Replayed" = String, description = "`true` when answered from an earlier request with the same Idempotency-Key"))),
+        (status = 400, description = "A parameter is missing or invalid, or the body is not a JSON object; `param` names the parameter", body = ErrorBody),
+        (status = 401, description = "No credential, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The credential may not act for this company or lacks a permission", body = ErrorBody),
+        (status = 409, description = "The Idempotency-Key was used with a different body", body = ErrorBody),
+        (status = 413, description = "The body is larger than 64 KiB", body = ErrorBody),
+        (status = 503, description = "The database is unavailable or the request timed out", body = ErrorBody),
+    )
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    credential: Credential,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<CreateLead>,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    let lead = new_lead(body)?;
+    credential.authorize(&lead.company, &WRITE_PERMISSIONS)?;
+    let claim = key.map(|key| IdempotencyClaim {
+        credential: credential.id().to_owned(),
+        key,
+        fingerprint: lead.fingerprint(),
+    });
+    let created = state.store.create_lead(lead, claim).await?;
+    let mut response = json(&LeadView::new(&credential).lead(created.row)?)?;
+    if created.replayed {
+        response.headers_mut().insert(
+            HeaderName::from_static(IDEMPOTENT_REPLAYED),
+            HeaderValue::from_static("true"),
+        );
+    }
+    Ok(response)
+}
+
+/// Retrieve one lead of the credential's company.
+///
+/// A lead of another company is answered exactly like one that does not exist.
+#[utoipa::path(
+    get,
+    path = "/leads/{id}",
+    tag = "leads",
+    operation_id = "retrieveLead",
+    params(("id" = String, Path, description = "The lead's id.", example = "lead_xxxxxxxxxxxxx")),
+    responses(
+        (status = 200, description = "The lead", body = Lead),
+        (status = 401, description = "No credential, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The credential lacks a permission", body = ErrorBody),
+        (status = 404, description = "No such lead (or not one this credential may see)", body = ErrorBody),
+        (status = 503, description = "The database is unavailable or the request timed out", body = ErrorBody),
+    )
+)]
+pub async fn retrieve(
+    State(state): State<AppState>,
+    credential: Credential,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    credential.require(&READ_PERMISSIONS)?;
+    let id = lead_id(id)?;
+    let row = state
+        .store
+        .find_lead(credential.company.clone(), id)
+        .await?
+        .ok_or_else(no_such_lead)?;
+    json(&LeadView::new(&credential).lead(row)?)
+}
+
+/// Update a lead's `metadata` and/or `referrer`.
+///
+/// A key left out keeps its value, `null` clears it, and `metadata` replaces the whole object.
+/// `updated_at` moves forward; `created_at` never changes.
+#[utoipa::path(
+    patch,
+    path = "/leads/{id}",
+    tag = "leads",
+    operation_id = "updateLead",
+    params(("id" = String, Path, description = "The lead's id.", example = "lead_xxxxxxxxxxxxx")),
+    request_body(content = UpdateLead, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The lead as it now is", body = Lead),
+        (status = 400, description = "A parameter is invalid, or the body is not a JSON object; `param` names the parameter", body = ErrorBody),
+        (status = 401, description = "No credential, or an unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "The credential lacks a permission", body = ErrorBody),
+        (status = 404, description = "No such lead (or not one this credential may see)", body = ErrorBody),
+        (status = 413, description = "The body is larger than 64 KiB", body = ErrorBody),
+        (status = 503, description = "The database is unavailable or the request timed out", body = ErrorBody),
+    )
+)]
+pub async fn update(
+    State(state): State<AppState>,
+    credential: Credential,
+    id: Result<Path<String>, PathRejection>,
+    JsonBody(body): JsonBody<UpdateLead>,
+) -> Result<Response, ApiError> {
+    credential.require(&WRITE_PERMISSIONS)?;
+    let id = lead_id(id)?;
+    let change = lead_change(body)?;
+    let row = state
+        .store
+        .update_lead(credential.company.clone(), id, change)
+        .await?
+        .ok_or_else(no_such_lead)?;
+    json(&LeadView::new(&credential).lead(row)?)
+}
+
+/// The same answer for a malformed id, an absent lead and another company's lead, so ids
+/// cannot be probed.
+fn no_such_lead() -> ApiError {
+    ApiError::not_found("No such lead.")
+}
+
+fn lead_id(path: Result<Path<String>, PathRejection>) -> Result<LeadId, ApiError> {
+    path.ok()
+        .and_then(|Path(text)| LeadId::parse(&text))
+        .ok_or_else(no_such_lead)
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiError> {
+    let invalid = |why: &dyn std::fmt::Display| ApiError::invalid("Idempotency-Key", why);
+    let mut values = headers.get_all(IDEMPOTENCY_KEY).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(invalid(&"was given more than once"));
+    }
+    let text = value
+        .to_str()
+        .map_err(|_| invalid(&"must be printable ASCII"))?;
+    IdempotencyKey::parse(text)
+        .map(Some)
+        .map_err(|why| invalid(&why))
 }
 
 /// How a credential sees leads: emails only with `member:email:read`.

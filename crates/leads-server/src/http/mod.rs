@@ -1,7 +1,9 @@
 //! The HTTP layer: routes, the JSON error shape, and request limits.
 
+pub mod body;
 pub mod error;
 pub mod health;
+pub mod lead_bodies;
 pub mod leads;
 pub mod observe;
 pub mod openapi;
@@ -37,7 +39,9 @@ pub struct AppState {
 /// The `/api/v1` routes and the OpenAPI document that describes them.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use utoipa::OpenApi;
-    let v1 = OpenApiRouter::new().routes(routes!(leads::list));
+    let v1 = OpenApiRouter::new()
+        .routes(routes!(leads::list, leads::create))
+        .routes(routes!(leads::retrieve, leads::update));
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .nest("/api/v1", v1)
         .split_for_parts()

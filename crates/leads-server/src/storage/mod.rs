@@ -5,7 +5,9 @@
 
 pub mod sqlite;
 
-use crate::domain::{CompanyId, KeyId, LeadId, Permissions, ProductId, UserId};
+use crate::domain::{
+    CompanyId, IdempotencyClaim, KeyId, LeadChange, LeadId, NewLead, Permissions, ProductId, UserId,
+};
 use crate::pagination::{PageRequest, Position, Positioned};
 use async_trait::async_trait;
 use serde::Serialize;
@@ -23,6 +25,10 @@ pub enum StoreError {
     /// The write collides with existing data (a duplicate username, say); the text says how.
     #[error("{0}")]
     Conflict(String),
+    /// The write names something it may not (an unknown user, another company's product):
+    /// `param` is the request parameter at fault, `reason` says what is wrong with it.
+    #[error("{param}: {reason}")]
+    Invalid { param: &'static str, reason: String },
     /// The database cannot be reached or is overloaded right now; retrying may succeed.
     #[error("database unavailable: {0}")]
     Unavailable(String),
@@ -123,6 +129,14 @@ impl Positioned for LeadRow {
     }
 }
 
+/// What [`Storage::create_lead`] did: wrote the lead, or found the one an earlier request with
+/// the same idempotency key wrote (`replayed`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedLead {
+    pub row: LeadRow,
+    pub replayed: bool,
+}
+
 /// Which of a company's leads a list shows. Bounds are exclusive milliseconds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeadFilter {
@@ -195,6 +209,38 @@ pub trait Storage: Send + Sync + 'static {
     async fn find_api_key(&self, hash: [u8; 32]) -> StoreResult<Option<ApiKey>>;
 
     async fn list_leads(&self, filter: LeadFilter, page: PageRequest) -> StoreResult<LeadPage>;
+
+    /// The lead `id` if it belongs to `company`; `None` when it does not exist or is another
+    /// company's, which callers must not tell apart.
+    async fn find_lead(&self, company: CompanyId, id: LeadId) -> StoreResult<Option<LeadRow>>;
+
+    /// Records a lead, stamping `created_at` and `updated_at` with the time of the write, and
+    /// answers once it is durable. An unknown user, or a product that is not the company's, is
+    /// [`StoreError::Invalid`] and writes nothing.
+    ///
+    /// With a claim, the claim is recorded in the same transaction as the lead. If the claim's
+    /// credential has used its key before, nothing is written: the lead created then comes back
+    /// (`replayed`) when the fingerprints match, and [`StoreError::Conflict`] when they do not.
+    async fn create_lead(
+        &self,
+        lead: NewLead,
+        claim: Option<IdempotencyClaim>,
+    ) -> StoreResult<CreatedLead>;
+
+    /// Applies `change` to the lead `id` of `company` and answers the lead as it now is.
+    /// `updated_at` moves strictly forward (to now, or one millisecond past its previous value if
+    /// the clock has not moved on); `created_at` never changes. `None` as for [`Self::find_lead`].
+    async fn update_lead(
+        &self,
+        company: CompanyId,
+        id: LeadId,
+        change: LeadChange,
+    ) -> StoreResult<Option<LeadRow>>;
+
+    /// Forgets at most `limit` idempotency claims made before `before` (milliseconds), oldest
+    /// first, and answers how many it forgot. Callers repeat it until it answers less than
+    /// `limit`, so no single transaction holds the writer for long.
+    async fn forget_idempotency_claims(&self, before: i64, limit: u32) -> StoreResult<u64>;
 
     async fn create_company(&self, title: String) -> StoreResult<Company>;
     async fn create_product(&self, company: CompanyId, title: String) -> StoreResult<Product>;

@@ -1,14 +1,14 @@
-//! Lead queries for SQLite: the keyset page, its flag checks, and bulk seeding.
+//! Lead queries for SQLite: the keyset page, its flag checks, one lead by id, and bulk seeding.
 //!
 //! Every list reads one range of `leads_by_company_time` (or, filtered by products, one range of
 //! `leads_by_company_product_time` per product, merged), so a page costs the same at any depth.
 
 use super::sql_error;
-use crate::domain::LeadId;
+use crate::domain::{CompanyId, LeadId};
 use crate::pagination::{self, FlagCheck, Order, PageRequest, Position, Scan};
 use crate::storage::{LeadFilter, LeadPage, LeadRow, SeedBatch, StoreResult};
 use rusqlite::types::Value;
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::fmt::Write;
 
 const LEAD_COLUMNS: &str = "l.id, l.created_at, l.updated_at, l.referrer, l.metadata,
@@ -120,24 +120,43 @@ fn scan(conn: &Connection, filter: &LeadFilter, scan: &Scan) -> StoreResult<Vec<
     q.sql = format!("SELECT {LEAD_COLUMNS} FROM ({page}) l {LEAD_JOINS} ORDER BY {order}");
     let mut statement = conn.prepare_cached(&q.sql).map_err(sql_error)?;
     let rows = statement
-        .query_map(rusqlite::params_from_iter(q.params.iter()), |row| {
-            Ok(LeadRow {
-                id: LeadId::from_trusted(row.get(0)?),
-                created_at: row.get(1)?,
-                updated_at: row.get(2)?,
-                referrer: row.get(3)?,
-                metadata: row.get(4)?,
-                user_id: row.get(5)?,
-                user_email: row.get(6)?,
-                user_name: row.get(7)?,
-                user_username: row.get(8)?,
-                product_id: row.get(9)?,
-                product_title: row.get(10)?,
-                member_id: row.get(11)?,
-            })
-        })
+        .query_map(rusqlite::params_from_iter(q.params.iter()), lead_row)
         .map_err(sql_error)?;
     rows.collect::<Result<Vec<_>, _>>().map_err(sql_error)
+}
+
+/// A row of `SELECT {LEAD_COLUMNS}` as a lead.
+fn lead_row(row: &Row<'_>) -> rusqlite::Result<LeadRow> {
+    Ok(LeadRow {
+        id: LeadId::from_trusted(row.get(0)?),
+        created_at: row.get(1)?,
+        updated_at: row.get(2)?,
+        referrer: row.get(3)?,
+        metadata: row.get(4)?,
+        user_id: row.get(5)?,
+        user_email: row.get(6)?,
+        user_name: row.get(7)?,
+        user_username: row.get(8)?,
+        product_id: row.get(9)?,
+        product_title: row.get(10)?,
+        member_id: row.get(11)?,
+    })
+}
+
+/// The lead `id` if it is `company`'s.
+pub(super) fn find(
+    conn: &Connection,
+    company: &CompanyId,
+    id: &LeadId,
+) -> StoreResult<Option<LeadRow>> {
+    conn.prepare_cached(&format!(
+        "SELECT {LEAD_COLUMNS} FROM leads l {LEAD_JOINS} WHERE l.id = ?1 AND l.company_id = ?2"
+    ))
+    .and_then(|mut st| {
+        st.query_row(params![id.as_str(), company.as_str()], lead_row)
+            .optional()
+    })
+    .map_err(sql_error)
 }
 
 fn flag(conn: &Connection, filter: &LeadFilter, check: &FlagCheck) -> StoreResult<bool> {

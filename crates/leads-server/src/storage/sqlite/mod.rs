@@ -5,13 +5,18 @@
 //! whatever has queued up together in one transaction (group commit): under load many requests
 //! share one fsync, and each is acknowledged only after its transaction is durable.
 
+mod checkpoint;
+mod lead_writes;
 mod leads;
 
 use super::{
-    ApiKey, Company, LeadFilter, LeadPage, Member, PoolStatus, Product, SeedBatch, Storage,
-    StoreError, StoreResult, User,
+    ApiKey, Company, CreatedLead, LeadFilter, LeadPage, LeadRow, Member, PoolStatus, Product,
+    SeedBatch, Storage, StoreError, StoreResult, User,
 };
-use crate::domain::{CompanyId, KeyId, LeadId, MemberId, Permissions, ProductId, UserId};
+use crate::domain::{
+    CompanyId, IdempotencyClaim, KeyId, LeadChange, LeadId, MemberId, NewLead, Permissions,
+    ProductId, UserId,
+};
 use crate::pagination::PageRequest;
 use async_trait::async_trait;
 use leads_types::Timestamp;
@@ -21,7 +26,13 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 /// Migrations in order; each runs once, in a transaction, recorded in `schema_migrations`.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../../migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../../migrations/sqlite/0001_init.sql")),
+    (
+        2,
+        include_str!("../../../migrations/sqlite/0002_idempotency_claims.sql"),
+    ),
+];
 
 /// Read connections kept open; more readers than cores gain nothing.
 const READERS: usize = 8;
@@ -33,6 +44,7 @@ pub struct SqliteStore {
     readers: Arc<Mutex<Vec<Connection>>>,
     read_slots: Arc<Semaphore>,
     writer: mpsc::Sender<Message>,
+    checkpointer: checkpoint::Checkpointer,
 }
 
 /// What the writer thread is asked to do, in order.
@@ -62,7 +74,9 @@ impl SqliteStore {
             .name("sqlite-writer".into())
             .spawn(move || writer_loop(conn, rx))
             .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
+        let checkpointer = checkpoint::start(&path)?;
         Ok(Self {
+            checkpointer,
             path,
             readers: Arc::new(Mutex::new(Vec::new())),
             read_slots: Arc::new(Semaphore::new(READERS)),
@@ -159,6 +173,9 @@ fn open_writer(path: &Path) -> StoreResult<Connection> {
         )));
     }
     migrate(&mut conn)?;
+    // The checkpoint thread checkpoints instead, so no commit waits for one.
+    conn.execute_batch("PRAGMA wal_autocheckpoint = 0")
+        .map_err(sql_error)?;
     Ok(conn)
 }
 
@@ -327,6 +344,7 @@ impl Storage for SqliteStore {
     }
 
     async fn close(&self) -> StoreResult<()> {
+        self.checkpointer.stop();
         let (done, closed) = oneshot::channel();
         if self.writer.send(Message::Close(done)).await.is_ok() {
             let _ = closed.await;
@@ -402,6 +420,35 @@ impl Storage for SqliteStore {
 
     async fn list_leads(&self, filter: LeadFilter, page: PageRequest) -> StoreResult<LeadPage> {
         self.read(move |conn| leads::list(conn, &filter, &page))
+            .await
+    }
+
+    async fn find_lead(&self, company: CompanyId, id: LeadId) -> StoreResult<Option<LeadRow>> {
+        self.read(move |conn| leads::find(conn, &company, &id))
+            .await
+    }
+
+    async fn create_lead(
+        &self,
+        lead: NewLead,
+        claim: Option<IdempotencyClaim>,
+    ) -> StoreResult<CreatedLead> {
+        self.write(move |conn| lead_writes::create(conn, lead, claim.as_ref()))
+            .await
+    }
+
+    async fn update_lead(
+        &self,
+        company: CompanyId,
+        id: LeadId,
+        change: LeadChange,
+    ) -> StoreResult<Option<LeadRow>> {
+        self.write(move |conn| lead_writes::update(conn, &company, &id, &change))
+            .await
+    }
+
+    async fn forget_idempotency_claims(&self, before: i64, limit: u32) -> StoreResult<u64> {
+        self.write(move |conn| lead_writes::forget_claims(conn, before, limit))
             .await
     }
 
