@@ -132,6 +132,38 @@ pub async fn seed(leads: &Path, database: &str, sizes: Sizes) -> Result<Dataset>
     })
 }
 
+/// Makes the empty database `name` on the PostgreSQL server `admin_url` names, and answers a
+/// connection to that server (to drop it afterwards) and the new database's URL.
+pub async fn create_postgres_database(
+    admin_url: &str,
+    name: &str,
+) -> Result<(tokio_postgres::Client, String)> {
+    let (client, connection) = tokio_postgres::connect(admin_url, tokio_postgres::NoTls)
+        .await
+        .context("cannot connect to PostgreSQL (set --postgres-url or LEADS_BENCH_DATABASE_URL)")?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .with_context(|| format!("CREATE DATABASE {name}"))?;
+    Ok((client, with_database(admin_url, name)))
+}
+
+/// `url` naming the database `name` instead of its own.
+fn with_database(url: &str, name: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
+    let (rest, query) = match rest.split_once('?') {
+        Some((rest, query)) => (rest, format!("?{query}")),
+        None => (rest, String::new()),
+    };
+    let authority = rest
+        .split_once('/')
+        .map_or(rest, |(authority, _)| authority);
+    format!("{scheme}://{authority}/{name}{query}")
+}
+
 /// The `after` cursor whose page starts `depth` leads from the newest of `company`, found by
 /// walking backwards from the oldest lead with `last=100` pages (the fewest requests, as deep
 /// pages are near the oldest end). Only the API is used: the cursor is one the server issued.
@@ -198,4 +230,22 @@ pub async fn check(addr: SocketAddr, key: &str, path: &str, expect: Expect) -> R
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn a_database_url_is_pointed_at_another_database() {
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/postgres", "b"),
+            "postgres://postgres@127.0.0.1:5432/b"
+        );
+        assert_eq!(
+            with_database("postgresql://u:p@h/db?connect_timeout=5", "b"),
+            "postgresql://u:p@h/b?connect_timeout=5"
+        );
+        assert_eq!(with_database("postgres://h", "b"), "postgres://h/b");
+    }
 }

@@ -12,7 +12,7 @@ mod report;
 mod scenarios;
 mod server;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use clap::{Parser, ValueEnum};
 use fixture::{Dataset, Sizes};
 use leads_server::http::query::ListRequest;
@@ -31,9 +31,18 @@ use std::time::Duration;
     about = "List and create speed of the leads server beside the database's own speed"
 )]
 struct Args {
-    /// Which backend(s) to measure.
-    #[arg(long, value_enum, default_value_t = Backend::Sqlite)]
-    backend: Backend,
+    /// Which backend(s) to measure [default: both; with --smoke, SQLite, and PostgreSQL too
+    /// when LEADS_TEST_DATABASE_URL is set].
+    #[arg(long, value_enum)]
+    backend: Option<Backend>,
+    /// A PostgreSQL server to make a fresh database `leads_bench_*` on (dropped afterwards).
+    /// With --smoke, LEADS_TEST_DATABASE_URL is used when this is not set.
+    #[arg(
+        long,
+        env = "LEADS_BENCH_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    postgres_url: String,
     /// Seconds-long run on tiny data, to check the tooling works (CI runs it).
     #[arg(long)]
     smoke: bool,
@@ -127,12 +136,21 @@ async fn run(args: Args) -> Result<bool> {
             server::build(&workspace, !args.smoke)?
         }
     };
+    let test_url = std::env::var("LEADS_TEST_DATABASE_URL").ok();
+    let backend = args.backend.unwrap_or(match (args.smoke, &test_url) {
+        (true, None) => Backend::Sqlite,
+        _ => Backend::Both,
+    });
+    let postgres_url = match (&test_url, std::env::var_os("LEADS_BENCH_DATABASE_URL")) {
+        (Some(test_url), None) if args.smoke => test_url.clone(),
+        _ => args.postgres_url.clone(),
+    };
     let mut backends = Vec::new();
-    if matches!(args.backend, Backend::Sqlite | Backend::Both) {
+    if matches!(backend, Backend::Sqlite | Backend::Both) {
         backends.push(sqlite(&leads, &plan).await?);
     }
-    if matches!(args.backend, Backend::Postgres | Backend::Both) {
-        bail!("this build has no PostgreSQL backend yet");
+    if matches!(backend, Backend::Postgres | Backend::Both) {
+        backends.push(postgres(&leads, &plan, &postgres_url).await?);
     }
     let md = report::markdown(&machine, &plan.settings, &backends, &report::load_average());
     println!("{md}");
@@ -146,35 +164,21 @@ async fn run(args: Args) -> Result<bool> {
 }
 
 async fn sqlite(leads: &Path, plan: &Plan) -> Result<BackendReport> {
-    let dir = plan.work.join(format!(
-        "sqlite-{}",
-        leads_server::domain::ids::random_base62(6)
-    ));
+    let dir = plan.work.join(format!("sqlite-{}", random_name()));
     std::fs::create_dir_all(&dir)?;
     let file = dir.join("bench.db");
     let url = format!("sqlite://{}", file.display());
     let measured = async {
         let data = fixture::seed(leads, &url, plan.sizes).await?;
-        let baseline = |query: &ListRequest| -> Result<Box<dyn Baseline>> {
-            Ok(Box::new(baseline::sqlite::Baseline::new(
-                &file,
-                &query.filter,
-                &query.page,
-            )?))
-        };
-        let rows = measure(leads, "SQLite", &data, plan, &dir, &baseline).await?;
-        Ok::<_, anyhow::Error>(BackendReport {
-            backend: "SQLite",
+        let database = Database::Sqlite { file: file.clone() };
+        let rows = measure(leads, "SQLite", &data, plan, &dir, &database).await?;
+        Ok(report_of(
+            "SQLite",
+            plan,
+            &data,
             rows,
-            big_leads: plan.sizes.big_leads,
-            small: (plan.sizes.small_companies, plan.sizes.small_leads),
-            seed_big: data.seed_big,
-            seed_small: data.seed_small,
-            baseline_tool: format!(
-                "the server's statements, prepared, on {} threads with read-only connections of their own (rusqlite, as the server)",
-                plan.settings.connections
-            ),
-        })
+            database.describe(plan),
+        ))
     }
     .await;
     if plan.keep {
@@ -183,6 +187,117 @@ async fn sqlite(leads: &Path, plan: &Plan) -> Result<BackendReport> {
         let _ = std::fs::remove_dir_all(&dir);
     }
     measured
+}
+
+async fn postgres(leads: &Path, plan: &Plan, admin_url: &str) -> Result<BackendReport> {
+    let name = format!("leads_bench_{}", random_name());
+    let dir = plan.work.join(&name);
+    std::fs::create_dir_all(&dir)?;
+    let (admin, url) = fixture::create_postgres_database(admin_url, &name).await?;
+    let measured = async {
+        let data = fixture::seed(leads, &url, plan.sizes).await?;
+        let store = leads_server::storage::postgres::PgStore::open(&url).await?;
+        let database = Database::Postgres {
+            store,
+            url: url.clone(),
+        };
+        let rows = measure(leads, "PostgreSQL", &data, plan, &dir, &database).await?;
+        Ok(report_of(
+            "PostgreSQL",
+            plan,
+            &data,
+            rows,
+            database.describe(plan),
+        ))
+    }
+    .await;
+    if plan.keep {
+        eprintln!("kept the database {name} and {}", dir.display());
+    } else {
+        if let Err(e) = admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await
+        {
+            eprintln!("could not drop the database {name}: {e}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    measured
+}
+
+/// Lower-case letters and digits, for names PostgreSQL keeps as written.
+fn random_name() -> String {
+    leads_server::domain::ids::random_base62(8).to_ascii_lowercase()
+}
+
+fn report_of(
+    backend: &'static str,
+    plan: &Plan,
+    data: &Dataset,
+    rows: Vec<Row>,
+    baseline_tool: String,
+) -> BackendReport {
+    BackendReport {
+        backend,
+        rows,
+        big_leads: plan.sizes.big_leads,
+        small: (plan.sizes.small_companies, plan.sizes.small_leads),
+        seed_big: data.seed_big,
+        seed_small: data.seed_small,
+        baseline_tool,
+    }
+}
+
+/// The database under the server, for measuring it alone.
+enum Database {
+    Sqlite {
+        file: PathBuf,
+    },
+    Postgres {
+        store: leads_server::storage::postgres::PgStore,
+        url: String,
+    },
+}
+
+impl Database {
+    /// The database alone on the statements the server issues for `request`.
+    async fn baseline(
+        &self,
+        request: &ListRequest,
+        dir: &Path,
+        name: &str,
+    ) -> Result<Arc<dyn Baseline>> {
+        Ok(match self {
+            Database::Sqlite { file } => Arc::new(baseline::sqlite::Baseline::new(
+                file,
+                &request.filter,
+                &request.page,
+            )?),
+            Database::Postgres { store, url } => Arc::new(
+                baseline::postgres::Baseline::new(
+                    store,
+                    url,
+                    &request.filter,
+                    &request.page,
+                    dir,
+                    &name.replace(' ', "-"),
+                )
+                .await?,
+            ),
+        })
+    }
+
+    fn describe(&self, plan: &Plan) -> String {
+        let n = plan.settings.connections;
+        match self {
+            Database::Sqlite { .. } => format!(
+                "the server's statements, prepared, on {n} threads with read-only connections of their own (rusqlite, as the server)"
+            ),
+            Database::Postgres { .. } => format!(
+                "the server's statements, in its transaction where it uses one, as a `pgbench -M prepared` script on {n} connections"
+            ),
+        }
+    }
 }
 
 /// The database alone on one list scenario's statements.
@@ -203,6 +318,16 @@ impl Baseline for baseline::sqlite::Baseline {
     }
 }
 
+impl Baseline for baseline::postgres::Baseline {
+    fn statements(&self) -> usize {
+        baseline::postgres::Baseline::statements(self)
+    }
+
+    fn run(&self, clients: usize, duration: Duration) -> Result<load::Outcome> {
+        baseline::postgres::Baseline::run(self, clients, duration)
+    }
+}
+
 /// Serves `data` and measures every scenario on it, each list beside the database alone.
 async fn measure(
     leads: &Path,
@@ -210,7 +335,7 @@ async fn measure(
     data: &Dataset,
     plan: &Plan,
     dir: &Path,
-    baseline: &dyn Fn(&ListRequest) -> Result<Box<dyn Baseline>>,
+    database: &Database,
 ) -> Result<Vec<Row>> {
     let settings = &plan.settings;
     let server = server::Server::start(leads, &data.database, &dir.join("server.log")).await?;
@@ -245,7 +370,7 @@ async fn measure(
             Kind::List { query, .. } => {
                 let request = ListRequest::parse(query, &codec)
                     .map_err(|e| anyhow!("the server would refuse {query}: {e:?}"))?;
-                let b: Arc<dyn Baseline> = Arc::from(baseline(&request)?);
+                let b = database.baseline(&request, dir, s.name).await?;
                 let statements = b.statements();
                 let settings = settings.clone();
                 let stats =

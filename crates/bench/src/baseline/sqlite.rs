@@ -1,11 +1,11 @@
-//! SQLite's own speed: the server's list statements (from `list_statements`, so the very text
+//! SQLite's own speed: the server's list statements (from `issued_statements`, so the very text
 //! and parameters) as prepared statements on read-only connections set up as the server's, one
 //! per thread, each read in one transaction as the server reads.
 
 use crate::load::{new_histogram, Outcome};
 use anyhow::Result;
 use leads_server::pagination::PageRequest;
-use leads_server::storage::sqlite::{list_statements, open_reader, Query};
+use leads_server::storage::sqlite::{issued_statements, open_reader, Query};
 use leads_server::storage::{LeadFilter, StoreError};
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;
@@ -23,7 +23,7 @@ impl Baseline {
     /// The statements the server issues for `filter` and `page` on the database at `path`.
     pub fn new(path: &Path, filter: &LeadFilter, page: &PageRequest) -> Result<Self> {
         let conn = open_reader(path).map_err(store)?;
-        let statements = list_statements(&conn, filter, page).map_err(store)?;
+        let statements = issued_statements(&conn, filter, page).map_err(store)?;
         Ok(Self {
             path: path.to_owned(),
             statements,

@@ -36,7 +36,7 @@ pub(super) fn list(
 /// The statements [`list`] issues for `filter` and `page`, in order: the scan, then each flag
 /// check the scan leaves open. Which checks those are depends on the rows found, so the scan
 /// runs here once. For measuring the database alone with the server's very SQL (`leads-bench`).
-pub fn list_statements(
+pub fn issued_statements(
     conn: &Connection,
     filter: &LeadFilter,
     page: &PageRequest,

@@ -9,7 +9,7 @@ mod checkpoint;
 mod lead_writes;
 mod leads;
 
-pub use leads::{list_statements, Query};
+pub use leads::{issued_statements, Query};
 
 use super::{
     ApiKey, Company, CreatedLead, LeadFilter, LeadPage, LeadRow, Member, PoolStatus, Product,
