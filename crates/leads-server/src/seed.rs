@@ -38,7 +38,7 @@ pub struct SeededCompany {
 }
 
 /// Leads written per transaction.
-const BATCH: usize = 25_000;
+const BATCH: usize = 100_000;
 /// Leads are spread over this many days before now.
 const SPAN_DAYS: i64 = 180;
 
