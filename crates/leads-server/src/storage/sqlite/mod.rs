@@ -268,7 +268,17 @@ fn writer_loop(conn: Connection, mut messages: mpsc::Receiver<Message>) {
             }
             continue;
         }
+        // A job alone in its group needs no savepoint, whose journal copies every page the job
+        // touches (all of a seed batch's): if it fails, the whole transaction rolls back.
+        let alone = group.len() == 1;
+        let mut lone_job_failed = false;
         for job in group {
+            if alone {
+                let (ok, reply) = job(Some(&conn));
+                lone_job_failed = !ok;
+                replies.push(reply);
+                continue;
+            }
             if conn.execute_batch("SAVEPOINT job").is_err() {
                 let (_, reply) = job(None);
                 replies.push(reply);
@@ -281,7 +291,13 @@ fn writer_loop(conn: Connection, mut messages: mpsc::Receiver<Message>) {
             let _ = conn.execute_batch("RELEASE job");
             replies.push(reply);
         }
-        let committed = conn.execute_batch("COMMIT").map_err(sql_error);
+        // A failed lone job keeps nothing; its own error is its answer.
+        let end = if lone_job_failed {
+            "ROLLBACK"
+        } else {
+            "COMMIT"
+        };
+        let committed = conn.execute_batch(end).map_err(sql_error);
         if committed.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
         }
