@@ -67,6 +67,11 @@ struct Args {
     /// Keep the seeded databases (in target/bench/) instead of removing them.
     #[arg(long)]
     keep: bool,
+    /// Record the server with `perf record` during this scenario's timed rounds (its name
+    /// with dashes: first-page, deep-page, filtered, last-page-backwards, create, mixed), into
+    /// target/bench/BACKEND-SCENARIO.perf.data. May be repeated.
+    #[arg(long, value_name = "SCENARIO")]
+    perf: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -82,6 +87,7 @@ struct Plan {
     settings: Settings,
     sizes: Sizes,
     keep: bool,
+    perf: Vec<String>,
     work: PathBuf,
 }
 
@@ -122,6 +128,7 @@ async fn run(args: Args) -> Result<bool> {
             Sizes::FULL
         },
         keep: args.keep,
+        perf: args.perf.clone(),
         work: workspace.join("target/bench"),
     };
     std::fs::create_dir_all(&plan.work)?;
@@ -363,8 +370,13 @@ async fn measure(
                 create: scenarios::Create::new(addr, data),
             }),
         };
+        let slug = s.name.replace(' ', "-");
+        let perf = plan.perf.contains(&slug).then(|| {
+            plan.work
+                .join(format!("{}-{slug}.perf.data", backend.to_lowercase()))
+        });
         server.reset_peak_rss();
-        let stats = load_server(settings, addr, workload).await;
+        let stats = load_server(settings, &server, workload, perf.as_deref()).await?;
         let peak_rss = server.peak_rss();
         let base = match &s.kind {
             Kind::List { query, .. } => {
@@ -380,13 +392,14 @@ async fn measure(
             _ => None,
         };
         eprintln!(
-            "{backend} {}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} errors, peak RSS {} KiB{}",
+            "{backend} {}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} errors, peak RSS {} KiB (now {}){}",
             s.name,
             stats.per_second,
             stats.p50_ms,
             stats.p99_ms,
             stats.errors,
             peak_rss.map_or(0, |b| b / 1024),
+            server.rss_breakdown(),
             base.as_ref().map_or(String::new(), |(b, _)| format!(
                 "; database alone {:.0} q/s, p50 {:.2} ms, p99 {:.2} ms",
                 b.per_second, b.p50_ms, b.p99_ms
@@ -395,6 +408,7 @@ async fn measure(
         rows.push(Row {
             name: s.name,
             what: s.what,
+            profiled: perf.is_some(),
             server: stats,
             peak_rss,
             baseline: base,
@@ -404,19 +418,25 @@ async fn measure(
     Ok(rows)
 }
 
-/// Warm-up, then the rounds, through the server.
+/// Warm-up, then the rounds, through the server; the rounds recorded by `perf` into `perf_data`
+/// if given.
 async fn load_server(
     settings: &Settings,
-    addr: std::net::SocketAddr,
+    server: &server::Server,
     workload: Arc<dyn Workload>,
-) -> Stats {
-    let n = settings.connections;
+    perf_data: Option<&Path>,
+) -> Result<Stats> {
+    let (addr, n) = (server.addr, settings.connections);
     let warmup = load::run(addr, n, settings.warmup, workload.clone()).await;
+    let recording = perf_data.map(|out| server.record(out)).transpose()?;
     let mut rounds = Vec::new();
     for _ in 0..settings.rounds {
         rounds.push(load::run(addr, n, settings.duration, workload.clone()).await);
     }
-    Stats::of(&warmup, &rounds)
+    if let Some(recording) = recording {
+        eprintln!("perf data in {}", recording.stop()?.display());
+    }
+    Ok(Stats::of(&warmup, &rounds))
 }
 
 /// Warm-up, then the rounds, on the database alone.

@@ -50,6 +50,8 @@ fn median(values: impl Iterator<Item = f64>) -> f64 {
 pub struct Row {
     pub name: &'static str,
     pub what: String,
+    /// Whether `perf` recorded the server meanwhile, which slows it.
+    pub profiled: bool,
     pub server: Stats,
     /// Peak RSS of the server during this scenario, in bytes.
     pub peak_rss: Option<u64>,
@@ -268,8 +270,9 @@ pub fn markdown(
             };
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {}{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 r.name,
+                if r.profiled { " (under perf)" } else { "" },
                 r.what,
                 thousands(s.per_second),
                 ms(s.p50_ms),

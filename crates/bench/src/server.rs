@@ -111,6 +111,36 @@ impl Server {
         status_kib(self.pid(), "VmHWM:").map(|kib| kib * 1024)
     }
 
+    /// Resident memory now by kind, for telling where a peak comes from: anonymous (heap,
+    /// stacks, SQLite's page caches), file-backed, and shared memory (SQLite's WAL index).
+    pub fn rss_breakdown(&self) -> String {
+        let kib =
+            |field| status_kib(self.pid(), field).map_or("?".into(), |k| (k / 1024).to_string());
+        format!(
+            "anon {} MiB, file {} MiB, shmem {} MiB, {} threads",
+            kib("RssAnon:"),
+            kib("RssFile:"),
+            kib("RssShmem:"),
+            status_kib(self.pid(), "Threads:").unwrap_or(0)
+        )
+    }
+
+    /// Starts `perf record` (with DWARF call graphs: release builds keep no frame pointers) on the server, writing to `output`, until [`Recording::stop`].
+    pub fn record(&self, output: &Path) -> Result<Recording> {
+        let child = Command::new("perf")
+            .args(["record", "--call-graph", "dwarf,16384", "-F", "499", "-o"])
+            .arg(output)
+            .args(["-p", &self.pid().to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot run perf (apt-get install linux-perf)")?;
+        Ok(Recording {
+            child,
+            output: output.to_owned(),
+        })
+    }
+
     /// Stops the server gracefully and waits for it.
     pub fn stop(mut self) -> Result<()> {
         self.terminate()
@@ -139,6 +169,26 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.terminate();
+    }
+}
+
+/// A running `perf record`.
+pub struct Recording {
+    child: Child,
+    output: PathBuf,
+}
+
+impl Recording {
+    /// Stops recording (SIGINT, as perf expects) and answers where the data is.
+    pub fn stop(mut self) -> Result<PathBuf> {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let status = self.child.wait()?;
+        if !status.success() && !self.output.exists() {
+            bail!("perf record failed ({status})");
+        }
+        Ok(self.output)
     }
 }
 
