@@ -1,5 +1,6 @@
 //! The command line: parsing, and printing what the library returns.
 
+use crate::remote;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use leads_server::admin::{self, AdminError};
@@ -19,7 +20,7 @@ use std::time::Duration;
 #[command(
     name = "leads",
     version,
-    about = "A self-hostable, Whop-compatible leads API server"
+    about = "A self-hostable, Whop-compatible leads API server, and a client of it"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -34,6 +35,14 @@ enum Command {
     Admin(AdminArgs),
     /// Fill the database with realistic synthetic data.
     Seed(SeedArgs),
+    /// List a company's leads over the API, newest first, fetching page after page.
+    List(remote::ListArgs),
+    /// Show one lead, fetched over the API.
+    Get(remote::GetArgs),
+    /// Record a lead over the API.
+    Create(remote::CreateArgs),
+    /// Change a lead's referrer and/or metadata over the API.
+    Update(remote::UpdateArgs),
 }
 
 #[derive(Debug, Args)]
@@ -361,6 +370,10 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Serve(args) => serve(args).await,
         Command::Admin(args) => admin(args).await,
         Command::Seed(args) => seed(args).await,
+        Command::List(args) => remote::list(args).await,
+        Command::Get(args) => remote::get(args).await,
+        Command::Create(args) => remote::create(args).await,
+        Command::Update(args) => remote::update(args).await,
     }
 }
 

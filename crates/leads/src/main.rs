@@ -1,6 +1,8 @@
-//! `leads`: serve the API, administer its data, seed synthetic data.
+//! `leads`: serve the API, administer its data, seed synthetic data, and use the API over HTTP.
 
 mod cli;
+mod output;
+mod remote;
 
 use clap::Parser;
 use std::process::ExitCode;

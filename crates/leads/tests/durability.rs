@@ -2,114 +2,18 @@
 //! are in flight, restarted on the same database, and every lead whose POST was answered 200 is
 //! there, whole.
 
+mod common;
+
+use common::{admin, all_leads, serve};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::process::{Child, Command};
 
-const LEADS: &str = env!("CARGO_BIN_EXE_leads");
 /// Creates acknowledged before the kill.
 const ACKNOWLEDGED_BEFORE_KILL: usize = 1_000;
 const CLIENTS: usize = 16;
-
-/// Runs `leads admin ...` on the database and answers what it printed.
-fn admin(database: &str, args: &[&str]) -> String {
-    let output = std::process::Command::new(LEADS)
-        .arg("admin")
-        .args(args)
-        .args(["--database", database])
-        .output()
-        .expect("run leads admin");
-    assert!(
-        output.status.success(),
-        "leads admin {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
-}
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-/// Starts `leads serve` on a free port and waits until it answers.
-async fn serve(database: &str, http: &reqwest::Client) -> Server {
-    for _ in 0..5 {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let logs = if std::env::var_os("TEST_LOG").is_some() {
-            Stdio::inherit()
-        } else {
-            Stdio::null()
-        };
-        let mut child = Command::new(LEADS)
-            .args(["serve", "--database", database])
-            .args(["--addr", &format!("127.0.0.1:{port}")])
-            .stdout(Stdio::null())
-            .stderr(logs)
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start leads serve");
-        let base = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if child.try_wait().expect("poll child").is_some() {
-                break; // Most likely the port was taken meanwhile: try another.
-            }
-            if let Ok(response) = http.get(format!("{base}/healthz")).send().await {
-                if response.status().is_success() {
-                    return Server { child, base };
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let _ = child.kill().await;
-    }
-    panic!("leads serve did not come up");
-}
-
-/// Every lead of the company, by id, walking the list as the SDKs do.
-async fn all_leads(
-    server: &Server,
-    http: &reqwest::Client,
-    company: &str,
-    key: &str,
-) -> HashMap<String, Value> {
-    let mut leads = HashMap::new();
-    let mut after = String::new();
-    loop {
-        let page: Value = http
-            .get(format!(
-                "{}/api/v1/leads?company_id={company}&first=100{after}",
-                server.base
-            ))
-            .bearer_auth(key)
-            .send()
-            .await
-            .expect("list")
-            .json()
-            .await
-            .expect("list body");
-        let data = page["data"].as_array().expect("data").clone();
-        for lead in &data {
-            let id = lead["id"].as_str().unwrap().to_owned();
-            assert!(
-                leads.insert(id, lead.clone()).is_none(),
-                "listed twice: {lead}"
-            );
-        }
-        match page["page_info"]["end_cursor"].as_str() {
-            Some(cursor) if !data.is_empty() => after = format!("&after={cursor}"),
-            _ => return leads,
-        }
-    }
-}
 
 /// A lead is whole when its referrer and metadata are the pair one request sent.
 fn assert_whole(lead: &Value) -> u64 {
@@ -134,7 +38,7 @@ async fn every_acknowledged_create_survives_a_sigkill() {
     let user = admin(&database, &["user", "create", "--username", "durable"]);
     let key = admin(&database, &["key", "create", "--company", &company]);
     let http = reqwest::Client::new();
-    let mut server = serve(&database, &http).await;
+    let mut server = serve(&database, &http, &[]).await;
 
     let acknowledged = Arc::new(Mutex::new(HashMap::<String, u64>::new()));
     let next = Arc::new(AtomicU64::new(0));
@@ -195,7 +99,7 @@ async fn every_acknowledged_create_survives_a_sigkill() {
         "some creates must have been in flight at the kill"
     );
 
-    let server = serve(&database, &http).await;
+    let server = serve(&database, &http, &[]).await;
     let leads = all_leads(&server, &http, &company, &key).await;
     for (id, seq) in &acknowledged {
         let lead = leads
