@@ -64,8 +64,11 @@ pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
     responses(
         (status = 200, description = "A page of leads", body = leads_types::Page<Lead>),
         (status = 400, description = "A parameter is missing or invalid; `param` names it", body = ErrorBody),
-        (status = 401, description = "No credential, or an unknown or revoked one", body = ErrorBody),
+        (status = 401, description = "No credential, or an unknown, revoked or expired one", body = ErrorBody),
         (status = 403, description = "The credential may not act for this company or lacks a permission", body = ErrorBody),
+        (status = 429, description = "Too many requests of this operation with this credential", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before retrying"),
+                    ("Retry-After-Ms" = u64, description = "Milliseconds to wait before retrying"))),
         (status = 503, description = "The database is unavailable or the request timed out", body = ErrorBody),
     )
 )]
@@ -116,10 +119,13 @@ pub async fn list(
         (status = 200, description = "The lead, recorded", body = Lead,
             headers(("Idempotent-Replayed" = String, description = "`true` when answered from an earlier request with the same Idempotency-Key"))),
         (status = 400, description = "A parameter is missing or invalid, or the body is not a JSON object; `param` names the parameter", body = ErrorBody),
-        (status = 401, description = "No credential, or an unknown or revoked one", body = ErrorBody),
+        (status = 401, description = "No credential, or an unknown, revoked or expired one", body = ErrorBody),
         (status = 403, description = "The credential may not act for this company or lacks a permission", body = ErrorBody),
         (status = 409, description = "The Idempotency-Key was used with a different body", body = ErrorBody),
         (status = 413, description = "The body is larger than 64 KiB", body = ErrorBody),
+        (status = 429, description = "Too many requests of this operation with this credential", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before retrying"),
+                    ("Retry-After-Ms" = u64, description = "Milliseconds to wait before retrying"))),
         (status = 503, description = "The database is unavailable or the request timed out", body = ErrorBody),
     )
 )]
@@ -166,9 +172,12 @@ pub async fn create(
     params(("id" = String, Path, description = "The lead's id.", example = "lead_xxxxxxxxxxxxx")),
     responses(
         (status = 200, description = "The lead", body = Lead),
-        (status = 401, description = "No credential, or an unknown or revoked one", body = ErrorBody),
+        (status = 401, description = "No credential, or an unknown, revoked or expired one", body = ErrorBody),
         (status = 403, description = "The credential lacks a permission", body = ErrorBody),
         (status = 404, description = "No such lead (or not one this credential may see)", body = ErrorBody),
+        (status = 429, description = "Too many requests of this operation with this credential", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before retrying"),
+                    ("Retry-After-Ms" = u64, description = "Milliseconds to wait before retrying"))),
         (status = 503, description = "The database is unavailable or the request timed out", body = ErrorBody),
     )
 )]
@@ -204,10 +213,13 @@ pub async fn retrieve(
     responses(
         (status = 200, description = "The lead as it now is", body = Lead),
         (status = 400, description = "A parameter is invalid, or the body is not a JSON object; `param` names the parameter", body = ErrorBody),
-        (status = 401, description = "No credential, or an unknown or revoked one", body = ErrorBody),
+        (status = 401, description = "No credential, or an unknown, revoked or expired one", body = ErrorBody),
         (status = 403, description = "The credential lacks a permission", body = ErrorBody),
         (status = 404, description = "No such lead (or not one this credential may see)", body = ErrorBody),
         (status = 413, description = "The body is larger than 64 KiB", body = ErrorBody),
+        (status = 429, description = "Too many requests of this operation with this credential", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before retrying"),
+                    ("Retry-After-Ms" = u64, description = "Milliseconds to wait before retrying"))),
         (status = 503, description = "The database is unavailable or the request timed out", body = ErrorBody),
     )
 )]
