@@ -47,7 +47,7 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct DatabaseArg {
-    /// Database URL: sqlite://path/to/file.db (or a bare path).
+    /// Database URL: sqlite://path/to/file.db (or a bare path), or postgres://user@host/db.
     #[arg(long = "database", env = "LEADS_DATABASE_URL", default_value = storage::DEFAULT_DATABASE_URL, global = true)]
     url: String,
 }
@@ -446,7 +446,7 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
         .map_err(|e| failure(format!("cannot listen on {}: {e}", config.addr)))?;
     tracing::info!(
         addr = %config.addr,
-        database = %config.database_url,
+        database = %storage::redact_url(&config.database_url),
         jwt_keys = config.jwt.keys.len(),
         rate_limit = config.rate_limit.per_minute,
         rate_limit_burst = config.rate_limit.burst,

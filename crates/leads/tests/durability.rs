@@ -1,6 +1,6 @@
 //! Nothing acknowledged is lost: the real `leads` binary is killed with SIGKILL while creates
 //! are in flight, restarted on the same database, and every lead whose POST was answered 200 is
-//! there, whole.
+//! there, whole. On SQLite and, given `LEADS_TEST_DATABASE_URL`, on PostgreSQL.
 
 mod common;
 
@@ -30,10 +30,29 @@ fn assert_whole(lead: &Value) -> u64 {
     seq
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_acknowledged_create_survives_a_sigkill() {
-    let dir = tempfile::tempdir().unwrap();
-    let database = format!("sqlite://{}", dir.path().join("leads.db").display());
+mod sqlite {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_acknowledged_create_survives_a_sigkill() {
+        let dir = tempfile::tempdir().unwrap();
+        let database = format!("sqlite://{}", dir.path().join("leads.db").display());
+        super::every_acknowledged_create_survives_a_sigkill(&database).await;
+    }
+}
+
+mod postgres {
+    use super::common;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_acknowledged_create_survives_a_sigkill() {
+        let Some(database) = common::PgDatabase::create().await else {
+            return;
+        };
+        super::every_acknowledged_create_survives_a_sigkill(&database.url).await;
+    }
+}
+
+async fn every_acknowledged_create_survives_a_sigkill(database: &str) {
+    let database = database.to_owned();
     let company = admin(&database, &["company", "create", "--title", "Durable"]);
     let user = admin(&database, &["user", "create", "--username", "durable"]);
     let key = admin(&database, &["key", "create", "--company", &company]);

@@ -1,8 +1,10 @@
 //! Storage: the one interface every backend implements, and the records it speaks in.
 //!
-//! The embedded default is SQLite ([`sqlite`]). A database URL picks the backend:
-//! `sqlite://path/to/file.db` (or a bare path) for SQLite.
+//! The embedded default is SQLite ([`sqlite`]); [`postgres`] is for several instances on one
+//! database. A database URL picks the backend: `sqlite://path/to/file.db` (or a bare path) for
+//! SQLite, `postgres://user@host/db` (or `postgresql://`) for PostgreSQL.
 
+pub mod postgres;
 pub mod sqlite;
 
 use crate::domain::{
@@ -42,10 +44,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Opens the database a URL names, applying migrations.
 pub async fn open(url: &str) -> StoreResult<Arc<dyn Storage>> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err(StoreError::Unavailable(
-            "this build has no PostgreSQL backend yet; use an sqlite:// URL".into(),
-        ));
+    if is_postgres(url) {
+        return Ok(Arc::new(postgres::PgStore::open(url).await?));
     }
     let path = url
         .strip_prefix("sqlite://")
@@ -57,6 +57,44 @@ pub async fn open(url: &str) -> StoreResult<Arc<dyn Storage>> {
         )));
     }
     Ok(Arc::new(sqlite::SqliteStore::open(path).await?))
+}
+
+fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// The URL with any password replaced by `***`, fit for logs.
+pub fn redact_url(url: &str) -> String {
+    if !is_postgres(url) {
+        return url.to_owned();
+    }
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let (authority, tail) = match rest.find(['/', '?']) {
+        Some(at) => rest.split_at(at),
+        None => (rest, ""),
+    };
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{user}:***@{host}"),
+            None => authority.to_owned(),
+        },
+        None => authority.to_owned(),
+    };
+    // A password can also come as a query parameter.
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some(("password", _)) => "password=***".to_owned(),
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    format!("{scheme}://{authority}{tail}")
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -402,4 +440,23 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Writes a batch of synthetic data in one transaction.
     async fn insert_seed(&self, batch: SeedBatch) -> StoreResult<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_in_database_urls_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db.internal:5432/leads?sslmode=disable"),
+            "postgres://app:***@db.internal:5432/leads?sslmode=disable"
+        );
+        assert_eq!(
+            redact_url("postgresql://app@db/leads?password=s3cret&application_name=x"),
+            "postgresql://app@db/leads?password=***&application_name=x"
+        );
+        assert_eq!(redact_url("postgres://db/leads"), "postgres://db/leads");
+        assert_eq!(redact_url("sqlite://leads.db"), "sqlite://leads.db");
+    }
 }

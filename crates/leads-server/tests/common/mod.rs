@@ -6,6 +6,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod cluster;
 pub mod credentials;
 
 use leads_server::admin;
@@ -21,9 +22,12 @@ use std::sync::Arc;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
+    /// The server `LEADS_TEST_DATABASE_URL` names; each test gets a database of its own there.
+    Postgres,
 }
 
-/// Runs each listed test once per backend.
+/// Runs each listed test once per backend. Without `LEADS_TEST_DATABASE_URL` the PostgreSQL
+/// variant of each test still exists, and says loudly that it was skipped.
 #[macro_export]
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
@@ -32,6 +36,19 @@ macro_rules! conformance {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     let app = $crate::common::TestApp::spawn($crate::common::Backend::Sqlite).await;
+                    super::$name(app).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(app) =
+                        $crate::common::TestApp::spawn_or_skip($crate::common::Backend::Postgres).await
+                    else {
+                        return;
+                    };
                     super::$name(app).await;
                 }
             )*
@@ -45,19 +62,48 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub store: Arc<dyn Storage>,
     pub backend: Backend,
-    _dir: tempfile::TempDir,
+    /// The database the server runs on; another instance can be started on it.
+    pub database_url: String,
+    _dir: Option<tempfile::TempDir>,
+    _database: Option<PgDatabase>,
 }
 
 impl TestApp {
+    /// A server over a fresh database of `backend`; panics when that backend cannot be had.
     pub async fn spawn(backend: Backend) -> TestApp {
+        match Self::spawn_or_skip(backend).await {
+            Some(app) => app,
+            None => panic!("{backend:?} is not available to this test run"),
+        }
+    }
+
+    /// A server over a fresh database of `backend`, or `None` (with a loud note) when the
+    /// backend is PostgreSQL and no server was named.
+    pub async fn spawn_or_skip(backend: Backend) -> Option<TestApp> {
         init_logs();
-        let dir = tempfile::tempdir().expect("temp dir");
-        let url = match backend {
-            Backend::Sqlite => format!("sqlite://{}", dir.path().join("leads.db").display()),
+        let (url, dir, database) = match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}", dir.path().join("leads.db").display());
+                (url, Some(dir), None)
+            }
+            Backend::Postgres => {
+                let database = PgDatabase::create().await?;
+                (database.url.clone(), None, Some(database))
+            }
         };
-        let store = storage::open(&url).await.expect("open store");
+        let mut app = Self::instance_on(&url, backend).await;
+        app._dir = dir;
+        app._database = database;
+        Some(app)
+    }
+
+    /// One more server instance on the database at `url`, as a second process behind a load
+    /// balancer would be. It does not own the database: drop it before the first.
+    pub async fn instance_on(url: &str, backend: Backend) -> TestApp {
+        let store = storage::open(url).await.expect("open store");
         let config = Config {
-            database_url: url,
+            database_url: url.to_owned(),
             ..Config::default()
         };
         let base = serve_on(store.clone(), &config).await;
@@ -66,7 +112,9 @@ impl TestApp {
             http: reqwest::Client::new(),
             store,
             backend,
-            _dir: dir,
+            database_url: url.to_owned(),
+            _dir: None,
+            _database: None,
         }
     }
 
@@ -277,6 +325,142 @@ pub fn list_order(leads: &[Fixture]) -> Vec<String> {
     let mut sorted: Vec<&Fixture> = leads.iter().collect();
     sorted.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
     sorted.into_iter().map(|l| l.id.clone()).collect()
+}
+
+/// A database of its own for one test, on the PostgreSQL server `LEADS_TEST_DATABASE_URL`
+/// names, dropped when the test ends (passed or failed).
+pub struct PgDatabase {
+    /// The URL of this test's database.
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+/// Test databases are named `leads_t_<unix seconds>_<random>`; ones this old were left behind by
+/// a run that was killed, and are dropped by the next.
+const STALE_TEST_DATABASE_SECS: u64 = 6 * 3600;
+
+impl PgDatabase {
+    /// A fresh database, or `None` (with a loud note) when `LEADS_TEST_DATABASE_URL` is unset.
+    pub async fn create() -> Option<PgDatabase> {
+        let Some(admin_url) = std::env::var("LEADS_TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        else {
+            skipped_loudly();
+            return None;
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock after 1970")
+            .as_secs();
+        let name = format!(
+            "leads_t_{now}_{}",
+            leads_server::domain::ids::random_base62(10).to_lowercase()
+        );
+        let admin = admin_client(&admin_url).await;
+        drop_stale_databases(&admin, now).await;
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
+        Some(PgDatabase {
+            url: with_database(&admin_url, &name),
+            admin_url,
+            name,
+        })
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        // Drop runs inside the test's runtime, which cannot be blocked on: a thread with a
+        // runtime of its own does the work, and the test waits for it.
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                let admin = admin_client(&admin_url).await;
+                // FORCE ends the connections the test's servers still hold.
+                admin
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("warning: could not drop test database {}", self.name);
+        }
+    }
+}
+
+/// Says that PostgreSQL tests are skipped: once per test binary, straight to stderr, which the
+/// test harness does not capture (it only captures `eprintln!`), so it shows in every run.
+fn skipped_loudly() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n*** SKIPPED (PostgreSQL): LEADS_TEST_DATABASE_URL is not set; every postgres:: test \
+             of this binary passes without running ***\n"
+        );
+    });
+}
+
+/// A plain connection to the server `url` names, for creating and dropping databases.
+pub async fn admin_client(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot connect to LEADS_TEST_DATABASE_URL ({}): {e}",
+                storage::redact_url(url)
+            )
+        });
+    tokio::spawn(connection);
+    client
+}
+
+async fn drop_stale_databases(admin: &tokio_postgres::Client, now: u64) {
+    let Ok(rows) = admin
+        .query(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'leads\\_t\\_%'",
+            &[],
+        )
+        .await
+    else {
+        return;
+    };
+    for row in rows {
+        let name: String = row.get(0);
+        let made = name
+            .split('_')
+            .nth(2)
+            .and_then(|secs| secs.parse::<u64>().ok());
+        if made.is_some_and(|made| made + STALE_TEST_DATABASE_SECS < now) {
+            let _ = admin
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await;
+        }
+    }
+}
+
+/// `url` with its database name replaced by `name`.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL with a scheme");
+    let (authority, query) = match rest.split_once('?') {
+        Some((before, query)) => (before, Some(query)),
+        None => (rest, None),
+    };
+    let authority = authority.split('/').next().unwrap_or(authority);
+    match query {
+        Some(query) => format!("{scheme}://{authority}/{name}?{query}"),
+        None => format!("{scheme}://{authority}/{name}"),
+    }
 }
 
 /// An RFC 3339 string for a millisecond instant.

@@ -106,3 +106,77 @@ pub async fn all_leads(
         }
     }
 }
+
+/// A database of its own on the PostgreSQL server `LEADS_TEST_DATABASE_URL` names, dropped at
+/// the end; `None`, said loudly, without the variable.
+pub struct PgDatabase {
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+impl PgDatabase {
+    pub async fn create() -> Option<PgDatabase> {
+        let Some(admin_url) = std::env::var("LEADS_TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        else {
+            // Straight to stderr: the test harness captures `eprintln!` of passing tests.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n*** SKIPPED (PostgreSQL): LEADS_TEST_DATABASE_URL is not set ***\n"
+            );
+            return None;
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        let name = format!(
+            "leads_t_{}_d{}_{}",
+            now.as_secs(),
+            std::process::id(),
+            now.subsec_nanos()
+        );
+        admin_sql(&admin_url, &format!("CREATE DATABASE {name}")).await;
+        let (scheme, rest) = admin_url.split_once("://").expect("a URL");
+        let (authority, query) = match rest.split_once('?') {
+            Some((before, query)) => (before, format!("?{query}")),
+            None => (rest, String::new()),
+        };
+        let authority = authority.split('/').next().unwrap_or(authority);
+        Some(PgDatabase {
+            url: format!("{scheme}://{authority}/{name}{query}"),
+            admin_url,
+            name,
+        })
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(admin_sql(
+                    &admin_url,
+                    &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                ))
+        })
+        .join();
+    }
+}
+
+async fn admin_sql(url: &str, sql: &str) {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect to LEADS_TEST_DATABASE_URL");
+    tokio::spawn(connection);
+    client
+        .batch_execute(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}

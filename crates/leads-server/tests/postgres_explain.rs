@@ -1,0 +1,323 @@
+//! The PostgreSQL list query is an index seek for every combination of filters and cursors: a
+//! page reads about as many rows as it shows, however deep the cursor and however many leads
+//! the company (or its other products) has. Checked on the plans PostgreSQL actually runs,
+//! `EXPLAIN ANALYZE`, both as planned for the values given (custom plans) and as planned once
+//! for any values (the generic plans prepared statements switch to).
+//!
+//! `EXPLAIN_PRINT=1` prints the plans (with `--nocapture`).
+
+mod common;
+
+use common::PgDatabase;
+use leads_server::domain::{CompanyId, LeadId, ProductId, UserId};
+use leads_server::pagination::{Direction, PageRequest, PageSize, Position};
+use leads_server::storage::postgres::list_statements;
+use leads_server::storage::{self, Company, LeadFilter, Product, SeedBatch, SeedLead, User};
+use leads_types::Timestamp;
+
+const BASE: i64 = 1_700_000_000_000;
+/// Leads of the big company; the small one has a hundred.
+const BIG: i64 = 40_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_list_query_shape_is_an_index_seek_whatever_the_depth_or_company_size() {
+    let Some(database) = PgDatabase::create().await else {
+        return;
+    };
+    let store = storage::open(&database.url).await.expect("open");
+    let (big, big_products, big_user) = seed_company(store.as_ref(), BIG).await;
+    let (small, small_products, small_user) = seed_company(store.as_ref(), 100).await;
+    let client = common::admin_client(&database.url).await;
+    client.batch_execute("ANALYZE").await.expect("analyze");
+    let print = std::env::var_os("EXPLAIN_PRINT").is_some();
+
+    let mut checked = 0;
+    for (company, products, total, user) in [
+        (&big, &big_products, BIG, &big_user),
+        (&small, &small_products, 100, &small_user),
+    ] {
+        // Products: none, the rarest alone, the rarest two (the commonest holds 95%).
+        let product_sets = [
+            vec![],
+            vec![products[2].clone()],
+            vec![products[1].clone(), products[2].clone()],
+        ];
+        // Every company's leads, and one user's leads in it (a user token off the team): the
+        // latter only unfiltered by products, which are checked row by row among a user's few.
+        let views = product_sets
+            .iter()
+            .map(|products| (products, None))
+            .chain(std::iter::once((&product_sets[0], Some(user.clone()))));
+        for (products, user) in views {
+            for (created_after, created_before) in [
+                (None, None),
+                (Some(BASE + 10), None),
+                (None, Some(BASE + total - 10)),
+                (Some(BASE + 10), Some(BASE + total - 10)),
+            ] {
+                let filter = LeadFilter {
+                    company: company.clone(),
+                    products: products.clone(),
+                    created_after,
+                    created_before,
+                    user: user.clone(),
+                };
+                // No cursor, a cursor near the top, one deep down, and both together.
+                let near = position(total - 30);
+                let deep = position(20);
+                for (after, before) in [
+                    (None, None),
+                    (Some(near.clone()), None),
+                    (Some(deep.clone()), None),
+                    (None, Some(deep.clone())),
+                    (Some(deep.clone()), Some(near.clone())),
+                ] {
+                    for direction in [Direction::Forward, Direction::Backward] {
+                        let page = PageRequest {
+                            size: PageSize::new(20).unwrap(),
+                            direction,
+                            after: after.clone(),
+                            before: before.clone(),
+                        };
+                        for (i, statement) in list_statements(&filter, &page).iter().enumerate() {
+                            let limit = if i == 0 { 21 } else { 1 } * products.len().max(1);
+                            let custom =
+                                explain_custom(&client, &statement.sql, &statement.params()).await;
+                            let generic =
+                                explain_generic(&client, &statement.sql, &statement.params).await;
+                            for (kind, plan) in [("custom", &custom), ("generic", &generic)] {
+                                let context = format!(
+                                    "{kind} plan of {}\nwith {:?}\n{plan}",
+                                    statement.sql, statement.params
+                                );
+                                check_seek(plan, limit, &context);
+                            }
+                            if print
+                                && company == &big
+                                && after == Some(deep.clone())
+                                && before.is_none()
+                                && direction == Direction::Forward
+                            {
+                                eprintln!("---- {} products, created_after {:?}, created_before {:?}, after a deep cursor\n{}\n-- generic plan:\n{generic}\n-- custom plan:\n{custom}", products.len(), created_after.is_some(), created_before.is_some(), statement.sql);
+                            }
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    eprintln!("checked {checked} statements, each with its custom and its generic plan");
+}
+
+/// The position of the lead made `n` milliseconds after `BASE` (one lead each millisecond).
+fn position(n: i64) -> Position {
+    Position {
+        created_at: BASE + n,
+        id: LeadId::parse("lead_zzzzzzzzzzzzz").unwrap(),
+    }
+}
+
+/// A company with `count` leads, one a millisecond, each by a user of its own, over three
+/// products: 95% in the first, 4% in the second, 0.5% in the third and 0.5% in none; every
+/// tenth user is a member. Beside it, a thousand other companies with products and members of
+/// their own, so that no table is small enough for the planner to rather read it whole.
+/// Answers the company, its products, and the user of its middle lead.
+async fn seed_company(
+    store: &dyn storage::Storage,
+    count: i64,
+) -> (CompanyId, Vec<ProductId>, UserId) {
+    let now = Timestamp::now();
+    let company = CompanyId::generate();
+    let products: Vec<ProductId> = (0..3).map(|_| ProductId::generate()).collect();
+    let others: Vec<CompanyId> = (0..1000).map(|_| CompanyId::generate()).collect();
+    let mut batch = SeedBatch::default();
+    for c in std::iter::once(&company).chain(&others) {
+        batch.companies.push(Company {
+            id: c.to_string(),
+            title: "Explain".into(),
+            created_at: now,
+        });
+    }
+    let other_products = others
+        .iter()
+        .flat_map(|c| (0..5).map(move |_| (c.clone(), ProductId::generate())));
+    for (c, p) in products
+        .iter()
+        .map(|p| (company.clone(), p.clone()))
+        .chain(other_products)
+    {
+        batch.products.push(Product {
+            id: p.to_string(),
+            company_id: c.to_string(),
+            title: "P".into(),
+            created_at: now,
+        });
+    }
+    let users: Vec<UserId> = (0..count).map(|_| UserId::generate()).collect();
+    batch.users = users
+        .iter()
+        .map(|u| User {
+            id: u.to_string(),
+            username: u.to_string(),
+            email: None,
+            name: None,
+            created_at: now,
+        })
+        .collect();
+    batch.members = users
+        .iter()
+        .step_by(10)
+        .map(|u| leads_server::storage::Member {
+            id: leads_server::domain::MemberId::generate().into_string(),
+            company_id: company.to_string(),
+            user_id: u.to_string(),
+            created_at: now,
+        })
+        .collect();
+    for (j, other) in others.iter().enumerate() {
+        for k in 0..40 {
+            batch.members.push(leads_server::storage::Member {
+                id: leads_server::domain::MemberId::generate().into_string(),
+                company_id: other.to_string(),
+                user_id: users[(j * 40 + k) % users.len()].to_string(),
+                created_at: now,
+            });
+        }
+    }
+    for (i, user) in users.iter().enumerate() {
+        let product = match i % 200 {
+            0 => None,
+            1 => Some(2),
+            2..=9 => Some(1),
+            _ => Some(0),
+        };
+        batch.leads.push(SeedLead {
+            id: LeadId::generate(),
+            company_id: company.to_string(),
+            user_id: user.to_string(),
+            product_id: product.map(|p| products[p].to_string()),
+            referrer: None,
+            metadata: None,
+            created_at: BASE + i as i64,
+        });
+    }
+    store.insert_seed(batch).await.expect("seed");
+    let middle = users[users.len() / 2].clone();
+    (company, products, middle)
+}
+
+async fn explain_custom(
+    client: &tokio_postgres::Client,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> String {
+    let rows = client
+        .query(
+            &format!("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF, SUMMARY OFF) {sql}"),
+            params,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("EXPLAIN {sql}: {e}"));
+    rows.iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+async fn explain_generic(
+    client: &tokio_postgres::Client,
+    sql: &str,
+    params: &[leads_server::storage::postgres::Param],
+) -> String {
+    client
+        .batch_execute(&format!(
+            "SET plan_cache_mode = force_generic_plan; PREPARE explained AS {sql}"
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("PREPARE {sql}: {e}"));
+    let args: Vec<String> = params.iter().map(|p| p.literal()).collect();
+    let rows = client
+        .query(
+            &format!(
+                "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF, SUMMARY OFF) EXECUTE explained({})",
+                args.join(", ")
+            ),
+            &[],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("EXPLAIN EXECUTE {sql}: {e}"));
+    client
+        .batch_execute("DEALLOCATE explained; RESET plan_cache_mode")
+        .await
+        .expect("deallocate");
+    rows.iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Every read of `leads` in `plan` is an index scan whose conditions are all index conditions
+/// (no row read and thrown away), returning at most `limit` rows in all and touching few more
+/// pages than rows; and no table is read whole.
+fn check_seek(plan: &str, limit: usize, context: &str) {
+    // (rows returned, loops) of the leads scan the lines being read belong to.
+    let mut leads_scan: Option<(usize, usize)> = None;
+    let mut leads_scans = 0;
+    for line in plan.lines() {
+        let node = line.trim_start().trim_start_matches("->").trim_start();
+        assert!(
+            !node.contains("Seq Scan"),
+            "a table is read whole:\n{context}"
+        );
+        let is_node = line.contains("->") || !line.starts_with(' ');
+        if is_node {
+            leads_scan = None;
+            if node.contains(" on leads ") {
+                leads_scans += 1;
+                assert!(
+                    node.starts_with("Index Scan") || node.starts_with("Index Only Scan"),
+                    "leads is read by something else than an index scan:\n{context}"
+                );
+                let rows = number_after(node, "rows=");
+                let loops = number_after(node, "loops=");
+                assert!(
+                    rows * loops <= limit,
+                    "an index scan of leads returned {rows} rows x {loops} loops, more than {limit}:\n{context}"
+                );
+                leads_scan = Some((rows * loops, loops));
+            }
+        } else if let Some((rows, loops)) = leads_scan {
+            assert!(
+                !node.starts_with("Filter:") && !node.starts_with("Rows Removed"),
+                "an index scan of leads filters rows after reading them:\n{context}"
+            );
+            if let Some(buffers) = node.strip_prefix("Buffers:") {
+                // A descent is three or four pages; each row may be on a heap page of its own.
+                let pages: usize = ["hit=", "read="]
+                    .iter()
+                    .filter(|key| buffers.contains(*key))
+                    .map(|key| number_after(buffers, key))
+                    .sum();
+                assert!(
+                    pages <= rows + 8 * loops,
+                    "an index scan of leads read {pages} pages for {rows} rows in {loops} loops:\n{context}"
+                );
+            }
+        }
+    }
+    assert!(leads_scans > 0, "no index scan of leads:\n{context}");
+}
+
+fn number_after(text: &str, key: &str) -> usize {
+    let at = text
+        .find(key)
+        .unwrap_or_else(|| panic!("no {key} in {text}"))
+        + key.len();
+    text[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .expect("a number")
+}
