@@ -381,6 +381,39 @@ async fn flag(
     Ok(!q.run(client).await?.is_empty())
 }
 
+/// What [`list`] issues for one request: its statements in order (the scan, then each flag check
+/// the scan leaves open), and whether they run in one `REPEATABLE READ, READ ONLY` transaction.
+#[derive(Debug, Clone)]
+pub struct IssuedStatements {
+    pub in_transaction: bool,
+    pub statements: Vec<Query>,
+}
+
+/// The statements [`list`] issues for `filter` and `page`. Which flag checks run depends on the
+/// rows found, so the scan runs here once. For measuring the database alone with the server's
+/// very SQL (`leads-bench`).
+pub(super) async fn issued_statements(
+    client: &impl GenericClient,
+    filter: &LeadFilter,
+    page: &PageRequest,
+) -> StoreResult<IssuedStatements> {
+    let scan_plan = pagination::plan(page);
+    let rows = scan(client, filter, &scan_plan).await?;
+    let settled = pagination::settle(page, rows);
+    let mut statements = vec![scan_query(filter, &scan_plan)];
+    for check in [&settled.has_next, &settled.has_previous] {
+        match check {
+            FlagCheck::Known(_) => {}
+            FlagCheck::ExistsOlderThan(p) => statements.push(flag_query(filter, Some(p), None)),
+            FlagCheck::ExistsNewerThan(p) => statements.push(flag_query(filter, None, Some(p))),
+        }
+    }
+    Ok(IssuedStatements {
+        in_transaction: page.after.is_some() || page.before.is_some(),
+        statements,
+    })
+}
+
 /// The statements a list request can run, for `EXPLAIN` in tests and benchmarks: its page scan
 /// and, when it has a cursor, both flag checks at that cursor's position.
 pub fn list_statements(filter: &LeadFilter, page: &PageRequest) -> Vec<Query> {

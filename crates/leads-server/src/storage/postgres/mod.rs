@@ -12,7 +12,7 @@ mod credentials;
 mod lead_writes;
 mod leads;
 
-pub use leads::{list_statements, Param, Query};
+pub use leads::{list_statements, IssuedStatements, Param, Query};
 
 use super::{
     ApiKey, App, AppInstall, AppKey, Company, CreatedLead, KeyListing, KeyOwner, LeadFilter,
@@ -92,6 +92,17 @@ impl PgStore {
         store.migrate().await?;
         store.make_cursor_secret().await?;
         Ok(store)
+    }
+
+    /// The statements a list of `filter` and `page` issues, as the server would issue them now;
+    /// see [`IssuedStatements`].
+    pub async fn issued_statements(
+        &self,
+        filter: &LeadFilter,
+        page: &PageRequest,
+    ) -> StoreResult<IssuedStatements> {
+        let client = self.client().await?;
+        leads::issued_statements(&client, filter, page).await
     }
 
     async fn client(&self) -> StoreResult<deadpool_postgres::Client> {

@@ -24,7 +24,7 @@ pub(super) fn list(
     filter: &LeadFilter,
     page: &PageRequest,
 ) -> StoreResult<LeadPage> {
-    let rows = scan(conn, filter, &pagination::plan(page))?;
+    let rows = scan(conn, &scan_query(filter, &pagination::plan(page)))?;
     let settled = pagination::settle(page, rows);
     Ok(LeadPage {
         has_next_page: flag(conn, filter, &settled.has_next)?,
@@ -33,10 +33,31 @@ pub(super) fn list(
     })
 }
 
+/// The statements [`list`] issues for `filter` and `page`, in order: the scan, then each flag
+/// check the scan leaves open. Which checks those are depends on the rows found, so the scan
+/// runs here once. For measuring the database alone with the server's very SQL (`leads-bench`).
+pub fn issued_statements(
+    conn: &Connection,
+    filter: &LeadFilter,
+    page: &PageRequest,
+) -> StoreResult<Vec<Query>> {
+    let scan_query = scan_query(filter, &pagination::plan(page));
+    let rows = scan(conn, &scan_query)?;
+    let settled = pagination::settle(page, rows);
+    let mut statements = vec![scan_query];
+    for check in [&settled.has_next, &settled.has_previous] {
+        if let Some(query) = flag_query(filter, check) {
+            statements.push(query);
+        }
+    }
+    Ok(statements)
+}
+
 /// SQL text and its parameters, built together so placeholders always match.
-struct Query {
-    sql: String,
-    params: Vec<Value>,
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    pub sql: String,
+    pub params: Vec<Value>,
 }
 
 impl Query {
@@ -84,11 +105,8 @@ fn conditions(
     sql
 }
 
-fn scan(conn: &Connection, filter: &LeadFilter, scan: &Scan) -> StoreResult<Vec<LeadRow>> {
-    let mut q = Query {
-        sql: String::new(),
-        params: Vec::new(),
-    };
+fn scan_query(filter: &LeadFilter, scan: &Scan) -> Query {
+    let mut q = Query::default();
     let order = match scan.order {
         Order::NewestFirst => "l.created_at DESC, l.id DESC",
         Order::OldestFirst => "l.created_at ASC, l.id ASC",
@@ -128,6 +146,10 @@ fn scan(conn: &Connection, filter: &LeadFilter, scan: &Scan) -> StoreResult<Vec<
         )
     };
     q.sql = format!("SELECT {LEAD_COLUMNS} FROM ({page}) l {LEAD_JOINS} ORDER BY {order}");
+    q
+}
+
+fn scan(conn: &Connection, q: &Query) -> StoreResult<Vec<LeadRow>> {
     let mut statement = conn.prepare_cached(&q.sql).map_err(sql_error)?;
     let rows = statement
         .query_map(rusqlite::params_from_iter(q.params.iter()), lead_row)
@@ -183,15 +205,26 @@ fn products_condition(q: &mut Query, filter: &LeadFilter) -> String {
 }
 
 fn flag(conn: &Connection, filter: &LeadFilter, check: &FlagCheck) -> StoreResult<bool> {
+    let Some(q) = flag_query(filter, check) else {
+        return Ok(matches!(check, FlagCheck::Known(true)));
+    };
+    conn.prepare_cached(&q.sql)
+        .and_then(|mut st| {
+            st.query_row(rusqlite::params_from_iter(q.params.iter()), |row| {
+                row.get(0)
+            })
+        })
+        .map_err(sql_error)
+}
+
+/// The statement that answers `check`, or `None` when it is already known.
+fn flag_query(filter: &LeadFilter, check: &FlagCheck) -> Option<Query> {
     let (older_than, newer_than) = match check {
-        FlagCheck::Known(known) => return Ok(*known),
+        FlagCheck::Known(_) => return None,
         FlagCheck::ExistsOlderThan(p) => (Some(p), None),
         FlagCheck::ExistsNewerThan(p) => (None, Some(p)),
     };
-    let mut q = Query {
-        sql: String::new(),
-        params: Vec::new(),
-    };
+    let mut q = Query::default();
     let conditions = conditions(&mut q, filter, older_than, newer_than);
     let products = products_condition(&mut q, filter);
     let index = if filter.user.is_some() {
@@ -200,13 +233,7 @@ fn flag(conn: &Connection, filter: &LeadFilter, check: &FlagCheck) -> StoreResul
         ""
     };
     q.sql = format!("SELECT EXISTS (SELECT 1 FROM leads l {index} WHERE {conditions}{products})");
-    conn.prepare_cached(&q.sql)
-        .and_then(|mut st| {
-            st.query_row(rusqlite::params_from_iter(q.params.iter()), |row| {
-                row.get(0)
-            })
-        })
-        .map_err(sql_error)
+    Some(q)
 }
 
 pub(super) fn insert_seed(conn: &Connection, batch: &SeedBatch) -> StoreResult<()> {

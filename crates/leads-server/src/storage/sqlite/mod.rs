@@ -10,6 +10,8 @@ mod credentials;
 mod lead_writes;
 mod leads;
 
+pub use leads::{issued_statements, Query};
+
 use super::{
     ApiKey, App, AppInstall, AppKey, Company, CreatedLead, KeyListing, KeyOwner, LeadFilter,
     LeadPage, LeadParties, LeadRow, Member, PoolStatus, Product, SeedBatch, Storage, StoreError,
@@ -185,7 +187,9 @@ fn open_writer(path: &Path) -> StoreResult<Connection> {
     Ok(conn)
 }
 
-fn open_reader(path: &Path) -> StoreResult<Connection> {
+/// A read-only connection set up as the server's readers are: what `leads-bench` measures the
+/// database alone on.
+pub fn open_reader(path: &Path) -> StoreResult<Connection> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,

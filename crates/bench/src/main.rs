@@ -1,0 +1,430 @@
+//! `leads-bench`: list and create speed of the leads server on each backend, side by side with
+//! the database's own speed on the very SQL the server issues.
+//!
+//! It builds the `leads` binary, seeds a fresh database through it, serves with it as a child
+//! process, loads it from keep-alive connections on loopback, and prints a markdown table
+//! (also written to `target/bench/report.md`). See the README's "Benchmarks" section.
+
+mod baseline;
+mod fixture;
+mod load;
+mod report;
+mod scenarios;
+mod server;
+
+use anyhow::{anyhow, Context, Result};
+use clap::{Parser, ValueEnum};
+use fixture::{Dataset, Sizes};
+use leads_server::http::query::ListRequest;
+use leads_server::pagination::CursorCodec;
+use load::Workload;
+use report::{BackendReport, Row, Settings, Stats};
+use scenarios::Kind;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "leads-bench",
+    about = "List and create speed of the leads server beside the database's own speed"
+)]
+struct Args {
+    /// Which backend(s) to measure [default: both; with --smoke, SQLite, and PostgreSQL too
+    /// when LEADS_TEST_DATABASE_URL is set].
+    #[arg(long, value_enum)]
+    backend: Option<Backend>,
+    /// A PostgreSQL server to make a fresh database `leads_bench_*` on (dropped afterwards).
+    /// With --smoke, LEADS_TEST_DATABASE_URL is used when this is not set.
+    #[arg(
+        long,
+        env = "LEADS_BENCH_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    postgres_url: String,
+    /// Seconds-long run on tiny data, to check the tooling works (CI runs it).
+    #[arg(long)]
+    smoke: bool,
+    /// Concurrent keep-alive connections (and database-alone threads).
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Seconds of warm-up before each measurement [default: 2, smoke 0.5].
+    #[arg(long)]
+    warmup: Option<f64>,
+    /// Timed rounds per measurement; the table shows their medians [default: 3, smoke 1].
+    #[arg(long)]
+    rounds: Option<usize>,
+    /// Seconds per round [default: 5, smoke 1].
+    #[arg(long)]
+    duration: Option<f64>,
+    /// The `leads` binary to measure; built with cargo (release, or dev for --smoke) if not given.
+    #[arg(long)]
+    leads_bin: Option<PathBuf>,
+    /// Where the markdown report goes, besides standard output.
+    #[arg(long, default_value = "target/bench/report.md")]
+    out: PathBuf,
+    /// Keep the seeded databases (in target/bench/) instead of removing them.
+    #[arg(long)]
+    keep: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Backend {
+    Sqlite,
+    Postgres,
+    Both,
+}
+
+/// Everything a measurement needs to know about how to load.
+#[derive(Debug, Clone)]
+struct Plan {
+    settings: Settings,
+    sizes: Sizes,
+    keep: bool,
+    work: PathBuf,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    match run(Args::parse()).await {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("leads-bench: some requests failed (see the table)");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("leads-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Answers whether every request succeeded.
+async fn run(args: Args) -> Result<bool> {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()?;
+    let secs = |given: Option<f64>, full: f64, smoke: f64| {
+        Duration::from_secs_f64(given.unwrap_or(if args.smoke { smoke } else { full }))
+    };
+    let plan = Plan {
+        settings: Settings {
+            connections: args.connections.max(1),
+            warmup: secs(args.warmup, 2.0, 0.5),
+            rounds: args.rounds.unwrap_or(if args.smoke { 1 } else { 3 }).max(1),
+            duration: secs(args.duration, 5.0, 1.0),
+            smoke: args.smoke,
+        },
+        sizes: if args.smoke {
+            Sizes::SMOKE
+        } else {
+            Sizes::FULL
+        },
+        keep: args.keep,
+        work: workspace.join("target/bench"),
+    };
+    std::fs::create_dir_all(&plan.work)?;
+    let machine = report::Machine::now();
+    let leads = match &args.leads_bin {
+        Some(path) => path.clone(),
+        None => {
+            eprintln!(
+                "building leads ({})",
+                if args.smoke { "dev" } else { "release" }
+            );
+            server::build(&workspace, !args.smoke)?
+        }
+    };
+    let test_url = std::env::var("LEADS_TEST_DATABASE_URL").ok();
+    let backend = args.backend.unwrap_or(match (args.smoke, &test_url) {
+        (true, None) => Backend::Sqlite,
+        _ => Backend::Both,
+    });
+    let postgres_url = match (&test_url, std::env::var_os("LEADS_BENCH_DATABASE_URL")) {
+        (Some(test_url), None) if args.smoke => test_url.clone(),
+        _ => args.postgres_url.clone(),
+    };
+    let mut backends = Vec::new();
+    if matches!(backend, Backend::Sqlite | Backend::Both) {
+        backends.push(sqlite(&leads, &plan).await?);
+    }
+    if matches!(backend, Backend::Postgres | Backend::Both) {
+        backends.push(postgres(&leads, &plan, &postgres_url).await?);
+    }
+    let md = report::markdown(&machine, &plan.settings, &backends, &report::load_average());
+    println!("{md}");
+    let out = workspace.join(&args.out);
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&out, &md).with_context(|| format!("cannot write {}", out.display()))?;
+    eprintln!("report written to {}", out.display());
+    Ok(backends.iter().all(|b| b.errors() == 0))
+}
+
+async fn sqlite(leads: &Path, plan: &Plan) -> Result<BackendReport> {
+    let dir = plan.work.join(format!("sqlite-{}", random_name()));
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join("bench.db");
+    let url = format!("sqlite://{}", file.display());
+    let measured = async {
+        let data = fixture::seed(leads, &url, plan.sizes).await?;
+        let database = Database::Sqlite { file: file.clone() };
+        let rows = measure(leads, "SQLite", &data, plan, &dir, &database).await?;
+        Ok(report_of(
+            "SQLite",
+            plan,
+            &data,
+            rows,
+            database.describe(plan),
+        ))
+    }
+    .await;
+    if plan.keep {
+        eprintln!("kept {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    measured
+}
+
+async fn postgres(leads: &Path, plan: &Plan, admin_url: &str) -> Result<BackendReport> {
+    let name = format!("leads_bench_{}", random_name());
+    let dir = plan.work.join(&name);
+    std::fs::create_dir_all(&dir)?;
+    let (admin, url) = fixture::create_postgres_database(admin_url, &name).await?;
+    let measured = async {
+        let data = fixture::seed(leads, &url, plan.sizes).await?;
+        let store = leads_server::storage::postgres::PgStore::open(&url).await?;
+        let database = Database::Postgres {
+            store,
+            url: url.clone(),
+        };
+        let rows = measure(leads, "PostgreSQL", &data, plan, &dir, &database).await?;
+        Ok(report_of(
+            "PostgreSQL",
+            plan,
+            &data,
+            rows,
+            database.describe(plan),
+        ))
+    }
+    .await;
+    if plan.keep {
+        eprintln!("kept the database {name} and {}", dir.display());
+    } else {
+        if let Err(e) = admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await
+        {
+            eprintln!("could not drop the database {name}: {e}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    measured
+}
+
+/// Lower-case letters and digits, for names PostgreSQL keeps as written.
+fn random_name() -> String {
+    leads_server::domain::ids::random_base62(8).to_ascii_lowercase()
+}
+
+fn report_of(
+    backend: &'static str,
+    plan: &Plan,
+    data: &Dataset,
+    rows: Vec<Row>,
+    baseline_tool: String,
+) -> BackendReport {
+    BackendReport {
+        backend,
+        rows,
+        big_leads: plan.sizes.big_leads,
+        small: (plan.sizes.small_companies, plan.sizes.small_leads),
+        seed_big: data.seed_big,
+        seed_small: data.seed_small,
+        baseline_tool,
+    }
+}
+
+/// The database under the server, for measuring it alone.
+enum Database {
+    Sqlite {
+        file: PathBuf,
+    },
+    Postgres {
+        store: leads_server::storage::postgres::PgStore,
+        url: String,
+    },
+}
+
+impl Database {
+    /// The database alone on the statements the server issues for `request`.
+    async fn baseline(
+        &self,
+        request: &ListRequest,
+        dir: &Path,
+        name: &str,
+    ) -> Result<Arc<dyn Baseline>> {
+        Ok(match self {
+            Database::Sqlite { file } => Arc::new(baseline::sqlite::Baseline::new(
+                file,
+                &request.filter,
+                &request.page,
+            )?),
+            Database::Postgres { store, url } => Arc::new(
+                baseline::postgres::Baseline::new(
+                    store,
+                    url,
+                    &request.filter,
+                    &request.page,
+                    dir,
+                    &name.replace(' ', "-"),
+                )
+                .await?,
+            ),
+        })
+    }
+
+    fn describe(&self, plan: &Plan) -> String {
+        let n = plan.settings.connections;
+        match self {
+            Database::Sqlite { .. } => format!(
+                "the server's statements, prepared, on {n} threads with read-only connections of their own (rusqlite, as the server)"
+            ),
+            Database::Postgres { .. } => format!(
+                "the server's statements, in its transaction where it uses one, as a `pgbench -M prepared` script on {n} connections"
+            ),
+        }
+    }
+}
+
+/// The database alone on one list scenario's statements.
+trait Baseline: Send + Sync {
+    /// How many statements one request runs.
+    fn statements(&self) -> usize;
+    /// Runs them from `threads` threads or connections for `duration`.
+    fn run(&self, threads: usize, duration: Duration) -> Result<load::Outcome>;
+}
+
+impl Baseline for baseline::sqlite::Baseline {
+    fn statements(&self) -> usize {
+        baseline::sqlite::Baseline::statements(self)
+    }
+
+    fn run(&self, threads: usize, duration: Duration) -> Result<load::Outcome> {
+        baseline::sqlite::Baseline::run(self, threads, duration)
+    }
+}
+
+impl Baseline for baseline::postgres::Baseline {
+    fn statements(&self) -> usize {
+        baseline::postgres::Baseline::statements(self)
+    }
+
+    fn run(&self, clients: usize, duration: Duration) -> Result<load::Outcome> {
+        baseline::postgres::Baseline::run(self, clients, duration)
+    }
+}
+
+/// Serves `data` and measures every scenario on it, each list beside the database alone.
+async fn measure(
+    leads: &Path,
+    backend: &str,
+    data: &Dataset,
+    plan: &Plan,
+    dir: &Path,
+    database: &Database,
+) -> Result<Vec<Row>> {
+    let settings = &plan.settings;
+    let server = server::Server::start(leads, &data.database, &dir.join("server.log")).await?;
+    let addr = server.addr;
+    let deep = plan.sizes.deep;
+    eprintln!("{backend}: walking to the cursor {deep} leads deep");
+    let cursor = fixture::deep_cursor(addr, &data.big, u64::from(deep)).await?;
+    let scenarios = scenarios::all(data, &cursor, deep);
+    for s in &scenarios {
+        if let Kind::List { query, expect } = &s.kind {
+            let path = format!("/api/v1/leads?{query}");
+            fixture::check(addr, &data.big.key, &path, *expect)
+                .await
+                .with_context(|| format!("the {} scenario", s.name))?;
+        }
+    }
+    let codec = CursorCodec::new(&data.cursor_secret);
+    let mut rows = Vec::new();
+    for s in scenarios {
+        let workload: Arc<dyn Workload> = match &s.kind {
+            Kind::List { query, .. } => Arc::new(scenarios::Get::new(addr, data, query)),
+            Kind::Create => Arc::new(scenarios::Create::new(addr, data)),
+            Kind::Mixed { list_query } => Arc::new(scenarios::Mixed {
+                list: scenarios::Get::new(addr, data, list_query),
+                create: scenarios::Create::new(addr, data),
+            }),
+        };
+        server.reset_peak_rss();
+        let stats = load_server(settings, addr, workload).await;
+        let peak_rss = server.peak_rss();
+        let base = match &s.kind {
+            Kind::List { query, .. } => {
+                let request = ListRequest::parse(query, &codec)
+                    .map_err(|e| anyhow!("the server would refuse {query}: {e:?}"))?;
+                let b = database.baseline(&request, dir, s.name).await?;
+                let statements = b.statements();
+                let settings = settings.clone();
+                let stats =
+                    tokio::task::spawn_blocking(move || load_database(&settings, &*b)).await??;
+                Some((stats, statements))
+            }
+            _ => None,
+        };
+        eprintln!(
+            "{backend} {}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} errors, peak RSS {} KiB{}",
+            s.name,
+            stats.per_second,
+            stats.p50_ms,
+            stats.p99_ms,
+            stats.errors,
+            peak_rss.map_or(0, |b| b / 1024),
+            base.as_ref().map_or(String::new(), |(b, _)| format!(
+                "; database alone {:.0} q/s, p50 {:.2} ms, p99 {:.2} ms",
+                b.per_second, b.p50_ms, b.p99_ms
+            ))
+        );
+        rows.push(Row {
+            name: s.name,
+            what: s.what,
+            server: stats,
+            peak_rss,
+            baseline: base,
+        });
+    }
+    server.stop()?;
+    Ok(rows)
+}
+
+/// Warm-up, then the rounds, through the server.
+async fn load_server(
+    settings: &Settings,
+    addr: std::net::SocketAddr,
+    workload: Arc<dyn Workload>,
+) -> Stats {
+    let n = settings.connections;
+    let warmup = load::run(addr, n, settings.warmup, workload.clone()).await;
+    let mut rounds = Vec::new();
+    for _ in 0..settings.rounds {
+        rounds.push(load::run(addr, n, settings.duration, workload.clone()).await);
+    }
+    Stats::of(&warmup, &rounds)
+}
+
+/// Warm-up, then the rounds, on the database alone.
+fn load_database(settings: &Settings, baseline: &dyn Baseline) -> Result<Stats> {
+    let n = settings.connections;
+    let warmup = baseline.run(n, settings.warmup)?;
+    let rounds = (0..settings.rounds)
+        .map(|_| baseline.run(n, settings.duration))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Stats::of(&warmup, &rounds))
+}

@@ -1,0 +1,210 @@
+//! The scenarios of the issue, as requests the load generator sends.
+
+use crate::fixture::{Dataset, Expect};
+use crate::load::{request, Workload};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Method, Request};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+const DAY_MS: i64 = 86_400_000;
+
+/// One line of the table.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub name: &'static str,
+    /// What is sent, for the table.
+    pub what: String,
+    pub kind: Kind,
+}
+
+#[derive(Debug, Clone)]
+pub enum Kind {
+    /// `GET /api/v1/leads?{query}`, the same every time; the database alone can be measured on
+    /// the same query.
+    List { query: String, expect: Expect },
+    /// `POST /api/v1/leads` with a distinct body every time.
+    Create,
+    /// Nine first pages, then one create, on every connection.
+    Mixed { list_query: String },
+}
+
+/// The scenarios over `data`, given the cursor `deep` leads from the newest.
+pub fn all(data: &Dataset, deep_cursor: &str, deep: u32) -> Vec<Scenario> {
+    let company = &data.big.id;
+    let first = format!("company_id={company}&first=20");
+    let products = &data.big.products;
+    // Two products and a window of 60 days in the middle of the 180 the seed spans.
+    let after = leads_types::Timestamp::from_millis(data.seeded_at - 120 * DAY_MS)
+        .expect("recent")
+        .to_string();
+    let before = leads_types::Timestamp::from_millis(data.seeded_at - 60 * DAY_MS)
+        .expect("recent")
+        .to_string();
+    let filtered = format!(
+        "company_id={company}&first=20&product_ids%5B%5D={}&product_ids%5B%5D={}&created_after={after}&created_before={before}",
+        products[0], products[1]
+    );
+    vec![
+        Scenario {
+            name: "first page",
+            what: "`first=20`".into(),
+            kind: Kind::List {
+                query: first.clone(),
+                expect: Expect {
+                    min_leads: 20,
+                    max_leads: 20,
+                    has_next_page: Some(true),
+                    has_previous_page: Some(false),
+                },
+            },
+        },
+        Scenario {
+            name: "deep page",
+            what: format!(
+                "`first=20&after=` {} leads deep",
+                crate::report::thousands(f64::from(deep))
+            ),
+            kind: Kind::List {
+                query: format!("{first}&after={deep_cursor}"),
+                expect: Expect {
+                    min_leads: 20,
+                    max_leads: 20,
+                    has_next_page: Some(true),
+                    has_previous_page: Some(true),
+                },
+            },
+        },
+        Scenario {
+            name: "filtered",
+            what: "2 `product_ids[]`, 60-day `created_after`/`created_before`".into(),
+            kind: Kind::List {
+                query: filtered,
+                expect: Expect {
+                    min_leads: 1,
+                    max_leads: 20,
+                    has_next_page: None,
+                    has_previous_page: Some(false),
+                },
+            },
+        },
+        Scenario {
+            name: "last page backwards",
+            what: "`last=20`".into(),
+            kind: Kind::List {
+                query: format!("company_id={company}&last=20"),
+                expect: Expect {
+                    min_leads: 20,
+                    max_leads: 20,
+                    has_next_page: Some(false),
+                    has_previous_page: Some(true),
+                },
+            },
+        },
+        Scenario {
+            name: "create",
+            what: "`POST`, distinct bodies".into(),
+            kind: Kind::Create,
+        },
+        Scenario {
+            name: "mixed",
+            what: "90% first page, 10% create".into(),
+            kind: Kind::Mixed { list_query: first },
+        },
+    ]
+}
+
+/// The same GET every time.
+pub struct Get {
+    addr: SocketAddr,
+    path: String,
+    key: String,
+}
+
+impl Get {
+    pub fn new(addr: SocketAddr, data: &Dataset, query: &str) -> Self {
+        Self {
+            addr,
+            path: format!("/api/v1/leads?{query}"),
+            key: data.big.key.clone(),
+        }
+    }
+}
+
+impl Workload for Get {
+    fn request(&self, _: usize, _: u64) -> Request<Full<Bytes>> {
+        request(Method::GET, self.addr, &self.path, &self.key, None)
+    }
+}
+
+/// Creates with distinct bodies: four in five name a product, like seeded leads.
+pub struct Create {
+    addr: SocketAddr,
+    key: String,
+    company: String,
+    user: String,
+    products: Vec<String>,
+    run: String,
+    count: AtomicU64,
+}
+
+impl Create {
+    pub fn new(addr: SocketAddr, data: &Dataset) -> Self {
+        Self {
+            addr,
+            key: data.big.key.clone(),
+            company: data.big.id.clone(),
+            user: data.user.clone(),
+            products: data.big.products.clone(),
+            run: leads_server::domain::ids::random_base62(6),
+            count: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Workload for Create {
+    fn request(&self, connection: usize, _: u64) -> Request<Full<Bytes>> {
+        let n = self.count.fetch_add(1, Ordering::Relaxed);
+        let mut body = serde_json::json!({
+            "company_id": self.company,
+            "user_id": self.user,
+            "referrer": format!("https://bench.example/{}/{n}", self.run),
+            "metadata": {
+                "utm_source": "leads-bench",
+                "run": self.run,
+                "connection": connection,
+                "n": n,
+            },
+        });
+        if !n.is_multiple_of(5) && !self.products.is_empty() {
+            body["product_id"] = self.products[n as usize % self.products.len()]
+                .clone()
+                .into();
+        }
+        let body = serde_json::to_vec(&body).expect("JSON");
+        request(
+            Method::POST,
+            self.addr,
+            "/api/v1/leads",
+            &self.key,
+            Some(body),
+        )
+    }
+}
+
+/// Nine lists, then one create, per connection: 10% creates overall.
+pub struct Mixed {
+    pub list: Get,
+    pub create: Create,
+}
+
+impl Workload for Mixed {
+    fn request(&self, connection: usize, sequence: u64) -> Request<Full<Bytes>> {
+        if (sequence + connection as u64) % 10 == 9 {
+            self.create.request(connection, sequence)
+        } else {
+            self.list.request(connection, sequence)
+        }
+    }
+}
