@@ -198,12 +198,9 @@ impl JwtVerifier {
         validation.validate_exp = true;
         validation.validate_nbf = true;
         let mut required = vec!["exp"];
-        match &config.issuer {
-            Some(issuer) => {
-                validation.set_issuer(&[issuer]);
-                required.push("iss");
-            }
-            None => validation.iss = None,
+        if let Some(issuer) = &config.issuer {
+            validation.set_issuer(&[issuer]);
+            required.push("iss");
         }
         match &config.audience {
             Some(audience) => {
