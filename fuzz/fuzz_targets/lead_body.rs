@@ -15,7 +15,7 @@ fn refused_properly(error: leads_server::http::error::ApiError) {
 fuzz_target!(|data: &[u8]| {
     match parse::<CreateLead>(data) {
         Ok(body) => {
-            if let Err(error) = new_lead(body) {
+            if let Err(error) = new_lead(body, None) {
                 refused_properly(error);
             }
         }

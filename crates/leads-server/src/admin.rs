@@ -1,8 +1,13 @@
 //! Administration: the checks and writes behind `leads admin ...`.
 
+use crate::auth::jwt::{self, MintRequest, SigningKey};
 use crate::auth::NewSecret;
-use crate::domain::{CompanyId, LeadId, Permissions, UserId};
-use crate::storage::{ApiKey, Company, Member, Product, Storage, StoreError, User};
+use crate::domain::{AppId, CompanyId, KeyId, LeadId, Permissions, Timestamp, UserId, UserTokenId};
+use crate::storage::{
+    ApiKey, App, AppInstall, AppKey, Company, KeyListing, KeyOwner, Member, Product, Storage,
+    StoreError, TeamMember, User, UserToken,
+};
+use std::time::Duration;
 
 /// Why an admin command failed.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +44,24 @@ pub fn parse_company(text: &str) -> AdminResult<CompanyId> {
 pub fn parse_user(text: &str) -> AdminResult<UserId> {
     UserId::parse(text)
         .ok_or_else(|| AdminError::Invalid(format!("{text:?} is not a user id (user_...)")))
+}
+
+pub fn parse_app(text: &str) -> AdminResult<AppId> {
+    AppId::parse(text)
+        .ok_or_else(|| AdminError::Invalid(format!("{text:?} is not an app id (app_...)")))
+}
+
+/// A comma-separated permission list; every permission when there is none.
+pub fn parse_permissions(list: Option<&str>) -> AdminResult<Permissions> {
+    match list {
+        None => Ok(Permissions::all()),
+        Some(list) => Permissions::parse_list(list).map_err(|name| {
+            AdminError::Invalid(format!(
+                "unknown permission {name:?}; known: {}",
+                Permissions::all()
+            ))
+        }),
+    }
 }
 
 pub async fn create_company(store: &dyn Storage, text: &str) -> AdminResult<Company> {
@@ -99,20 +122,165 @@ pub async fn create_key(
     permissions: Option<&str>,
 ) -> AdminResult<(ApiKey, String)> {
     let company = parse_company(company)?;
-    let permissions = match permissions {
-        None => Permissions::all(),
-        Some(list) => Permissions::parse_list(list).map_err(|name| {
-            AdminError::Invalid(format!(
-                "unknown permission {name:?}; known: {}",
-                Permissions::all()
-            ))
-        })?,
-    };
+    let permissions = parse_permissions(permissions)?;
     let secret = NewSecret::company_key();
     let key = store
         .create_api_key(company, permissions, secret.hash)
         .await?;
     Ok((key, secret.secret))
+}
+
+/// Makes an app API key, as [`create_key`] does a company's.
+pub async fn create_app_key(
+    store: &dyn Storage,
+    app: &str,
+    permissions: Option<&str>,
+) -> AdminResult<(AppKey, String)> {
+    let app = parse_app(app)?;
+    let permissions = parse_permissions(permissions)?;
+    let secret = NewSecret::app_key();
+    let key = store.create_app_key(app, permissions, secret.hash).await?;
+    Ok((key, secret.secret))
+}
+
+/// The keys of a company or of an app (exactly one of them), without their secrets.
+pub async fn list_keys(
+    store: &dyn Storage,
+    company: Option<&str>,
+    app: Option<&str>,
+) -> AdminResult<Vec<KeyListing>> {
+    let owner = match (company, app) {
+        (Some(company), None) => KeyOwner::Company(parse_company(company)?),
+        (None, Some(app)) => KeyOwner::App(parse_app(app)?),
+        _ => return invalid("name either --company or --app"),
+    };
+    Ok(store.list_keys(owner).await?)
+}
+
+/// Revokes a company's or an app's key; every instance refuses it from its next request on.
+pub async fn revoke_key(store: &dyn Storage, id: &str) -> AdminResult<()> {
+    let id = KeyId::parse(id)
+        .ok_or_else(|| AdminError::Invalid(format!("{id:?} is not a key id (key_...)")))?;
+    if store.revoke_key(id.clone()).await? {
+        Ok(())
+    } else {
+        Err(StoreError::NotFound(format!("no key {id}")).into())
+    }
+}
+
+pub async fn create_app(store: &dyn Storage, text: &str) -> AdminResult<App> {
+    Ok(store.create_app(title(text, "app")?).await?)
+}
+
+/// Installs an app on a company (or changes an installation's permissions): the app's keys may
+/// act for the company with the permissions both they and the installation hold.
+pub async fn install_app(
+    store: &dyn Storage,
+    app: &str,
+    company: &str,
+    permissions: Option<&str>,
+) -> AdminResult<AppInstall> {
+    let (app, company) = (parse_app(app)?, parse_company(company)?);
+    let permissions = parse_permissions(permissions)?;
+    Ok(store.install_app(app, company, permissions).await?)
+}
+
+/// Uninstalls an app: its keys cannot act for the company from the next request on.
+pub async fn uninstall_app(store: &dyn Storage, app: &str, company: &str) -> AdminResult<()> {
+    let (app, company) = (parse_app(app)?, parse_company(company)?);
+    if store.uninstall_app(app.clone(), company.clone()).await? {
+        Ok(())
+    } else {
+        Err(StoreError::NotFound(format!("app {app} is not installed on company {company}")).into())
+    }
+}
+
+/// How long a user token lives when not told: 30 days.
+pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Issues a user OAuth token with `scopes` (every permission when left out) for `ttl`. The
+/// secret is returned here once and never again.
+pub async fn create_user_token(
+    store: &dyn Storage,
+    user: &str,
+    scopes: Option<&str>,
+    ttl: Duration,
+) -> AdminResult<(UserToken, String)> {
+    let user = parse_user(user)?;
+    let scopes = parse_permissions(scopes)?;
+    if ttl.is_zero() || ttl > Duration::from_secs(10 * 365 * 24 * 3600) {
+        return invalid("a token's lifetime is 1 second to 10 years");
+    }
+    let expires_at = Timestamp::now().as_millis() + ttl.as_millis() as i64;
+    let secret = NewSecret::user_token();
+    let token = store
+        .create_user_token(user, scopes, expires_at, secret.hash)
+        .await?;
+    Ok((token, secret.secret))
+}
+
+pub async fn revoke_user_token(store: &dyn Storage, id: &str) -> AdminResult<()> {
+    let id = UserTokenId::parse(id)
+        .ok_or_else(|| AdminError::Invalid(format!("{id:?} is not a user token id (utok_...)")))?;
+    if store.revoke_user_token(id.clone()).await? {
+        Ok(())
+    } else {
+        Err(StoreError::NotFound(format!("no user token {id}")).into())
+    }
+}
+
+/// Puts a user on a company's team: their tokens act for the company, within their scopes.
+pub async fn add_to_team(
+    store: &dyn Storage,
+    company: &str,
+    user: &str,
+) -> AdminResult<TeamMember> {
+    Ok(store
+        .add_to_team(parse_company(company)?, parse_user(user)?)
+        .await?)
+}
+
+pub async fn remove_from_team(store: &dyn Storage, company: &str, user: &str) -> AdminResult<()> {
+    let (company, user) = (parse_company(company)?, parse_user(user)?);
+    if store
+        .remove_from_team(company.clone(), user.clone())
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(StoreError::NotFound(format!(
+            "user {user} is not on the team of company {company}"
+        ))
+        .into())
+    }
+}
+
+/// What `leads admin jwt mint` signs.
+#[derive(Debug, Clone, Default)]
+pub struct MintOptions<'a> {
+    pub company: &'a str,
+    pub permissions: Option<&'a str>,
+    pub ttl: Option<Duration>,
+    pub issuer: Option<&'a str>,
+    pub audience: Option<&'a str>,
+    pub kid: Option<&'a str>,
+}
+
+/// How long a minted JWT lives when not told: an hour.
+pub const DEFAULT_JWT_TTL: Duration = Duration::from_secs(3600);
+
+/// A company-scoped JWT signed with the PEM private key `private_key`.
+pub fn mint_jwt(private_key: &str, options: &MintOptions<'_>) -> AdminResult<String> {
+    let key = SigningKey::from_pem(private_key).map_err(|e| AdminError::Invalid(e.to_string()))?;
+    let request = MintRequest {
+        company: parse_company(options.company)?,
+        permissions: parse_permissions(options.permissions)?,
+        ttl: options.ttl.unwrap_or(DEFAULT_JWT_TTL),
+        issuer: options.issuer.map(str::to_owned),
+        audience: options.audience.map(str::to_owned),
+        kid: options.kid.map(str::to_owned),
+    };
+    jwt::mint(&key, &request).map_err(|e| AdminError::Invalid(e.to_string()))
 }
 
 pub async fn delete_lead(store: &dyn Storage, id: &str) -> AdminResult<()> {

@@ -1,5 +1,7 @@
 //! Putting the server together: configuration, start-up and graceful shutdown.
 
+use crate::auth::jwt::{JwtConfig, JwtVerifier};
+use crate::auth::rate_limit::{RateLimit, RateLimiter};
 use crate::domain::{idempotency, Timestamp};
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
@@ -21,6 +23,10 @@ pub struct Config {
     /// A request still running after this answers 503.
     pub request_timeout: Duration,
     pub limits: ServerLimits,
+    /// The keys company-scoped JWTs may be signed with, and their required `iss` and `aud`.
+    pub jwt: JwtConfig,
+    /// Requests per credential and operation.
+    pub rate_limit: RateLimit,
 }
 
 impl Default for Config {
@@ -30,6 +36,8 @@ impl Default for Config {
             database_url: storage::DEFAULT_DATABASE_URL.to_owned(),
             request_timeout: Duration::from_secs(30),
             limits: ServerLimits::default(),
+            jwt: JwtConfig::default(),
+            rate_limit: RateLimit::default(),
         }
     }
 }
@@ -54,6 +62,8 @@ pub async fn build_with_store(store: Arc<dyn Storage>, config: &Config) -> Resul
         store: store.clone(),
         cursors: CursorCodec::new(&secret),
         metrics: Metrics::new(),
+        jwt: Arc::new(JwtVerifier::new(&config.jwt)),
+        limiter: Arc::new(RateLimiter::new(config.rate_limit)),
     };
     Ok(App {
         router: http::router(state, config.request_timeout),

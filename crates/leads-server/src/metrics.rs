@@ -22,6 +22,12 @@ pub struct RouteLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct OperationLabels {
+    /// Method and route, as `GET /api/v1/leads`.
+    pub operation: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct PoolLabels {
     pub pool: &'static str,
 }
@@ -34,6 +40,7 @@ pub struct Metrics {
     pub in_flight: Gauge,
     pub pool_in_use: Family<PoolLabels, Gauge>,
     pub pool_size: Family<PoolLabels, Gauge>,
+    pub rate_limited: Family<OperationLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -80,6 +87,12 @@ impl Metrics {
             "Database connections the pool may hold",
             pool_size.clone(),
         );
+        let rate_limited = Family::<OperationLabels, Counter>::default();
+        registry.register(
+            "rate_limited_requests",
+            "Requests refused with 429 for exceeding a credential's rate limit, by operation",
+            rate_limited.clone(),
+        );
         Arc::new(Self {
             registry,
             requests,
@@ -87,6 +100,7 @@ impl Metrics {
             in_flight,
             pool_in_use,
             pool_size,
+            rate_limited,
         })
     }
 

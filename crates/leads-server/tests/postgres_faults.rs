@@ -6,6 +6,7 @@ mod common;
 
 use common::cluster::PrivateCluster;
 use common::TestApp;
+use leads_server::auth::rate_limit::RateLimit;
 use reqwest::StatusCode;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,7 +21,10 @@ async fn the_server_answers_503_while_postgres_is_down_and_recovers_without_losi
     let Some(cluster) = PrivateCluster::start().await else {
         return;
     };
-    let app = TestApp::instance_on(&cluster.url(), common::Backend::Postgres).await;
+    let mut app = TestApp::instance_on(&cluster.url(), common::Backend::Postgres).await;
+    // The load is one key as fast as it goes: without this, rate limits would answer 429s.
+    app.reconfigure(|config| config.rate_limit = RateLimit::unlimited())
+        .await;
     let company = app.company(1, None).await;
     let list = format!("/api/v1/leads?company_id={}&first=10", company.id);
 

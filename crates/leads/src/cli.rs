@@ -5,11 +5,14 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use leads_server::admin::{self, AdminError};
 use leads_server::app::{self, Config};
+use leads_server::auth::jwt::{JwtConfig, VerifyingKey};
+use leads_server::auth::rate_limit::RateLimit;
 use leads_server::seed::{self, SeedOptions};
 use leads_server::server::ServerLimits;
 use leads_server::storage::{self, Storage, StoreError};
 use serde::Serialize;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,7 +31,7 @@ pub struct Cli {
 enum Command {
     /// Run the HTTP server.
     Serve(ServeArgs),
-    /// Create companies, products, users, members and API keys.
+    /// Create companies, products, users, members, apps, teams and credentials.
     Admin(AdminArgs),
     /// Fill the database with realistic synthetic data.
     Seed(SeedArgs),
@@ -69,6 +72,37 @@ struct ServeArgs {
     /// Log format: text for people, json for log systems. RUST_LOG sets the filter.
     #[arg(long, env = "LEADS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// A PEM public key (P-256 for ES256, or Ed25519 for EdDSA) that company-scoped JWTs may be
+    /// signed with. Repeat it (or separate paths with commas) to accept several during a rotation.
+    #[arg(
+        long = "jwt-public-key",
+        env = "LEADS_JWT_PUBLIC_KEY",
+        value_name = "PATH",
+        value_delimiter = ','
+    )]
+    jwt_public_keys: Vec<PathBuf>,
+    /// A JWKS file ({"keys": [...]}, EC P-256 and OKP Ed25519 keys) whose keys JWTs may be
+    /// signed with; a token's "kid" picks among them. Repeatable.
+    #[arg(
+        long = "jwt-jwks",
+        env = "LEADS_JWT_JWKS",
+        value_name = "PATH",
+        value_delimiter = ','
+    )]
+    jwt_jwks: Vec<PathBuf>,
+    /// When set, JWTs must carry this "iss".
+    #[arg(long, env = "LEADS_JWT_ISSUER")]
+    jwt_issuer: Option<String>,
+    /// When set, JWTs must carry this "aud".
+    #[arg(long, env = "LEADS_JWT_AUDIENCE")]
+    jwt_audience: Option<String>,
+    /// Requests a minute per credential and operation, in this instance; 0 turns limits off.
+    #[arg(long, env = "LEADS_RATE_LIMIT", default_value_t = RateLimit::DEFAULT_PER_MINUTE)]
+    rate_limit: u32,
+    /// Requests a credential may make at once after a quiet spell; the per-minute limit when
+    /// left out.
+    #[arg(long, env = "LEADS_RATE_LIMIT_BURST", value_parser = clap::value_parser!(u32).range(1..))]
+    rate_limit_burst: Option<u32>,
     #[command(flatten)]
     database: DatabaseArg,
 }
@@ -104,9 +138,21 @@ enum AdminCommand {
     /// Memberships: a user who became a customer of a company (converted leads).
     #[command(subcommand)]
     Member(MemberCommand),
-    /// Company API keys.
+    /// API keys of companies and apps.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Apps: third parties whose keys act for the companies that install them.
+    #[command(subcommand)]
+    App(AppCommand),
+    /// Companies' teams: users whose tokens act for the company.
+    #[command(subcommand)]
+    Team(TeamCommand),
+    /// User OAuth tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Company-scoped JWTs, for development and tests.
+    #[command(subcommand)]
+    Jwt(JwtCommand),
     /// Leads.
     #[command(subcommand)]
     Lead(LeadCommand),
@@ -160,11 +206,110 @@ enum MemberCommand {
 enum KeyCommand {
     /// Prints the new key's secret; it is shown this once and stored only as a hash.
     Create {
+        /// The company whose key it is.
+        #[arg(long, required_unless_present = "app", conflicts_with = "app")]
+        company: Option<String>,
+        /// The app whose key it is: it acts for the companies the app is installed on.
+        #[arg(long)]
+        app: Option<String>,
+        /// Comma-separated permissions; every permission when left out.
+        #[arg(long)]
+        permissions: Option<String>,
+    },
+    /// Prints a company's or an app's keys, one a line (id, permissions, state); never secrets.
+    List {
+        #[arg(long, required_unless_present = "app", conflicts_with = "app")]
+        company: Option<String>,
+        #[arg(long)]
+        app: Option<String>,
+    },
+    /// Revokes a key: every instance refuses it from its next request on.
+    Revoke { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum AppCommand {
+    /// Prints the new app's id.
+    Create {
+        #[arg(long)]
+        title: String,
+    },
+    /// Installs the app on a company, or changes an installation's permissions; prints them.
+    Install {
+        #[arg(long)]
+        app: String,
+        #[arg(long)]
+        company: String,
+        /// Comma-separated permissions the app's keys get there (at most); all when left out.
+        #[arg(long)]
+        permissions: Option<String>,
+    },
+    /// Uninstalls the app: its keys cannot act for the company from the next request on.
+    Uninstall {
+        #[arg(long)]
+        app: String,
+        #[arg(long)]
+        company: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TeamCommand {
+    /// Puts a user on a company's team.
+    Add {
+        #[arg(long)]
+        company: String,
+        #[arg(long)]
+        user: String,
+    },
+    /// Takes a user off a company's team.
+    Remove {
+        #[arg(long)]
+        company: String,
+        #[arg(long)]
+        user: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Prints a new token for a user; it is shown this once and stored only as a hash.
+    Create {
+        #[arg(long)]
+        user: String,
+        /// Comma-separated permissions the token holds; every permission when left out.
+        #[arg(long)]
+        scopes: Option<String>,
+        /// Seconds until it expires (30 days when left out).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        ttl: Option<u64>,
+    },
+    /// Revokes a token: every instance refuses it from its next request on.
+    Revoke { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum JwtCommand {
+    /// Prints a company-scoped JWT signed with a PEM private key (P-256 or Ed25519).
+    Mint {
+        /// A PEM private key file, as `openssl genpkey` or `openssl ecparam -genkey` writes it.
+        #[arg(long, value_name = "PATH")]
+        private_key: PathBuf,
         #[arg(long)]
         company: String,
         /// Comma-separated permissions; every permission when left out.
         #[arg(long)]
         permissions: Option<String>,
+        /// Seconds until it expires (an hour when left out).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        ttl: Option<u64>,
+        #[arg(long)]
+        issuer: Option<String>,
+        #[arg(long)]
+        audience: Option<String>,
+        /// The key id to put in the header, naming a key of a JWKS file.
+        #[arg(long)]
+        kid: Option<String>,
     },
 }
 
@@ -248,8 +393,38 @@ fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuar
     guard
 }
 
+fn read(path: &Path, what: &str) -> Result<String, Failure> {
+    std::fs::read_to_string(path).map_err(|e| Failure {
+        message: format!("cannot read the {what} {}: {e}", path.display()),
+        code: 2,
+    })
+}
+
+/// The JWT keys, issuer and audience `serve` was given.
+fn jwt_config(args: &ServeArgs) -> Result<JwtConfig, Failure> {
+    let invalid = |path: &Path, e: &dyn std::fmt::Display| Failure {
+        message: format!("{}: {e}", path.display()),
+        code: 2,
+    };
+    let mut keys = Vec::new();
+    for path in &args.jwt_public_keys {
+        let pem = read(path, "JWT public key")?;
+        keys.push(VerifyingKey::from_pem(&pem).map_err(|e| invalid(path, &e))?);
+    }
+    for path in &args.jwt_jwks {
+        let json = read(path, "JWKS file")?;
+        keys.extend(VerifyingKey::from_jwks(&json).map_err(|e| invalid(path, &e))?);
+    }
+    Ok(JwtConfig {
+        keys,
+        issuer: args.jwt_issuer.clone(),
+        audience: args.jwt_audience.clone(),
+    })
+}
+
 async fn serve(args: ServeArgs) -> Result<(), Failure> {
     let _logs = init_logging(args.log_format);
+    let jwt = jwt_config(&args)?;
     let config = Config {
         addr: args.addr,
         database_url: args.database.url,
@@ -259,6 +434,11 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
             header_read_timeout: Duration::from_secs(args.header_read_timeout),
             shutdown_grace: Duration::from_secs(args.shutdown_grace),
         },
+        jwt,
+        rate_limit: RateLimit {
+            per_minute: args.rate_limit,
+            burst: args.rate_limit_burst.unwrap_or(args.rate_limit.max(1)),
+        },
     };
     let built = app::build(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.addr)
@@ -267,6 +447,9 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
     tracing::info!(
         addr = %config.addr,
         database = %storage::redact_url(&config.database_url),
+        jwt_keys = config.jwt.keys.len(),
+        rate_limit = config.rate_limit.per_minute,
+        rate_limit_burst = config.rate_limit.burst,
         "serving"
     );
     let served = app::serve(
@@ -293,6 +476,29 @@ fn print<T: Serialize>(as_json: bool, json: &T, short: &str) -> Result<(), Failu
 }
 
 async fn admin(args: AdminArgs) -> Result<(), Failure> {
+    // Minting needs no database.
+    if let AdminCommand::Jwt(JwtCommand::Mint {
+        private_key,
+        company,
+        permissions,
+        ttl,
+        issuer,
+        audience,
+        kid,
+    }) = &args.command
+    {
+        let pem = read(private_key, "private key")?;
+        let options = admin::MintOptions {
+            company,
+            permissions: permissions.as_deref(),
+            ttl: ttl.map(Duration::from_secs),
+            issuer: issuer.as_deref(),
+            audience: audience.as_deref(),
+            kid: kid.as_deref(),
+        };
+        let token = admin::mint_jwt(&pem, &options)?;
+        return print(args.json, &serde_json::json!({ "token": token }), &token);
+    }
     let store = storage::open(&args.database.url).await?;
     let store: &dyn Storage = store.as_ref();
     let json = args.json;
@@ -320,19 +526,103 @@ async fn admin(args: AdminArgs) -> Result<(), Failure> {
         }
         AdminCommand::Key(KeyCommand::Create {
             company,
+            app,
             permissions,
         }) => {
-            let (key, secret) = admin::create_key(store, &company, permissions.as_deref()).await?;
-            let permissions: Vec<&str> = key.permissions.iter().map(|p| p.name()).collect();
+            let view = match (company, app) {
+                (Some(company), _) => {
+                    let (key, secret) =
+                        admin::create_key(store, &company, permissions.as_deref()).await?;
+                    serde_json::json!({
+                        "id": key.id.as_str(),
+                        "key": secret,
+                        "company_id": key.company_id.as_str(),
+                        "permissions": key.permissions,
+                        "created_at": key.created_at,
+                    })
+                }
+                (None, app) => {
+                    let app = app.unwrap_or_default();
+                    let (key, secret) =
+                        admin::create_app_key(store, &app, permissions.as_deref()).await?;
+                    serde_json::json!({
+                        "id": key.id.as_str(),
+                        "key": secret,
+                        "app_id": key.app_id.as_str(),
+                        "permissions": key.permissions,
+                        "created_at": key.created_at,
+                    })
+                }
+            };
+            let secret = view["key"].as_str().unwrap_or_default().to_owned();
+            print(json, &view, &secret)
+        }
+        AdminCommand::Key(KeyCommand::List { company, app }) => {
+            let keys = admin::list_keys(store, company.as_deref(), app.as_deref()).await?;
+            let lines: Vec<String> = keys
+                .iter()
+                .map(|k| {
+                    let state = if k.revoked_at.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    };
+                    format!("{}\t{}\t{state}", k.id, k.permissions)
+                })
+                .collect();
+            print(json, &keys, &lines.join("\n"))
+        }
+        AdminCommand::Key(KeyCommand::Revoke { id }) => {
+            admin::revoke_key(store, &id).await?;
+            print(json, &serde_json::json!({"id": id, "revoked": true}), &id)
+        }
+        AdminCommand::App(AppCommand::Create { title }) => {
+            let app = admin::create_app(store, &title).await?;
+            print(json, &app, &app.id)
+        }
+        AdminCommand::App(AppCommand::Install {
+            app,
+            company,
+            permissions,
+        }) => {
+            let install = admin::install_app(store, &app, &company, permissions.as_deref()).await?;
+            print(json, &install, &install.permissions.to_string())
+        }
+        AdminCommand::App(AppCommand::Uninstall { app, company }) => {
+            admin::uninstall_app(store, &app, &company).await?;
+            let view =
+                serde_json::json!({"app_id": app, "company_id": company, "installed": false});
+            print(json, &view, &app)
+        }
+        AdminCommand::Team(TeamCommand::Add { company, user }) => {
+            let member = admin::add_to_team(store, &company, &user).await?;
+            print(json, &member, &member.user_id)
+        }
+        AdminCommand::Team(TeamCommand::Remove { company, user }) => {
+            admin::remove_from_team(store, &company, &user).await?;
+            let view =
+                serde_json::json!({"company_id": company, "user_id": user, "on_team": false});
+            print(json, &view, &user)
+        }
+        AdminCommand::Token(TokenCommand::Create { user, scopes, ttl }) => {
+            let ttl = ttl.map_or(admin::DEFAULT_TOKEN_TTL, Duration::from_secs);
+            let (token, secret) =
+                admin::create_user_token(store, &user, scopes.as_deref(), ttl).await?;
             let view = serde_json::json!({
-                "id": key.id.as_str(),
-                "key": secret,
-                "company_id": key.company_id.as_str(),
-                "permissions": permissions,
-                "created_at": key.created_at,
+                "id": token.id.as_str(),
+                "token": secret,
+                "user_id": token.user_id.as_str(),
+                "scopes": token.scopes,
+                "created_at": token.created_at,
+                "expires_at": leads_types::Timestamp::from_millis(token.expires_at),
             });
             print(json, &view, &secret)
         }
+        AdminCommand::Token(TokenCommand::Revoke { id }) => {
+            admin::revoke_user_token(store, &id).await?;
+            print(json, &serde_json::json!({"id": id, "revoked": true}), &id)
+        }
+        AdminCommand::Jwt(JwtCommand::Mint { .. }) => unreachable!("minted above"),
         AdminCommand::Lead(LeadCommand::Delete { id }) => {
             admin::delete_lead(store, &id).await?;
             print(json, &serde_json::json!({"id": id, "deleted": true}), &id)

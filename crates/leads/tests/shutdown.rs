@@ -53,7 +53,13 @@ async fn sigterm_mid_load_cuts_off_nothing_and_loses_nothing(
     let user = admin(&database, &["user", "create", "--username", "graceful"]);
     let key = admin(&database, &["key", "create", "--company", &company]);
     let http = reqwest::Client::new();
-    let mut server = serve(&database, &http, &["--shutdown-grace", "20"]).await;
+    // One key sends as fast as it can: no rate limit, or most requests would be 429s.
+    let mut server = serve(
+        &database,
+        &http,
+        &["--shutdown-grace", "20", "--rate-limit", "0"],
+    )
+    .await;
 
     let outcome = Arc::new(Mutex::new(Outcome::default()));
     let next = Arc::new(AtomicU64::new(0));

@@ -78,8 +78,16 @@ id_type!(
 );
 id_type!(MemberId, "mber_");
 id_type!(
-    /// An API key's public id; the secret is separate and never stored.
+    /// An API key's public id (a company's or an app's); the secret is separate and never stored.
     KeyId, "key_"
+);
+id_type!(
+    /// An app: a third party that companies install, acting for them with its own keys.
+    AppId, "app_"
+);
+id_type!(
+    /// A user OAuth token's public id; the secret is separate and never stored.
+    UserTokenId, "utok_"
 );
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ pub mod metadata;
 pub mod permissions;
 
 pub use idempotency::{IdempotencyClaim, IdempotencyKey};
-pub use ids::{CompanyId, KeyId, LeadId, MemberId, ProductId, UserId};
+pub use ids::{AppId, CompanyId, KeyId, LeadId, MemberId, ProductId, UserId, UserTokenId};
 pub use lead::{LeadChange, NewLead, Referrer};
 pub use leads_types::Timestamp;
 pub use metadata::Metadata;

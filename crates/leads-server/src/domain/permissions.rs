@@ -96,6 +96,13 @@ impl FromIterator<Permission> for Permissions {
     }
 }
 
+/// As a JSON array of names, the way clients and `--json` output show them.
+impl serde::Serialize for Permissions {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter().map(Permission::name))
+    }
+}
+
 impl fmt::Display for Permissions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names: Vec<&str> = self.iter().map(Permission::name).collect();

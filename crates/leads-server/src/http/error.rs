@@ -4,6 +4,16 @@ use crate::storage::StoreError;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use leads_types::{ErrorBody, ErrorDetail};
+use std::time::Duration;
+
+/// How long to wait before retrying, in milliseconds, which both SDKs prefer to `retry-after`.
+pub const RETRY_AFTER_MS: &str = "retry-after-ms";
+
+/// A wait in whole milliseconds, rounded up and never 0, so a client that waits that long
+/// finds the request allowed.
+fn ceil_millis(wait: Duration) -> u64 {
+    (wait.as_nanos().div_ceil(1_000_000) as u64).max(1)
+}
 
 /// The header the official SDKs obey over their own retry rules.
 pub const SHOULD_RETRY: &str = "x-should-retry";
@@ -15,6 +25,8 @@ pub struct ApiError {
     pub message: String,
     pub code: Option<&'static str>,
     pub param: Option<String>,
+    /// How long to wait before retrying (a 429), sent as `retry-after` and `retry-after-ms`.
+    pub retry_after: Option<Duration>,
 }
 
 impl ApiError {
@@ -24,6 +36,7 @@ impl ApiError {
             message: message.into(),
             code: None,
             param: None,
+            retry_after: None,
         }
     }
 
@@ -66,6 +79,20 @@ impl ApiError {
 
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, message)
+    }
+
+    /// Too many requests of one operation with one credential; retry after `wait`.
+    pub fn rate_limited(wait: Duration) -> Self {
+        Self {
+            retry_after: Some(wait),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "Too many requests of this operation with this credential; retry in {} ms.",
+                    ceil_millis(wait)
+                ),
+            )
+        }
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
@@ -124,6 +151,15 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if let Some(wait) = self.retry_after {
+            let millis = ceil_millis(wait);
+            let headers = response.headers_mut();
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(millis.div_ceil(1000)),
+            );
+            headers.insert(RETRY_AFTER_MS, HeaderValue::from(millis));
         }
         if self.status == StatusCode::CONFLICT {
             // A conflict stays one however often it is retried; the SDKs retry 409 unless told.

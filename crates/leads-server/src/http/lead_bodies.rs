@@ -10,12 +10,17 @@ use crate::domain::{
 use leads_types::{CreateLead, UpdateLead};
 use serde_json::value::RawValue;
 
-/// A create body as a lead to write, with a freshly made id.
-pub fn new_lead(body: CreateLead) -> Result<NewLead, ApiError> {
+/// A create body as a lead to write, with a freshly made id. `acting_user` is the user a user
+/// token acts as, recorded when the body names no `user_id`; other credentials must name one.
+pub fn new_lead(body: CreateLead, acting_user: Option<&UserId>) -> Result<NewLead, ApiError> {
     let company = company(body.company_id, body.account_id)?;
-    let user = body.user_id.ok_or_else(|| ApiError::missing("user_id"))?;
-    let user = UserId::parse(&user)
-        .ok_or_else(|| ApiError::invalid("user_id", "must be a user id like user_xxxxxxxxxxxxx"))?;
+    let user = match (body.user_id, acting_user) {
+        (Some(text), _) => UserId::parse(&text).ok_or_else(|| {
+            ApiError::invalid("user_id", "must be a user id like user_xxxxxxxxxxxxx")
+        })?,
+        (None, Some(user)) => user.clone(),
+        (None, None) => return Err(ApiError::missing("user_id")),
+    };
     let product = body
         .product_id
         .map(|text| {
@@ -82,7 +87,7 @@ mod tests {
     const USER: &str = "user_aaaaaaaaaaaaa";
 
     fn create(json: serde_json::Value) -> Result<NewLead, ApiError> {
-        new_lead(parse(json.to_string().as_bytes())?)
+        new_lead(parse(json.to_string().as_bytes())?, None)
     }
 
     fn param_of(json: serde_json::Value) -> Option<String> {

@@ -5,7 +5,7 @@ use super::error::ApiError;
 use super::lead_bodies::{lead_change, new_lead};
 use super::query::ListRequest;
 use super::{json, AppState};
-use crate::auth::Credential;
+use crate::auth::{Access, Credential};
 use crate::domain::{IdempotencyClaim, IdempotencyKey, LeadId, Permission};
 use crate::pagination::Positioned;
 use crate::storage::LeadRow;
@@ -64,8 +64,11 @@ pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
     responses(
         (status = 200, description = "A page of leads", body = leads_types::Page<Lead>),
         (status = 400, description = "A parameter is missing or invalid; `param` names it", body = ErrorBody),
-        (status = 401, description = "No credential, or an unknown or revoked one", body = ErrorBody),
+        (status = 401, description = "No credential, or an unknown, revoked or expired one", body = ErrorBody),
         (status = 403, description = "The credential may not act for this company or lacks a permission", body = ErrorBody),
+        (status = 429, description = "Too many requests of this operation with this credential", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before retrying"),
+                    ("Retry-After-Ms" = u64, description = "Milliseconds to wait before retrying"))),
         (status = 503, description = "The database is unavailable or the request timed out", body = ErrorBody),
     )
 )]
@@ -74,11 +77,14 @@ pub async fn list(
     credential: Credential,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let request = ListRequest::parse(query.as_deref().unwrap_or(""), &state.cursors)?;
-    credential.authorize(&request.filter.company, &READ_PERMISSIONS)?;
+    let mut request = ListRequest::parse(query.as_deref().unwrap_or(""), &state.cursors)?;
     let company = request.filter.company.clone();
+    let access = credential
+        .authorize(state.store.as_ref(), &company, &READ_PERMISSIONS)
+        .await?;
+    request.filter.user = access.only_user().cloned();
     let page = state.store.list_leads(request.filter, request.page).await?;
-    let view = LeadView::new(&credential);
+    let view = LeadView::new(&access);
     let cursor = |row: Option<&LeadRow>| row.map(|r| state.cursors.encode(&company, &r.position()));
     let body = Page {
         page_info: PageInfo {
@@ -113,10 +119,13 @@ pub async fn list(
         (status = 200, description = "The lead, recorded", body = Lead,
             headers(("Idempotent-Replayed" = String, description = "`true` when answered from an earlier request with the same Idempotency-Key"))),
         (status = 400, description = "A parameter is missing or invalid, or the body is not a JSON object; `param` names the parameter", body = ErrorBody),
-        (status = 401, description = "No credential, or an unknown or revoked one", body = ErrorBody),
+        (status = 401, description = "No credential, or an unknown, revoked or expired one", body = ErrorBody),
         (status = 403, description = "The credential may not act for this company or lacks a permission", body = ErrorBody),
         (status = 409, description = "The Idempotency-Key was used with a different body", body = ErrorBody),
         (status = 413, description = "The body is larger than 64 KiB", body = ErrorBody),
+        (status = 429, description = "Too many requests of this operation with this credential", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before retrying"),
+                    ("Retry-After-Ms" = u64, description = "Milliseconds to wait before retrying"))),
         (status = 503, description = "The database is unavailable or the request timed out", body = ErrorBody),
     )
 )]
@@ -127,15 +136,22 @@ pub async fn create(
     JsonBody(body): JsonBody<CreateLead>,
 ) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
-    let lead = new_lead(body)?;
-    credential.authorize(&lead.company, &WRITE_PERMISSIONS)?;
+    let lead = new_lead(body, credential.acting_user())?;
+    let access = credential
+        .authorize(state.store.as_ref(), &lead.company, &WRITE_PERMISSIONS)
+        .await?;
+    if credential.acting_user().is_some_and(|me| *me != lead.user) {
+        return Err(ApiError::forbidden(
+            "A user token records leads of its own user only; leave user_id out.",
+        ));
+    }
     let claim = key.map(|key| IdempotencyClaim {
         credential: credential.id().to_owned(),
         key,
         fingerprint: lead.fingerprint(),
     });
     let created = state.store.create_lead(lead, claim).await?;
-    let mut response = json(&LeadView::new(&credential).lead(created.row)?)?;
+    let mut response = json(&LeadView::new(&access).lead(created.row)?)?;
     if created.replayed {
         response.headers_mut().insert(
             HeaderName::from_static(IDEMPOTENT_REPLAYED),
@@ -156,9 +172,12 @@ pub async fn create(
     params(("id" = String, Path, description = "The lead's id.", example = "lead_xxxxxxxxxxxxx")),
     responses(
         (status = 200, description = "The lead", body = Lead),
-        (status = 401, description = "No credential, or an unknown or revoked one", body = ErrorBody),
+        (status = 401, description = "No credential, or an unknown, revoked or expired one", body = ErrorBody),
         (status = 403, description = "The credential lacks a permission", body = ErrorBody),
         (status = 404, description = "No such lead (or not one this credential may see)", body = ErrorBody),
+        (status = 429, description = "Too many requests of this operation with this credential", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before retrying"),
+                    ("Retry-After-Ms" = u64, description = "Milliseconds to wait before retrying"))),
         (status = 503, description = "The database is unavailable or the request timed out", body = ErrorBody),
     )
 )]
@@ -169,12 +188,15 @@ pub async fn retrieve(
 ) -> Result<Response, ApiError> {
     credential.require(&READ_PERMISSIONS)?;
     let id = lead_id(id)?;
+    let (company, access) = credential
+        .authorize_lead(state.store.as_ref(), &id, &READ_PERMISSIONS)
+        .await?;
     let row = state
         .store
-        .find_lead(credential.company.clone(), id)
+        .find_lead(company, id)
         .await?
         .ok_or_else(no_such_lead)?;
-    json(&LeadView::new(&credential).lead(row)?)
+    json(&LeadView::new(&access).lead(row)?)
 }
 
 /// Update a lead's `metadata` and/or `referrer`.
@@ -191,10 +213,13 @@ pub async fn retrieve(
     responses(
         (status = 200, description = "The lead as it now is", body = Lead),
         (status = 400, description = "A parameter is invalid, or the body is not a JSON object; `param` names the parameter", body = ErrorBody),
-        (status = 401, description = "No credential, or an unknown or revoked one", body = ErrorBody),
+        (status = 401, description = "No credential, or an unknown, revoked or expired one", body = ErrorBody),
         (status = 403, description = "The credential lacks a permission", body = ErrorBody),
         (status = 404, description = "No such lead (or not one this credential may see)", body = ErrorBody),
         (status = 413, description = "The body is larger than 64 KiB", body = ErrorBody),
+        (status = 429, description = "Too many requests of this operation with this credential", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before retrying"),
+                    ("Retry-After-Ms" = u64, description = "Milliseconds to wait before retrying"))),
         (status = 503, description = "The database is unavailable or the request timed out", body = ErrorBody),
     )
 )]
@@ -207,12 +232,15 @@ pub async fn update(
     credential.require(&WRITE_PERMISSIONS)?;
     let id = lead_id(id)?;
     let change = lead_change(body)?;
+    let (company, access) = credential
+        .authorize_lead(state.store.as_ref(), &id, &WRITE_PERMISSIONS)
+        .await?;
     let row = state
         .store
-        .update_lead(credential.company.clone(), id, change)
+        .update_lead(company, id, change)
         .await?
         .ok_or_else(no_such_lead)?;
-    json(&LeadView::new(&credential).lead(row)?)
+    json(&LeadView::new(&access).lead(row)?)
 }
 
 /// The same answer for a malformed id, an absent lead and another company's lead, so ids
@@ -244,15 +272,15 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiErr
         .map_err(|why| invalid(&why))
 }
 
-/// How a credential sees leads: emails only with `member:email:read`.
+/// How a credential sees a company's leads: emails only with `member:email:read` there.
 pub struct LeadView {
     show_email: bool,
 }
 
 impl LeadView {
-    pub fn new(credential: &Credential) -> Self {
+    pub fn new(access: &Access) -> Self {
         Self {
-            show_email: credential.can(Permission::MemberEmailRead),
+            show_email: access.can(Permission::MemberEmailRead),
         }
     }
 

@@ -9,6 +9,8 @@ pub mod observe;
 pub mod openapi;
 pub mod query;
 
+use crate::auth::jwt::JwtVerifier;
+use crate::auth::rate_limit::RateLimiter;
 use crate::metrics::Metrics;
 use crate::pagination::CursorCodec;
 use crate::storage::Storage;
@@ -34,6 +36,8 @@ pub struct AppState {
     pub store: Arc<dyn Storage>,
     pub cursors: CursorCodec,
     pub metrics: Arc<Metrics>,
+    pub jwt: Arc<JwtVerifier>,
+    pub limiter: Arc<RateLimiter>,
 }
 
 /// The `/api/v1` routes and the OpenAPI document that describes them.

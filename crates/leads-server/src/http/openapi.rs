@@ -27,9 +27,12 @@ struct BearerAuth;
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        let mut scheme = Http::new(HttpAuthScheme::Bearer);
+        scheme.description = Some(
+            "A company API key (leads_ck_...), an app API key (leads_ak_...), a company-scoped \
+             JWT (ES256 or EdDSA), or a user OAuth token (leads_ut_...)."
+                .into(),
         );
+        components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
     }
 }

@@ -184,6 +184,7 @@ impl ListRequest {
                 products,
                 created_after,
                 created_before,
+                user: None,
             },
             page,
         })

@@ -7,6 +7,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod cluster;
+pub mod credentials;
 
 use leads_server::admin;
 use leads_server::app::{self, Config};
@@ -105,19 +106,7 @@ impl TestApp {
             database_url: url.to_owned(),
             ..Config::default()
         };
-        let built = app::build_with_store(store.clone(), &config)
-            .await
-            .expect("build app");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-        tokio::spawn(app::serve(
-            listener,
-            built.router,
-            config.limits.clone(),
-            std::future::pending(),
-        ));
+        let base = serve_on(store.clone(), &config).await;
         TestApp {
             base,
             http: reqwest::Client::new(),
@@ -127,6 +116,14 @@ impl TestApp {
             _dir: None,
             _database: None,
         }
+    }
+
+    /// Points this app at a new server instance over the same store, configured by
+    /// `configure` (JWT keys, rate limits): another process behind the same load balancer.
+    pub async fn reconfigure(&mut self, configure: impl FnOnce(&mut Config)) {
+        let mut config = Config::default();
+        configure(&mut config);
+        self.base = serve_on(self.store.clone(), &config).await;
     }
 
     /// A company with `products` products and a key holding `permissions` (all when `None`).
@@ -247,6 +244,24 @@ impl TestApp {
         assert_eq!(status, StatusCode::OK, "GET /leads?{query}: {body}");
         Page::from(body)
     }
+}
+
+/// Serves the app over `store` on a free port until the test ends; answers its base URL.
+async fn serve_on(store: Arc<dyn Storage>, config: &Config) -> String {
+    let built = app::build_with_store(store, config)
+        .await
+        .expect("build app");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(app::serve(
+        listener,
+        built.router,
+        config.limits.clone(),
+        std::future::pending(),
+    ));
+    base
 }
 
 pub async fn read(response: reqwest::Response) -> (StatusCode, Value) {

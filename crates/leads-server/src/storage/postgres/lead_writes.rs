@@ -12,6 +12,7 @@ use crate::domain::{
 };
 use crate::storage::{CreatedLead, LeadRow, StoreError, StoreResult};
 use deadpool_postgres::GenericClient;
+use tokio_postgres::error::SqlState;
 
 /// Checks the user and product and writes the lead in one statement: it answers whether the user
 /// exists and whether the row went in (it does not when the product is not the company's), with
@@ -99,7 +100,19 @@ async fn insert(client: &impl GenericClient, lead: NewLead, now: i64) -> StoreRe
             ],
         )
         .await
-        .map_err(pg_error)?;
+        .map_err(|e| {
+            // The user and product are checked by the statement itself, so a foreign key that
+            // fails is the company's: one a JWT or user token named without the database
+            // knowing it.
+            if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) {
+                StoreError::Invalid {
+                    param: "company_id",
+                    reason: format!("no company {} exists", lead.company),
+                }
+            } else {
+                pg_error(e)
+            }
+        })?;
     let user_exists: bool = row.try_get(0).map_err(pg_error)?;
     let inserted: bool = row.try_get(1).map_err(pg_error)?;
     if !user_exists {

@@ -181,6 +181,9 @@ fn conditions(
     newer_than: Option<&Position>,
 ) -> String {
     let mut sql = format!("l.company_id = {}", q.bind_text(filter.company.as_str()));
+    if let Some(user) = &filter.user {
+        let _ = write!(sql, " AND l.user_id = {}", q.bind_text(user.as_str()));
+    }
     // created_at < b  <=>  (created_at, id) < (b, ''), as no id sorts before ''.
     let upper = [
         older_than.map(|p| Bound {
@@ -252,6 +255,14 @@ fn scan_query(filter: &LeadFilter, scan: &Scan) -> Query {
     let limit = q.bind(Param::Int(scan.limit as i64));
     let page = if filter.products.is_empty() {
         format!("SELECT l.* FROM leads l WHERE {base} ORDER BY {order} LIMIT {limit}")
+    } else if filter.user.is_some() {
+        // One user's leads in the company (`leads_by_user_company_time`), products checked as
+        // they pass: a user has few leads, however many the company has.
+        let products = q.bind_products(filter);
+        format!(
+            "SELECT l.* FROM leads l WHERE {base} AND l.product_id = ANY({products}::text[])
+             ORDER BY {order} LIMIT {limit}"
+        )
     } else {
         // One bounded seek per product, merged: never a scan over the company's other leads.
         let products = q.bind_products(filter);
@@ -338,6 +349,12 @@ fn flag_query(
     };
     q.sql = if filter.products.is_empty() {
         format!("SELECT 1 FROM leads l WHERE {conditions} ORDER BY {order} LIMIT 1")
+    } else if filter.user.is_some() {
+        let products = q.bind_products(filter);
+        format!(
+            "SELECT 1 FROM leads l WHERE {conditions} AND l.product_id = ANY({products}::text[])
+             ORDER BY {order} LIMIT 1"
+        )
     } else {
         let products = q.bind_products(filter);
         format!(

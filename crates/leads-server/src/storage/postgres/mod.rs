@@ -8,18 +8,20 @@
 //! no LISTEN/NOTIFY, no sequences (ids come from the application), and every lead query is
 //! scoped by `company_id`.
 
+mod credentials;
 mod lead_writes;
 mod leads;
 
 pub use leads::{list_statements, IssuedStatements, Param, Query};
 
 use super::{
-    ApiKey, Company, CreatedLead, LeadFilter, LeadPage, LeadRow, Member, PoolStatus, Product,
-    SeedBatch, Storage, StoreError, StoreResult, User,
+    ApiKey, App, AppInstall, AppKey, Company, CreatedLead, KeyListing, KeyOwner, LeadFilter,
+    LeadPage, LeadParties, LeadRow, Member, PoolStatus, Product, SeedBatch, Storage, StoreError,
+    StoreResult, TeamMember, User, UserToken,
 };
 use crate::domain::{
-    CompanyId, IdempotencyClaim, KeyId, LeadChange, LeadId, MemberId, NewLead, Permissions,
-    ProductId, UserId,
+    AppId, CompanyId, IdempotencyClaim, KeyId, LeadChange, LeadId, MemberId, NewLead, Permissions,
+    ProductId, UserId, UserTokenId,
 };
 use crate::pagination::PageRequest;
 use async_trait::async_trait;
@@ -38,6 +40,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         2,
         include_str!("../../../migrations/postgres/0002_idempotency_claims.sql"),
+    ),
+    (
+        3,
+        include_str!("../../../migrations/postgres/0003_credentials.sql"),
     ),
 ];
 
@@ -364,15 +370,37 @@ impl Storage for PgStore {
         Ok(Some(ApiKey {
             id: KeyId::from_trusted(row.try_get(0).map_err(pg_error)?),
             company_id: CompanyId::from_trusted(row.try_get(1).map_err(pg_error)?),
-            permissions: Permissions::parse_list(&permissions).map_err(|name| {
-                StoreError::Internal(format!("stored key has unknown permission {name}"))
-            })?,
+            permissions: credentials::permissions(&permissions)?,
             created_at: ts(row.try_get(3).map_err(pg_error)?),
             revoked: revoked_at.is_some(),
             secret_hash: secret_hash
                 .try_into()
                 .map_err(|_| StoreError::Internal("a stored key hash is not 32 bytes".into()))?,
         }))
+    }
+
+    async fn find_app_key(&self, hash: [u8; 32]) -> StoreResult<Option<AppKey>> {
+        credentials::find_app_key(&self.client().await?, &hash).await
+    }
+
+    async fn find_user_token(&self, hash: [u8; 32]) -> StoreResult<Option<UserToken>> {
+        credentials::find_user_token(&self.client().await?, &hash).await
+    }
+
+    async fn app_installation(
+        &self,
+        app: AppId,
+        company: CompanyId,
+    ) -> StoreResult<Option<Permissions>> {
+        credentials::app_installation(&self.client().await?, &app, &company).await
+    }
+
+    async fn is_on_team(&self, company: CompanyId, user: UserId) -> StoreResult<bool> {
+        credentials::is_on_team(&self.client().await?, &company, &user).await
+    }
+
+    async fn lead_parties(&self, id: LeadId) -> StoreResult<Option<LeadParties>> {
+        credentials::lead_parties(&self.client().await?, &id).await
     }
 
     async fn list_leads(&self, filter: LeadFilter, page: PageRequest) -> StoreResult<LeadPage> {
@@ -578,6 +606,63 @@ impl Storage for PgStore {
         )
         .await?;
         Ok(key)
+    }
+
+    async fn create_app(&self, title: String) -> StoreResult<App> {
+        credentials::create_app(&self.client().await?, title).await
+    }
+
+    async fn install_app(
+        &self,
+        app: AppId,
+        company: CompanyId,
+        permissions: Permissions,
+    ) -> StoreResult<AppInstall> {
+        credentials::install_app(&self.client().await?, &app, &company, permissions).await
+    }
+
+    async fn uninstall_app(&self, app: AppId, company: CompanyId) -> StoreResult<bool> {
+        credentials::uninstall_app(&self.client().await?, &app, &company).await
+    }
+
+    async fn create_app_key(
+        &self,
+        app: AppId,
+        permissions: Permissions,
+        secret_hash: [u8; 32],
+    ) -> StoreResult<AppKey> {
+        credentials::create_app_key(&self.client().await?, app, permissions, secret_hash).await
+    }
+
+    async fn list_keys(&self, owner: KeyOwner) -> StoreResult<Vec<KeyListing>> {
+        credentials::list_keys(&self.client().await?, &owner).await
+    }
+
+    async fn revoke_key(&self, id: KeyId) -> StoreResult<bool> {
+        credentials::revoke_key(&self.client().await?, &id).await
+    }
+
+    async fn create_user_token(
+        &self,
+        user: UserId,
+        scopes: Permissions,
+        expires_at: i64,
+        secret_hash: [u8; 32],
+    ) -> StoreResult<UserToken> {
+        let client = self.client().await?;
+        credentials::create_user_token(&client, user, scopes, expires_at, secret_hash).await
+    }
+
+    async fn revoke_user_token(&self, id: UserTokenId) -> StoreResult<bool> {
+        credentials::revoke_user_token(&self.client().await?, &id).await
+    }
+
+    async fn add_to_team(&self, company: CompanyId, user: UserId) -> StoreResult<TeamMember> {
+        credentials::add_to_team(&self.client().await?, company, user).await
+    }
+
+    async fn remove_from_team(&self, company: CompanyId, user: UserId) -> StoreResult<bool> {
+        credentials::remove_from_team(&self.client().await?, &company, &user).await
     }
 
     async fn delete_lead(&self, id: LeadId) -> StoreResult<bool> {

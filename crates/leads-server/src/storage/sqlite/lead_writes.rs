@@ -46,7 +46,18 @@ pub(super) fn create(
             now,
         ])
     })
-    .map_err(sql_error)?;
+    .map_err(|e| {
+        // The user and product were checked above, so the company is what is missing: a
+        // credential that names its company without the database knowing it (a JWT, a user).
+        if is_foreign_key_violation(&e) {
+            StoreError::Invalid {
+                param: "company_id",
+                reason: format!("no company {} exists", lead.company),
+            }
+        } else {
+            sql_error(e)
+        }
+    })?;
     if let Some(claim) = claim {
         conn.prepare_cached(
             "INSERT INTO idempotency_claims (credential_id, key, fingerprint, lead_id, created_at)
@@ -81,6 +92,14 @@ pub(super) fn create(
         row,
         replayed: false,
     })
+}
+
+fn is_foreign_key_violation(error: &rusqlite::Error) -> bool {
+    matches!(
+        error,
+        rusqlite::Error::SqliteFailure(e, _)
+            if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY
+    )
 }
 
 /// The lead an earlier create under the same claim made, if there was one.

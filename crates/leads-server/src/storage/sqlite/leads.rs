@@ -78,6 +78,9 @@ fn conditions(
         "l.company_id = {}",
         q.bind(filter.company.as_str().to_owned())
     );
+    if let Some(user) = &filter.user {
+        let _ = write!(sql, " AND l.user_id = {}", q.bind(user.as_str().to_owned()));
+    }
     if let Some(after) = filter.created_after {
         let _ = write!(sql, " AND l.created_at > {}", q.bind(after));
     }
@@ -115,7 +118,14 @@ fn scan_query(filter: &LeadFilter, scan: &Scan) -> Query {
         scan.newer_than.as_ref(),
     );
     let limit = q.bind(scan.limit as i64);
-    let page = if filter.products.is_empty() {
+    let page = if filter.user.is_some() {
+        // One user's leads in the company, in list order, products checked as they pass.
+        let products = products_condition(&mut q, filter);
+        format!(
+            "SELECT l.* FROM leads l INDEXED BY leads_by_user_company_time
+             WHERE {base}{products} ORDER BY {order} LIMIT {limit}"
+        )
+    } else if filter.products.is_empty() {
         format!("SELECT l.* FROM leads l WHERE {base} ORDER BY {order} LIMIT {limit}")
     } else {
         // One bounded seek per product, merged: never a scan over the company's other leads.
@@ -181,6 +191,19 @@ pub(super) fn find(
     .map_err(sql_error)
 }
 
+/// ` AND l.product_id IN (...)` for a product filter, or nothing.
+fn products_condition(q: &mut Query, filter: &LeadFilter) -> String {
+    if filter.products.is_empty() {
+        return String::new();
+    }
+    let products: Vec<String> = filter
+        .products
+        .iter()
+        .map(|p| q.bind(p.as_str().to_owned()))
+        .collect();
+    format!(" AND l.product_id IN ({})", products.join(", "))
+}
+
 fn flag(conn: &Connection, filter: &LeadFilter, check: &FlagCheck) -> StoreResult<bool> {
     let Some(q) = flag_query(filter, check) else {
         return Ok(matches!(check, FlagCheck::Known(true)));
@@ -202,16 +225,14 @@ fn flag_query(filter: &LeadFilter, check: &FlagCheck) -> Option<Query> {
         FlagCheck::ExistsNewerThan(p) => (None, Some(p)),
     };
     let mut q = Query::default();
-    let mut conditions = conditions(&mut q, filter, older_than, newer_than);
-    if !filter.products.is_empty() {
-        let products: Vec<String> = filter
-            .products
-            .iter()
-            .map(|p| q.bind(p.as_str().to_owned()))
-            .collect();
-        let _ = write!(conditions, " AND l.product_id IN ({})", products.join(", "));
-    }
-    q.sql = format!("SELECT EXISTS (SELECT 1 FROM leads l WHERE {conditions})");
+    let conditions = conditions(&mut q, filter, older_than, newer_than);
+    let products = products_condition(&mut q, filter);
+    let index = if filter.user.is_some() {
+        "INDEXED BY leads_by_user_company_time"
+    } else {
+        ""
+    };
+    q.sql = format!("SELECT EXISTS (SELECT 1 FROM leads l {index} WHERE {conditions}{products})");
     Some(q)
 }
 

@@ -6,18 +6,20 @@
 //! share one fsync, and each is acknowledged only after its transaction is durable.
 
 mod checkpoint;
+mod credentials;
 mod lead_writes;
 mod leads;
 
 pub use leads::{issued_statements, Query};
 
 use super::{
-    ApiKey, Company, CreatedLead, LeadFilter, LeadPage, LeadRow, Member, PoolStatus, Product,
-    SeedBatch, Storage, StoreError, StoreResult, User,
+    ApiKey, App, AppInstall, AppKey, Company, CreatedLead, KeyListing, KeyOwner, LeadFilter,
+    LeadPage, LeadParties, LeadRow, Member, PoolStatus, Product, SeedBatch, Storage, StoreError,
+    StoreResult, TeamMember, User, UserToken,
 };
 use crate::domain::{
-    CompanyId, IdempotencyClaim, KeyId, LeadChange, LeadId, MemberId, NewLead, Permissions,
-    ProductId, UserId,
+    AppId, CompanyId, IdempotencyClaim, KeyId, LeadChange, LeadId, MemberId, NewLead, Permissions,
+    ProductId, UserId, UserTokenId,
 };
 use crate::pagination::PageRequest;
 use async_trait::async_trait;
@@ -34,6 +36,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         2,
         include_str!("../../../migrations/sqlite/0002_idempotency_claims.sql"),
+    ),
+    (
+        3,
+        include_str!("../../../migrations/sqlite/0003_credentials.sql"),
     ),
 ];
 
@@ -429,11 +435,7 @@ impl Storage for SqliteStore {
                     Ok(ApiKey {
                         id: KeyId::from_trusted(id),
                         company_id: CompanyId::from_trusted(company),
-                        permissions: Permissions::parse_list(&permissions).map_err(|name| {
-                            StoreError::Internal(format!(
-                                "stored key has unknown permission {name}"
-                            ))
-                        })?,
+                        permissions: credentials::permissions(&permissions)?,
                         created_at: ts(created_at),
                         revoked: revoked_at.is_some(),
                         secret_hash,
@@ -443,6 +445,35 @@ impl Storage for SqliteStore {
             .transpose()
         })
         .await
+    }
+
+    async fn find_app_key(&self, hash: [u8; 32]) -> StoreResult<Option<AppKey>> {
+        self.read(move |conn| credentials::find_app_key(conn, &hash))
+            .await
+    }
+
+    async fn find_user_token(&self, hash: [u8; 32]) -> StoreResult<Option<UserToken>> {
+        self.read(move |conn| credentials::find_user_token(conn, &hash))
+            .await
+    }
+
+    async fn app_installation(
+        &self,
+        app: AppId,
+        company: CompanyId,
+    ) -> StoreResult<Option<Permissions>> {
+        self.read(move |conn| credentials::app_installation(conn, &app, &company))
+            .await
+    }
+
+    async fn is_on_team(&self, company: CompanyId, user: UserId) -> StoreResult<bool> {
+        self.read(move |conn| credentials::is_on_team(conn, &company, &user))
+            .await
+    }
+
+    async fn lead_parties(&self, id: LeadId) -> StoreResult<Option<LeadParties>> {
+        self.read(move |conn| credentials::lead_parties(conn, &id))
+            .await
     }
 
     async fn list_leads(&self, filter: LeadFilter, page: PageRequest) -> StoreResult<LeadPage> {
@@ -621,6 +652,74 @@ impl Storage for SqliteStore {
             Ok(key)
         })
         .await
+    }
+
+    async fn create_app(&self, title: String) -> StoreResult<App> {
+        self.write(move |conn| credentials::create_app(conn, title))
+            .await
+    }
+
+    async fn install_app(
+        &self,
+        app: AppId,
+        company: CompanyId,
+        permissions: Permissions,
+    ) -> StoreResult<AppInstall> {
+        self.write(move |conn| credentials::install_app(conn, &app, &company, permissions))
+            .await
+    }
+
+    async fn uninstall_app(&self, app: AppId, company: CompanyId) -> StoreResult<bool> {
+        self.write(move |conn| credentials::uninstall_app(conn, &app, &company))
+            .await
+    }
+
+    async fn create_app_key(
+        &self,
+        app: AppId,
+        permissions: Permissions,
+        secret_hash: [u8; 32],
+    ) -> StoreResult<AppKey> {
+        self.write(move |conn| credentials::create_app_key(conn, app, permissions, secret_hash))
+            .await
+    }
+
+    async fn list_keys(&self, owner: KeyOwner) -> StoreResult<Vec<KeyListing>> {
+        self.read(move |conn| credentials::list_keys(conn, &owner))
+            .await
+    }
+
+    async fn revoke_key(&self, id: KeyId) -> StoreResult<bool> {
+        self.write(move |conn| credentials::revoke_key(conn, &id))
+            .await
+    }
+
+    async fn create_user_token(
+        &self,
+        user: UserId,
+        scopes: Permissions,
+        expires_at: i64,
+        secret_hash: [u8; 32],
+    ) -> StoreResult<UserToken> {
+        self.write(move |conn| {
+            credentials::create_user_token(conn, user, scopes, expires_at, secret_hash)
+        })
+        .await
+    }
+
+    async fn revoke_user_token(&self, id: UserTokenId) -> StoreResult<bool> {
+        self.write(move |conn| credentials::revoke_user_token(conn, &id))
+            .await
+    }
+
+    async fn add_to_team(&self, company: CompanyId, user: UserId) -> StoreResult<TeamMember> {
+        self.write(move |conn| credentials::add_to_team(conn, company, user))
+            .await
+    }
+
+    async fn remove_from_team(&self, company: CompanyId, user: UserId) -> StoreResult<bool> {
+        self.write(move |conn| credentials::remove_from_team(conn, &company, &user))
+            .await
     }
 
     async fn delete_lead(&self, id: LeadId) -> StoreResult<bool> {

@@ -1,0 +1,422 @@
+//! Authentication and permissions: who is calling, and what they may do for which company.
+//!
+//! Four kinds of bearer credential, told apart by their shape:
+//!
+//! | kind | token | acts for | permissions |
+//! |---|---|---|---|
+//! | company API key | `leads_ck_...` | its company | the key's |
+//! | app API key | `leads_ak_...` | each company the app is installed on | the key's ∩ the installation's |
+//! | company-scoped JWT | `header.claims.signature` | the company its claims name | the claims' |
+//! | user OAuth token | `leads_ut_...` | companies whose team the user is on; elsewhere, only the user's own leads | the token's scopes |
+//!
+//! Every decision about what a credential may do is made here, in [`Credential::access`];
+//! handlers call [`Credential::authorize`] or [`Credential::authorize_lead`] and nothing else.
+//! Credentials are looked up on every request, never cached, so a revoked key, an expired token
+//! or an uninstalled app is refused at once by every instance.
+
+pub mod jwt;
+pub mod rate_limit;
+pub mod secrets;
+
+pub use secrets::{hash_secret, NewSecret, APP_KEY_PREFIX, COMPANY_KEY_PREFIX, USER_TOKEN_PREFIX};
+
+use crate::domain::{
+    AppId, CompanyId, KeyId, LeadId, Permission, Permissions, Timestamp, UserId, UserTokenId,
+};
+use crate::http::error::ApiError;
+use crate::http::observe::CredentialSlot;
+use crate::http::AppState;
+use crate::metrics::OperationLabels;
+use crate::storage::Storage;
+use axum::extract::{FromRequestParts, MatchedPath};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use axum::http::HeaderMap;
+use jwt::JwtVerifier;
+use subtle::ConstantTimeEq;
+
+/// The kinds of bearer credential the server accepts, with what each is bound to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialKind {
+    /// A company API key: acts for its one company.
+    CompanyApiKey { key: KeyId, company: CompanyId },
+    /// An app API key: acts for the companies its app is installed on.
+    AppApiKey { key: KeyId, app: AppId },
+    /// A JWT signed by a key the server trusts, naming one company. `id` is derived from the
+    /// token (never the token itself), for logs, limits and idempotency.
+    CompanyJwt { id: String, company: CompanyId },
+    /// A user OAuth token: acts as its user.
+    UserToken { token: UserTokenId, user: UserId },
+}
+
+/// An authenticated caller. `permissions` is the most it may ever do; what it may do for one
+/// company is [`Credential::access`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credential {
+    pub kind: CredentialKind,
+    pub permissions: Permissions,
+}
+
+/// Which of a company's leads a credential sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeadScope {
+    /// All of them.
+    Company,
+    /// Only this user's: a user token outside the company's team.
+    OwnedBy(UserId),
+}
+
+/// What a credential may do for one company.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    pub permissions: Permissions,
+    pub leads: LeadScope,
+}
+
+impl Access {
+    pub fn can(&self, permission: Permission) -> bool {
+        self.permissions.contains(permission)
+    }
+
+    /// Allows holding every permission in `needed`, or says which lack.
+    pub fn require(&self, needed: &[Permission]) -> Result<(), ApiError> {
+        require(self.permissions, needed)
+    }
+
+    /// The user whose leads alone this access sees, if it is limited to one.
+    pub fn only_user(&self) -> Option<&UserId> {
+        match &self.leads {
+            LeadScope::Company => None,
+            LeadScope::OwnedBy(user) => Some(user),
+        }
+    }
+
+    /// Whether a lead about `user` is one this access sees.
+    pub fn sees_lead_of(&self, user: &UserId) -> bool {
+        self.only_user().is_none_or(|only| only == user)
+    }
+}
+
+fn require(held: Permissions, needed: &[Permission]) -> Result<(), ApiError> {
+    let missing = held.missing(needed);
+    if !missing.is_empty() {
+        let names: Vec<&str> = missing.iter().map(|p| p.name()).collect();
+        return Err(ApiError::forbidden(format!(
+            "This credential lacks the permission{} {}.",
+            if names.len() > 1 { "s" } else { "" },
+            names.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+fn cannot_act_for(company: &CompanyId) -> ApiError {
+    ApiError::forbidden(format!("This credential cannot act for company {company}."))
+}
+
+/// The same answer for an absent lead and one the credential may not see.
+fn no_such_lead() -> ApiError {
+    ApiError::not_found("No such lead.")
+}
+
+impl Credential {
+    /// The id logs, limits and idempotency keys know this credential by (never its secret).
+    pub fn id(&self) -> &str {
+        match &self.kind {
+            CredentialKind::CompanyApiKey { key, .. } | CredentialKind::AppApiKey { key, .. } => {
+                key.as_str()
+            }
+            CredentialKind::CompanyJwt { id, .. } => id,
+            CredentialKind::UserToken { token, .. } => token.as_str(),
+        }
+    }
+
+    /// The one company a company key or JWT is bound to.
+    pub fn home_company(&self) -> Option<&CompanyId> {
+        match &self.kind {
+            CredentialKind::CompanyApiKey { company, .. }
+            | CredentialKind::CompanyJwt { company, .. } => Some(company),
+            CredentialKind::AppApiKey { .. } | CredentialKind::UserToken { .. } => None,
+        }
+    }
+
+    /// The user a user token acts as.
+    pub fn acting_user(&self) -> Option<&UserId> {
+        match &self.kind {
+            CredentialKind::UserToken { user, .. } => Some(user),
+            _ => None,
+        }
+    }
+
+    /// What this credential may do for `company`; `None` when it may not act for it at all.
+    pub async fn access(
+        &self,
+        store: &dyn Storage,
+        company: &CompanyId,
+    ) -> Result<Option<Access>, ApiError> {
+        let full = |permissions| {
+            Some(Access {
+                permissions,
+                leads: LeadScope::Company,
+            })
+        };
+        Ok(match &self.kind {
+            CredentialKind::CompanyApiKey { company: own, .. }
+            | CredentialKind::CompanyJwt { company: own, .. } => {
+                (own == company).then_some(()).and(full(self.permissions))
+            }
+            CredentialKind::AppApiKey { app, .. } => store
+                .app_installation(app.clone(), company.clone())
+                .await?
+                .and_then(|installed| full(self.permissions.intersection(installed))),
+            CredentialKind::UserToken { user, .. } => {
+                if store.is_on_team(company.clone(), user.clone()).await? {
+                    full(self.permissions)
+                } else {
+                    Some(Access {
+                        permissions: self.permissions,
+                        leads: LeadScope::OwnedBy(user.clone()),
+                    })
+                }
+            }
+        })
+    }
+
+    /// Allows acting for `company` with every permission in `needed`, or says why not (403).
+    pub async fn authorize(
+        &self,
+        store: &dyn Storage,
+        company: &CompanyId,
+        needed: &[Permission],
+    ) -> Result<Access, ApiError> {
+        if self.home_company().is_some_and(|home| home != company) {
+            return Err(cannot_act_for(company));
+        }
+        self.require(needed)?;
+        let access = self
+            .access(store, company)
+            .await?
+            .ok_or_else(|| cannot_act_for(company))?;
+        access.require(needed)?;
+        Ok(access)
+    }
+
+    /// Allows acting on the lead `id` with every permission in `needed`: answers the company to
+    /// find it in and what this credential may do there. A lead that does not exist and one the
+    /// credential may not see are both 404, so ids cannot be probed; a missing permission is 403.
+    pub async fn authorize_lead(
+        &self,
+        store: &dyn Storage,
+        id: &LeadId,
+        needed: &[Permission],
+    ) -> Result<(CompanyId, Access), ApiError> {
+        self.require(needed)?;
+        if let Some(home) = self.home_company() {
+            // The store looks only in this company, so another company's lead is not found.
+            let access = Access {
+                permissions: self.permissions,
+                leads: LeadScope::Company,
+            };
+            return Ok((home.clone(), access));
+        }
+        let parties = store
+            .lead_parties(id.clone())
+            .await?
+            .ok_or_else(no_such_lead)?;
+        let access = self
+            .access(store, &parties.company)
+            .await?
+            .filter(|access| access.sees_lead_of(&parties.user))
+            .ok_or_else(no_such_lead)?;
+        access.require(needed)?;
+        Ok((parties.company, access))
+    }
+
+    /// Allows holding every permission in `needed`, whatever the company, or says which lack.
+    pub fn require(&self, needed: &[Permission]) -> Result<(), ApiError> {
+        require(self.permissions, needed)
+    }
+}
+
+/// The bearer token of a request, or the 401 that its absence or shape deserves.
+pub fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let value = values.next().ok_or_else(|| {
+        ApiError::unauthorized("Missing credentials: send Authorization: Bearer <token>.")
+    })?;
+    if values.next().is_some() {
+        return Err(ApiError::unauthorized(
+            "Send exactly one Authorization header.",
+        ));
+    }
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("The Authorization header must be printable ASCII."))?;
+    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(ApiError::unauthorized(
+            "The Authorization header must use the Bearer scheme.",
+        ));
+    }
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(ApiError::unauthorized("The bearer token is empty."));
+    }
+    if token.contains(char::is_whitespace) {
+        return Err(ApiError::unauthorized(
+            "The Authorization header must carry exactly one token.",
+        ));
+    }
+    Ok(token)
+}
+
+fn unknown() -> ApiError {
+    ApiError::unauthorized("Unknown or revoked credential.")
+}
+
+/// Whether a stored hash is the hash of the presented secret, compared in constant time. The
+/// lookup matched on the hash already; comparing again keeps the decision itself independent of
+/// how the database compares bytes.
+fn same_hash(stored: &[u8; 32], presented: &[u8; 32]) -> bool {
+    bool::from(stored.ct_eq(presented))
+}
+
+/// Resolves the request's bearer token to a credential.
+pub async fn authenticate(
+    store: &dyn Storage,
+    jwt: &JwtVerifier,
+    headers: &HeaderMap,
+) -> Result<Credential, ApiError> {
+    let token = bearer_token(headers)?;
+    if token.starts_with(COMPANY_KEY_PREFIX) {
+        let hash = hash_secret(token);
+        let key = store.find_api_key(hash).await?.ok_or_else(unknown)?;
+        if !same_hash(&key.secret_hash, &hash) || key.revoked {
+            return Err(unknown());
+        }
+        return Ok(Credential {
+            kind: CredentialKind::CompanyApiKey {
+                key: key.id,
+                company: key.company_id,
+            },
+            permissions: key.permissions,
+        });
+    }
+    if token.starts_with(APP_KEY_PREFIX) {
+        let hash = hash_secret(token);
+        let key = store.find_app_key(hash).await?.ok_or_else(unknown)?;
+        if !same_hash(&key.secret_hash, &hash) || key.revoked {
+            return Err(unknown());
+        }
+        return Ok(Credential {
+            kind: CredentialKind::AppApiKey {
+                key: key.id,
+                app: key.app_id,
+            },
+            permissions: key.permissions,
+        });
+    }
+    if token.starts_with(USER_TOKEN_PREFIX) {
+        let hash = hash_secret(token);
+        let found = store.find_user_token(hash).await?.ok_or_else(unknown)?;
+        if !same_hash(&found.secret_hash, &hash) || found.revoked {
+            return Err(unknown());
+        }
+        if found.expires_at <= Timestamp::now().as_millis() {
+            return Err(ApiError::unauthorized("This token has expired."));
+        }
+        return Ok(Credential {
+            kind: CredentialKind::UserToken {
+                token: found.id,
+                user: found.user_id,
+            },
+            permissions: found.scopes,
+        });
+    }
+    if token.split('.').count() == 3 {
+        let claims = jwt
+            .verify(token)
+            .map_err(|e| ApiError::unauthorized(e.to_string()))?;
+        let digest = hash_secret(token);
+        return Ok(Credential {
+            kind: CredentialKind::CompanyJwt {
+                id: format!("jwt_{}", hex::encode(&digest[..8])),
+                company: claims.company,
+            },
+            permissions: claims.permissions,
+        });
+    }
+    Err(unknown())
+}
+
+/// The operation a request is for, as rate limits count them: method and route.
+fn operation(parts: &Parts) -> String {
+    let route = parts
+        .extensions
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str());
+    format!("{} {route}", parts.method)
+}
+
+/// Handlers take a `Credential` argument to require authentication. The credential's id is
+/// recorded for the request's log line, and the request counts against its rate limit.
+impl FromRequestParts<AppState> for Credential {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let credential = authenticate(state.store.as_ref(), &state.jwt, &parts.headers).await?;
+        if let Some(slot) = parts.extensions.get::<CredentialSlot>() {
+            slot.record(credential.id());
+        }
+        let operation = operation(parts);
+        if let Err(wait) = state.limiter.check(credential.id(), &operation) {
+            state
+                .metrics
+                .rate_limited
+                .get_or_create(&OperationLabels { operation })
+                .inc();
+            return Err(ApiError::rate_limited(wait));
+        }
+        Ok(credential)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(value: &[u8]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, HeaderValue::from_bytes(value).unwrap());
+        headers
+    }
+
+    #[test]
+    fn bearer_tokens_are_read_strictly() {
+        assert_eq!(bearer_token(&headers(b"Bearer abc")).unwrap(), "abc");
+        assert_eq!(bearer_token(&headers(b"bearer abc")).unwrap(), "abc");
+        assert!(bearer_token(&HeaderMap::new()).is_err());
+        assert!(bearer_token(&headers(b"abc")).is_err());
+        assert!(bearer_token(&headers(b"Bearer ")).is_err());
+        assert!(bearer_token(&headers(b"Bearer a b")).is_err());
+        assert!(bearer_token(&headers(b"Basic abc")).is_err());
+        assert!(bearer_token(&headers("Bearer é".as_bytes())).is_err());
+    }
+
+    #[test]
+    fn an_access_limited_to_a_user_sees_only_their_leads() {
+        let user = UserId::generate();
+        let access = Access {
+            permissions: Permissions::all(),
+            leads: LeadScope::OwnedBy(user.clone()),
+        };
+        assert!(access.sees_lead_of(&user));
+        assert!(!access.sees_lead_of(&UserId::generate()));
+        let company = Access {
+            leads: LeadScope::Company,
+            ..access
+        };
+        assert!(company.sees_lead_of(&UserId::generate()));
+    }
+}
