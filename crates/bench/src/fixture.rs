@@ -4,6 +4,7 @@
 use crate::load::Client;
 use crate::server;
 use anyhow::{bail, ensure, Context, Result};
+use leads_server::domain::KeyId;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -57,6 +58,9 @@ pub struct Dataset {
     pub database: String,
     /// The company with `big_leads` leads, which every scenario reads or writes.
     pub big: SeededCompany,
+    /// The id of the big company's key, which the server re-checks in every list it serves
+    /// once it remembers the key.
+    pub big_key: KeyId,
     /// The user creates name.
     pub user: String,
     /// The secret cursors are keyed with, for parsing the scenarios' queries as the server does.
@@ -120,10 +124,16 @@ pub async fn seed(leads: &Path, database: &str, sizes: Sizes) -> Result<Dataset>
     )?;
     let store = leads_server::storage::open(database).await?;
     let cursor_secret = store.cursor_secret().await?;
+    let big_key = store
+        .find_api_key(leads_server::auth::hash_secret(&big.key))
+        .await?
+        .context("the big company's key is not in the database")?
+        .id;
     store.close().await?;
     Ok(Dataset {
         database: database.to_owned(),
         big,
+        big_key,
         user,
         cursor_secret,
         seed_big,

@@ -15,6 +15,7 @@ mod server;
 use anyhow::{anyhow, Context, Result};
 use clap::{Parser, ValueEnum};
 use fixture::{Dataset, Sizes};
+use leads_server::domain::KeyId;
 use leads_server::http::query::ListRequest;
 use leads_server::pagination::CursorCodec;
 use load::Workload;
@@ -203,11 +204,7 @@ async fn postgres(leads: &Path, plan: &Plan, admin_url: &str) -> Result<BackendR
     let (admin, url) = fixture::create_postgres_database(admin_url, &name).await?;
     let measured = async {
         let data = fixture::seed(leads, &url, plan.sizes).await?;
-        let store = leads_server::storage::postgres::PgStore::open(&url).await?;
-        let database = Database::Postgres {
-            store,
-            url: url.clone(),
-        };
+        let database = Database::Postgres { url: url.clone() };
         let rows = measure(leads, "PostgreSQL", &data, plan, &dir, &database).await?;
         Ok(report_of(
             "PostgreSQL",
@@ -257,13 +254,8 @@ fn report_of(
 
 /// The database under the server, for measuring it alone.
 enum Database {
-    Sqlite {
-        file: PathBuf,
-    },
-    Postgres {
-        store: leads_server::storage::postgres::PgStore,
-        url: String,
-    },
+    Sqlite { file: PathBuf },
+    Postgres { url: String },
 }
 
 impl Database {
@@ -271,6 +263,7 @@ impl Database {
     async fn baseline(
         &self,
         request: &ListRequest,
+        key: &KeyId,
         dir: &Path,
         name: &str,
     ) -> Result<Arc<dyn Baseline>> {
@@ -279,13 +272,14 @@ impl Database {
                 file,
                 &request.filter,
                 &request.page,
+                key,
             )?),
-            Database::Postgres { store, url } => Arc::new(
+            Database::Postgres { url, .. } => Arc::new(
                 baseline::postgres::Baseline::new(
-                    store,
                     url,
                     &request.filter,
                     &request.page,
+                    key,
                     dir,
                     &name.replace(' ', "-"),
                 )
@@ -298,10 +292,10 @@ impl Database {
         let n = plan.settings.connections;
         match self {
             Database::Sqlite { .. } => format!(
-                "the server's statements, prepared, on {n} threads with read-only connections of their own (rusqlite, as the server)"
+                "the server's statements (the key's re-check, then the page with its flag probes), prepared, on {n} threads with read-only connections of their own (rusqlite, as the server)"
             ),
             Database::Postgres { .. } => format!(
-                "the server's statements, in its transaction where it uses one, as a `pgbench -M prepared` script on {n} connections"
+                "the server's one statement (the page, its flag probes and the key's re-check), as a `pgbench -M prepared` script on {n} connections"
             ),
         }
     }
@@ -382,7 +376,9 @@ async fn measure(
             Kind::List { query, .. } => {
                 let request = ListRequest::parse(query, &codec)
                     .map_err(|e| anyhow!("the server would refuse {query}: {e:?}"))?;
-                let b = database.baseline(&request, dir, s.name).await?;
+                let b = database
+                    .baseline(&request, &data.big_key, dir, s.name)
+                    .await?;
                 let statements = b.statements();
                 let settings = settings.clone();
                 let stats =

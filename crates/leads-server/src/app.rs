@@ -1,6 +1,7 @@
 //! Putting the server together: configuration, start-up and graceful shutdown.
 
 use crate::auth::jwt::{JwtConfig, JwtVerifier};
+use crate::auth::key_cache::KeyCache;
 use crate::auth::rate_limit::{RateLimit, RateLimiter};
 use crate::domain::{idempotency, Timestamp};
 use crate::http::{self, AppState};
@@ -64,6 +65,7 @@ pub async fn build_with_store(store: Arc<dyn Storage>, config: &Config) -> Resul
         metrics: Metrics::new(),
         jwt: Arc::new(JwtVerifier::new(&config.jwt)),
         limiter: Arc::new(RateLimiter::new(config.rate_limit)),
+        keys: Arc::new(KeyCache::default()),
     };
     Ok(App {
         router: http::router(state, config.request_timeout),

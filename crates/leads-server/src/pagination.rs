@@ -100,14 +100,22 @@ pub struct Scan {
     pub limit: usize,
 }
 
-/// How a `page_info` flag is answered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FlagCheck {
-    Known(bool),
-    /// True when a lead matching the filters is older than this position.
-    ExistsOlderThan(Position),
-    /// True when a lead matching the filters is newer than this position.
-    ExistsNewerThan(Position),
+/// The checks that answer the `page_info` flags a scan cannot: whether any lead matching the
+/// filters lies at or beyond a cursor. Both depend only on the request, never on the rows the scan
+/// finds, so a backend runs them in the scan's own statement: one statement, one snapshot.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Probes {
+    /// Set with `before`: does a matching lead sit at or older than this position?
+    pub at_or_older_than: Option<Position>,
+    /// Set with `after`: does a matching lead sit at or newer than this position?
+    pub at_or_newer_than: Option<Position>,
+}
+
+/// What [`Probes`] found; a probe not asked for is `false`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProbeAnswers {
+    pub at_or_older: bool,
+    pub at_or_newer: bool,
 }
 
 /// The scan that reads a page: one row more than asked, to see past the page's far end.
@@ -123,68 +131,56 @@ pub fn plan(request: &PageRequest) -> Scan {
     }
 }
 
-/// A page in list order and how to answer its two flags.
+/// The probes a page needs besides its scan: one at each cursor the request gives.
+pub fn probes(request: &PageRequest) -> Probes {
+    Probes {
+        at_or_older_than: request.before.clone(),
+        at_or_newer_than: request.after.clone(),
+    }
+}
+
+/// A page in list order with its two flags.
 #[derive(Debug)]
 pub struct Settled<T> {
     pub rows: Vec<T>,
-    pub has_next: FlagCheck,
-    pub has_previous: FlagCheck,
+    pub has_next: bool,
+    pub has_previous: bool,
 }
 
-/// Turns the rows of [`plan`]'s scan into the page, and says which flags are already known.
+/// Turns the rows of [`plan`]'s scan and the answers of [`probes`] into the page and its flags.
 ///
 /// The flags speak of the whole filtered list, not of the cursor window: `has_next_page` is
 /// whether any matching lead is older than the page's last one, `has_previous_page` whether any
 /// is newer than its first. An empty page has both false.
-pub fn settle<T: Positioned>(request: &PageRequest, mut rows: Vec<T>) -> Settled<T> {
+///
+/// The far end of the scan is known from its extra row. Otherwise an end is open only where a
+/// cursor bounds it; then no matching lead lies between the page and that cursor (the scan read
+/// that whole stretch), so "a lead beyond the page's end" is "a lead at or beyond the cursor",
+/// which is what the probe there answered.
+pub fn settle<T>(request: &PageRequest, mut rows: Vec<T>, found: ProbeAnswers) -> Settled<T> {
     let size = request.size.get();
     let saw_beyond = rows.len() > size;
     rows.truncate(size);
     if request.direction == Direction::Backward {
         rows.reverse();
     }
-    let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+    if rows.is_empty() {
         return Settled {
             rows,
-            has_next: FlagCheck::Known(false),
-            has_previous: FlagCheck::Known(false),
+            has_next: false,
+            has_previous: false,
         };
-    };
-    let older = FlagCheck::ExistsOlderThan(last.position());
-    let newer = FlagCheck::ExistsNewerThan(first.position());
-    // The far end of the scan is known from the extra row; when the scan ran out, the list may
-    // still go on beyond a cursor bound. The near end starts at the list's own end when no cursor
-    // bounds it there.
+    }
+    let older = request.before.is_some() && found.at_or_older;
+    let newer = request.after.is_some() && found.at_or_newer;
     let (has_next, has_previous) = match request.direction {
-        Direction::Forward => (
-            far_end(saw_beyond, request.before.is_some(), older),
-            near_end(request.after.is_some(), newer),
-        ),
-        Direction::Backward => (
-            near_end(request.before.is_some(), older),
-            far_end(saw_beyond, request.after.is_some(), newer),
-        ),
+        Direction::Forward => (saw_beyond || older, newer),
+        Direction::Backward => (older, saw_beyond || newer),
     };
     Settled {
         rows,
         has_next,
         has_previous,
-    }
-}
-
-fn far_end(saw_beyond: bool, bounded: bool, check: FlagCheck) -> FlagCheck {
-    match (saw_beyond, bounded) {
-        (true, _) => FlagCheck::Known(true),
-        (false, false) => FlagCheck::Known(false),
-        (false, true) => check,
-    }
-}
-
-fn near_end(bounded: bool, check: FlagCheck) -> FlagCheck {
-    if bounded {
-        check
-    } else {
-        FlagCheck::Known(false)
     }
 }
 
@@ -300,6 +296,80 @@ mod tests {
         );
         assert_eq!(codec.decode(&company, "!!!"), Err(CursorError::Malformed));
         assert_eq!(codec.decode(&company, ""), Err(CursorError::Malformed));
+    }
+
+    /// `settle` with the probes' answers agrees with the flags' definition, checked against the
+    /// whole list: every window, direction and size over lists with ties in time, with cursors
+    /// on leads that exist and on ones that were deleted.
+    #[test]
+    fn flags_from_probes_match_their_definition_over_the_whole_list() {
+        let ids: Vec<LeadId> = (0..12).map(|_| LeadId::generate()).collect();
+        // Positions, two leads to a millisecond; the odd ones are "deleted" (not in the list).
+        let all: Vec<Position> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| Position {
+                created_at: (i / 2) as i64,
+                id: id.clone(),
+            })
+            .collect();
+        let list: Vec<Position> = all.iter().step_by(2).cloned().collect();
+        let cursors: Vec<Option<Position>> = std::iter::once(None)
+            .chain(all.iter().cloned().map(Some))
+            .collect();
+        let mut checked = 0;
+        for after in &cursors {
+            for before in &cursors {
+                for direction in [Direction::Forward, Direction::Backward] {
+                    for size in 1..=7 {
+                        let request = PageRequest {
+                            size: PageSize::new(size).unwrap(),
+                            direction,
+                            after: after.clone(),
+                            before: before.clone(),
+                        };
+                        let scan = plan(&request);
+                        let mut window: Vec<Position> = list
+                            .iter()
+                            .filter(|p| scan.older_than.as_ref().is_none_or(|o| *p < o))
+                            .filter(|p| scan.newer_than.as_ref().is_none_or(|n| *p > n))
+                            .cloned()
+                            .collect();
+                        window.sort();
+                        if scan.order == Order::NewestFirst {
+                            window.reverse();
+                        }
+                        window.truncate(scan.limit);
+                        let asked = probes(&request);
+                        let found = ProbeAnswers {
+                            at_or_older: asked
+                                .at_or_older_than
+                                .is_some_and(|at| list.iter().any(|p| *p <= at)),
+                            at_or_newer: asked
+                                .at_or_newer_than
+                                .is_some_and(|at| list.iter().any(|p| *p >= at)),
+                        };
+                        let page = settle(&request, window, found);
+                        let expected_next = page
+                            .rows
+                            .last()
+                            .is_some_and(|last| list.iter().any(|p| p < last));
+                        let expected_previous = page
+                            .rows
+                            .first()
+                            .is_some_and(|first| list.iter().any(|p| p > first));
+                        let context = format!("{request:?} gave {:?}", page.rows);
+                        assert_eq!(page.has_next, expected_next, "has_next: {context}");
+                        assert_eq!(
+                            page.has_previous, expected_previous,
+                            "has_previous: {context}"
+                        );
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 13 * 13 * 2 * 7);
     }
 
     #[test]

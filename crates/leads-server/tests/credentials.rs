@@ -18,6 +18,7 @@ conformance!(
     an_app_key_holds_what_both_key_and_installation_hold,
     uninstalling_an_app_takes_effect_at_once,
     revoking_takes_effect_at_once_on_every_instance,
+    a_key_used_before_is_refused_on_every_route_once_revoked,
     a_user_token_records_its_own_user_and_names_no_other,
     a_user_reads_their_own_leads_and_no_one_elses,
     a_team_member_sees_the_whole_company_within_the_tokens_scopes,
@@ -472,6 +473,55 @@ async fn revoking_takes_effect_at_once_on_every_instance(app: TestApp) {
     }
     // Other credentials of the same company are untouched.
     assert_eq!(status_on(&second, &world.home.key).await, StatusCode::OK);
+}
+
+/// An instance remembers company keys it has looked up, and re-checks them in the request's own
+/// read: once revoked, such a key is refused at once on every route, with the answer an unknown
+/// key gets (401, not the 403 of another company or the empty page of an empty window).
+async fn a_key_used_before_is_refused_on_every_route_once_revoked(app: TestApp) {
+    let world = world(&app).await;
+    let store = app.store.clone();
+    let (key, secret) = leads_server::admin::create_key(store.as_ref(), &world.home.id, None)
+        .await
+        .unwrap();
+    let list = format!("/api/v1/leads?company_id={}", world.home.id);
+    let empty = format!("{list}&created_before=2001-01-01T00:00:00Z");
+    let other = format!("/api/v1/leads?company_id={}", world.other.id);
+    let lead = format!("/api/v1/leads/{}", world.home_lead);
+    let create = json!({"company_id": world.home.id, "user_id": world.user});
+    let patch = json!({"metadata": {"stage": "called"}});
+    let routes = [
+        (Method::GET, list.as_str(), None),
+        (Method::GET, empty.as_str(), None),
+        (Method::GET, lead.as_str(), None),
+        (Method::PATCH, lead.as_str(), Some(&patch)),
+        (Method::POST, "/api/v1/leads", Some(&create)),
+    ];
+    for _ in 0..2 {
+        for (method, path, body) in &routes {
+            let (status, answer) = call(&app, method.clone(), path, &secret, *body).await;
+            assert_eq!(status, StatusCode::OK, "{method} {path}: {answer}");
+        }
+    }
+    let (status, body) = call(&app, Method::GET, &other, &secret, None).await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, &world.other.id);
+
+    leads_server::admin::revoke_key(store.as_ref(), key.id.as_str())
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        for (method, path, body) in routes.iter().chain([&(Method::GET, other.as_str(), None)]) {
+            let (status, answer) = call(&app, method.clone(), path, &secret, *body).await;
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path}: {answer}"
+            );
+            assert_error(status, &answer, StatusCode::UNAUTHORIZED, "revoked");
+        }
+    }
+    let (status, page) = call(&app, Method::GET, &list, &world.home.key, None).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
 }
 
 async fn a_user_token_records_its_own_user_and_names_no_other(app: TestApp) {

@@ -279,8 +279,12 @@ fn check_seek(plan: &str, limit: usize, context: &str) {
                     node.starts_with("Index Scan") || node.starts_with("Index Only Scan"),
                     "leads is read by something else than an index scan:\n{context}"
                 );
-                let rows = number_after(node, "rows=");
-                let loops = number_after(node, "loops=");
+                // A probe of an empty page is never run: PostgreSQL runs init plans on demand.
+                let (rows, loops) = if node.ends_with("(never executed)") {
+                    (0, 0)
+                } else {
+                    (number_after(node, "rows="), number_after(node, "loops="))
+                };
                 assert!(
                     rows * loops <= limit,
                     "an index scan of leads returned {rows} rows x {loops} loops, more than {limit}:\n{context}"

@@ -1,19 +1,16 @@
-//! PostgreSQL's own speed: the server's list statements (from `issued_statements`, so the very
-//! text and parameters, in the same transaction) in a `pgbench -M prepared` script, from as
-//! many connections as the load generator opens.
+//! PostgreSQL's own speed: the server's list statement (from `issued_statement`, so the very
+//! text and parameters, with the key's re-check folded in as the server runs it) in a
+//! `pgbench -M prepared` script, from as many connections as the load generator opens.
 
 use crate::load::{new_histogram, Outcome};
 use anyhow::{bail, Context, Result};
+use leads_server::domain::KeyId;
 use leads_server::pagination::PageRequest;
-use leads_server::storage::postgres::{Param, PgStore};
+use leads_server::storage::postgres::{issued_statement, Param};
 use leads_server::storage::LeadFilter;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
-
-/// `tokio_postgres`'s `build_transaction().isolation_level(RepeatableRead).read_only(true)`
-/// sends exactly this, as the server's list does for a page with a cursor.
-const BEGIN: &str = "START TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY";
 
 /// A pgbench script of one list request.
 #[derive(Debug, Clone)]
@@ -31,21 +28,17 @@ impl Baseline {
     /// Writes the script of the statements the server issues for `filter` and `page` into
     /// `dir`, as `NAME.sql`.
     pub async fn new(
-        store: &PgStore,
         url: &str,
         filter: &LeadFilter,
         page: &PageRequest,
+        key: &KeyId,
         dir: &Path,
         name: &str,
     ) -> Result<Self> {
-        let issued = store.issued_statements(filter, page).await?;
+        let statements = [issued_statement(filter, page, Some(key))];
         let mut script = String::new();
         let mut defines = Vec::new();
-        if issued.in_transaction {
-            script.push_str(BEGIN);
-            script.push_str(";\n");
-        }
-        for (i, statement) in issued.statements.iter().enumerate() {
+        for (i, statement) in statements.iter().enumerate() {
             // pgbench takes no empty `-D` value: an empty text (the id part of a time bound)
             // goes into the text as a literal instead.
             let names: Vec<String> = statement
@@ -64,9 +57,6 @@ impl Baseline {
             script.push_str(&pgbench_sql(&statement.sql, &names));
             script.push_str(";\n");
         }
-        if issued.in_transaction {
-            script.push_str("COMMIT;\n");
-        }
         let file = dir.join(format!("{name}.sql"));
         std::fs::write(&file, script)?;
         Ok(Self {
@@ -74,7 +64,7 @@ impl Baseline {
             url: url.to_owned(),
             script: file,
             defines,
-            statements: issued.statements.len(),
+            statements: statements.len(),
             dir: dir.to_owned(),
         })
     }

@@ -1,9 +1,11 @@
 //! SQLite's own speed: the server's list statements (from `issued_statements`, so the very text
-//! and parameters) as prepared statements on read-only connections set up as the server's, one
-//! per thread, each read in one transaction as the server reads.
+//! and parameters: the key's re-check, then the page) as prepared statements on read-only
+//! connections set up as the server's, one per thread, each its own snapshot as the server runs
+//! them.
 
 use crate::load::{new_histogram, Outcome};
 use anyhow::Result;
+use leads_server::domain::KeyId;
 use leads_server::pagination::PageRequest;
 use leads_server::storage::sqlite::{issued_statements, open_reader, Query};
 use leads_server::storage::{LeadFilter, StoreError};
@@ -21,9 +23,8 @@ pub struct Baseline {
 
 impl Baseline {
     /// The statements the server issues for `filter` and `page` on the database at `path`.
-    pub fn new(path: &Path, filter: &LeadFilter, page: &PageRequest) -> Result<Self> {
-        let conn = open_reader(path).map_err(store)?;
-        let statements = issued_statements(&conn, filter, page).map_err(store)?;
+    pub fn new(path: &Path, filter: &LeadFilter, page: &PageRequest, key: &KeyId) -> Result<Self> {
+        let statements = issued_statements(filter, page, Some(key));
         Ok(Self {
             path: path.to_owned(),
             statements,
@@ -86,13 +87,12 @@ impl Baseline {
         })
     }
 
-    /// One request's statements in one read transaction; answers a sum over what was read so
-    /// that nothing can be skipped.
+    /// One request's statements; answers a sum over what was read so that nothing can be
+    /// skipped.
     fn once(&self, conn: &Connection) -> Result<u64> {
-        let tx = conn.unchecked_transaction()?;
         let mut touched = 0u64;
         for query in &self.statements {
-            let mut statement = tx.prepare_cached(&query.sql)?;
+            let mut statement = conn.prepare_cached(&query.sql)?;
             let columns = statement.column_count();
             let mut rows = statement.query(rusqlite::params_from_iter(query.params.iter()))?;
             while let Some(row) = rows.next()? {
@@ -107,7 +107,6 @@ impl Baseline {
                 }
             }
         }
-        tx.finish()?;
         Ok(touched)
     }
 }

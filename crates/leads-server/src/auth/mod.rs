@@ -10,11 +10,15 @@
 //! | user OAuth token | `leads_ut_...` | companies whose team the user is on; elsewhere, only the user's own leads | the token's scopes |
 //!
 //! Every decision about what a credential may do is made here, in [`Credential::access`];
-//! handlers call [`Credential::authorize`] or [`Credential::authorize_lead`] and nothing else.
-//! Credentials are looked up on every request, never cached, so a revoked key, an expired token
-//! or an uninstalled app is refused at once by every instance.
+//! handlers call [`Credential::authorize`], [`Credential::authorize_lead`] or, to fold a key's
+//! re-check into their own read, [`Credential::authorize_deferred`], and nothing else.
+//! Credentials are checked against the database on every request, so a revoked key, an expired
+//! token or an uninstalled app is refused at once by every instance. Company API keys are
+//! remembered by the instance ([`key_cache`]), but a remembered key is still re-checked for
+//! revocation in the request's own round trip.
 
 pub mod jwt;
+pub mod key_cache;
 pub mod rate_limit;
 pub mod secrets;
 
@@ -33,6 +37,8 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use jwt::JwtVerifier;
+use key_cache::{KeyCache, RememberedKey};
+use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
 /// The kinds of bearer credential the server accepts, with what each is bound to.
@@ -55,6 +61,31 @@ pub enum CredentialKind {
 pub struct Credential {
     pub kind: CredentialKind,
     pub permissions: Permissions,
+    /// Set for a company API key taken from the instance's memory: not yet confirmed unrevoked
+    /// for this request.
+    pub recheck: Option<Recheck>,
+}
+
+/// A remembered company API key that this request must still confirm is not revoked.
+#[derive(Clone)]
+pub struct Recheck {
+    pub key: KeyId,
+    hash: [u8; 32],
+    cache: Arc<KeyCache>,
+}
+
+impl PartialEq for Recheck {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Eq for Recheck {}
+
+impl std::fmt::Debug for Recheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recheck").field("key", &self.key).finish()
+    }
 }
 
 /// Which of a company's leads a credential sees.
@@ -189,6 +220,59 @@ impl Credential {
         company: &CompanyId,
         needed: &[Permission],
     ) -> Result<Access, ApiError> {
+        self.confirm(store).await?;
+        self.decide(store, company, needed).await
+    }
+
+    /// [`Credential::authorize`], except that a remembered key's re-check is handed back for the
+    /// caller to run inside its own read (`Storage::list_leads`); the caller must then pass what
+    /// the read found to [`Credential::rechecked`] before answering anything.
+    pub async fn authorize_deferred(
+        &self,
+        store: &dyn Storage,
+        company: &CompanyId,
+        needed: &[Permission],
+    ) -> Result<(Access, Option<KeyId>), ApiError> {
+        match self.decide(store, company, needed).await {
+            Ok(access) => Ok((access, self.recheck.as_ref().map(|r| r.key.clone()))),
+            Err(refused) => {
+                // A revoked key is unknown (401) before it is anything else.
+                self.confirm(store).await?;
+                Err(refused)
+            }
+        }
+    }
+
+    /// Takes the answer of a re-check run inside a read: `None` means the key is no longer
+    /// valid, and it is forgotten and refused.
+    pub fn rechecked<T>(&self, found: Option<T>) -> Result<T, ApiError> {
+        match found {
+            Some(value) => Ok(value),
+            None => {
+                if let Some(recheck) = &self.recheck {
+                    recheck.cache.forget(&recheck.hash);
+                }
+                Err(unknown())
+            }
+        }
+    }
+
+    /// Confirms on its own round trip that a remembered key is still valid; nothing to do for
+    /// any other credential.
+    async fn confirm(&self, store: &dyn Storage) -> Result<(), ApiError> {
+        let Some(recheck) = &self.recheck else {
+            return Ok(());
+        };
+        let valid = store.api_key_is_valid(recheck.key.clone()).await?;
+        self.rechecked(valid.then_some(()))
+    }
+
+    async fn decide(
+        &self,
+        store: &dyn Storage,
+        company: &CompanyId,
+        needed: &[Permission],
+    ) -> Result<Access, ApiError> {
         if self.home_company().is_some_and(|home| home != company) {
             return Err(cannot_act_for(company));
         }
@@ -210,6 +294,7 @@ impl Credential {
         id: &LeadId,
         needed: &[Permission],
     ) -> Result<(CompanyId, Access), ApiError> {
+        self.confirm(store).await?;
         self.require(needed)?;
         if let Some(home) = self.home_company() {
             // The store looks only in this company, so another company's lead is not found.
@@ -282,24 +367,42 @@ fn same_hash(stored: &[u8; 32], presented: &[u8; 32]) -> bool {
 }
 
 /// Resolves the request's bearer token to a credential.
+///
+/// A company API key found before comes from `keys` without a lookup, marked for re-checking.
 pub async fn authenticate(
     store: &dyn Storage,
     jwt: &JwtVerifier,
+    keys: &Arc<KeyCache>,
     headers: &HeaderMap,
 ) -> Result<Credential, ApiError> {
     let token = bearer_token(headers)?;
     if token.starts_with(COMPANY_KEY_PREFIX) {
         let hash = hash_secret(token);
+        if let Some(known) = keys.get(&hash) {
+            return Ok(Credential {
+                kind: known.kind(),
+                permissions: known.permissions,
+                recheck: Some(Recheck {
+                    key: known.key,
+                    hash,
+                    cache: keys.clone(),
+                }),
+            });
+        }
         let key = store.find_api_key(hash).await?.ok_or_else(unknown)?;
         if !same_hash(&key.secret_hash, &hash) || key.revoked {
             return Err(unknown());
         }
-        return Ok(Credential {
-            kind: CredentialKind::CompanyApiKey {
-                key: key.id,
-                company: key.company_id,
-            },
+        let known = RememberedKey {
+            key: key.id,
+            company: key.company_id,
             permissions: key.permissions,
+        };
+        keys.remember(hash, known.clone());
+        return Ok(Credential {
+            kind: known.kind(),
+            permissions: known.permissions,
+            recheck: None,
         });
     }
     if token.starts_with(APP_KEY_PREFIX) {
@@ -314,6 +417,7 @@ pub async fn authenticate(
                 app: key.app_id,
             },
             permissions: key.permissions,
+            recheck: None,
         });
     }
     if token.starts_with(USER_TOKEN_PREFIX) {
@@ -331,6 +435,7 @@ pub async fn authenticate(
                 user: found.user_id,
             },
             permissions: found.scopes,
+            recheck: None,
         });
     }
     if token.split('.').count() == 3 {
@@ -344,6 +449,7 @@ pub async fn authenticate(
                 company: claims.company,
             },
             permissions: claims.permissions,
+            recheck: None,
         });
     }
     Err(unknown())
@@ -364,7 +470,13 @@ impl FromRequestParts<AppState> for Credential {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let credential = authenticate(state.store.as_ref(), &state.jwt, &parts.headers).await?;
+        let credential = authenticate(
+            state.store.as_ref(),
+            &state.jwt,
+            &state.keys,
+            &parts.headers,
+        )
+        .await?;
         if let Some(slot) = parts.extensions.get::<CredentialSlot>() {
             slot.record(credential.id());
         }

@@ -79,11 +79,16 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     let mut request = ListRequest::parse(query.as_deref().unwrap_or(""), &state.cursors)?;
     let company = request.filter.company.clone();
-    let access = credential
-        .authorize(state.store.as_ref(), &company, &READ_PERMISSIONS)
+    let (access, recheck) = credential
+        .authorize_deferred(state.store.as_ref(), &company, &READ_PERMISSIONS)
         .await?;
     request.filter.user = access.only_user().cloned();
-    let page = state.store.list_leads(request.filter, request.page).await?;
+    let page = credential.rechecked(
+        state
+            .store
+            .list_leads(request.filter, request.page, recheck)
+            .await?,
+    )?;
     let view = LeadView::new(&access);
     let cursor = |row: Option<&LeadRow>| row.map(|r| state.cursors.encode(&company, &r.position()));
     let body = Page {

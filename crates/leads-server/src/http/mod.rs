@@ -10,6 +10,7 @@ pub mod openapi;
 pub mod query;
 
 use crate::auth::jwt::JwtVerifier;
+use crate::auth::key_cache::KeyCache;
 use crate::auth::rate_limit::RateLimiter;
 use crate::metrics::Metrics;
 use crate::pagination::CursorCodec;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub jwt: Arc<JwtVerifier>,
     pub limiter: Arc<RateLimiter>,
+    /// Company API keys this instance has looked up.
+    pub keys: Arc<KeyCache>,
 }
 
 /// The `/api/v1` routes and the OpenAPI document that describes them.

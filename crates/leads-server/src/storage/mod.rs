@@ -348,7 +348,18 @@ pub trait Storage: Send + Sync + 'static {
     /// deciding whether a credential may see the lead: never shown to a client as such.
     async fn lead_parties(&self, id: LeadId) -> StoreResult<Option<LeadParties>>;
 
-    async fn list_leads(&self, filter: LeadFilter, page: PageRequest) -> StoreResult<LeadPage>;
+    /// A page of `filter`'s leads. With `recheck`, the read also asks whether that company API
+    /// key still exists unrevoked, in the same round trip, and answers `None` when it does not:
+    /// an instance that remembers a key it looked up earlier still refuses it once revoked.
+    async fn list_leads(
+        &self,
+        filter: LeadFilter,
+        page: PageRequest,
+        recheck: Option<KeyId>,
+    ) -> StoreResult<Option<LeadPage>>;
+
+    /// Whether the company API key `id` exists and is not revoked.
+    async fn api_key_is_valid(&self, id: KeyId) -> StoreResult<bool>;
 
     /// The lead `id` if it belongs to `company`; `None` when it does not exist or is another
     /// company's, which callers must not tell apart.

@@ -1,4 +1,4 @@
-//! Lead queries for PostgreSQL: the keyset page, its flag checks, one lead by id, and bulk
+//! Lead queries for PostgreSQL: the keyset page with its flag probes, one lead by id, and bulk
 //! seeding.
 //!
 //! A list reads one range of `leads_by_company_time`, or, filtered by products, one bounded range
@@ -7,16 +7,20 @@
 //! `(created_at, id) < ($t, $id)`, which the btree seeks to directly, so a page costs the same at
 //! any depth and in a company of any size. Statements are prepared once per connection; the
 //! shapes are few (which optional bounds are present), and parameters carry the values.
+//!
+//! A page is one statement, so one round trip and one snapshot: the probes that answer its
+//! flags, and the re-check of a remembered API key, are scalar subqueries in its select list,
+//! which PostgreSQL runs once (as init plans) beside the scan.
 
 use super::pg_error;
-use crate::domain::{CompanyId, LeadId};
-use crate::pagination::{self, FlagCheck, Order, PageRequest, Position, Scan};
+use crate::domain::{CompanyId, KeyId, LeadId};
+use crate::pagination::{self, Order, PageRequest, Position, ProbeAnswers, Probes};
 use crate::storage::{LeadFilter, LeadPage, LeadRow, SeedBatch, StoreResult};
 use bytes::BytesMut;
 use deadpool_postgres::GenericClient;
 use std::fmt::Write;
 use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
-use tokio_postgres::{IsolationLevel, Row};
+use tokio_postgres::Row;
 
 pub(super) const LEAD_COLUMNS: &str = "l.id, l.created_at, l.updated_at, l.referrer, l.metadata,
        u.id, u.email, u.name, u.username, p.id, p.title, m.id";
@@ -33,39 +37,50 @@ pub(super) const LEAD_JOINS: &str = "CROSS JOIN LATERAL (
       SELECT m.id FROM members m
       WHERE m.company_id = l.company_id AND m.user_id = l.user_id LIMIT 1) m ON true";
 
+/// A page of `filter`'s leads. With `recheck`, `None` when that key has been revoked.
 pub(super) async fn list(
-    client: &mut deadpool_postgres::Client,
+    client: &deadpool_postgres::Client,
     filter: &LeadFilter,
     page: &PageRequest,
-) -> StoreResult<LeadPage> {
-    let scan_plan = pagination::plan(page);
-    // Without a cursor, `settle` answers both flags from the scan alone, so the one statement is
-    // its own snapshot. With one, the flag checks must see what the scan saw: one snapshot.
-    if page.after.is_none() && page.before.is_none() {
-        let rows = scan(&*client, filter, &scan_plan).await?;
-        let settled = pagination::settle(page, rows);
-        return Ok(LeadPage {
-            has_next_page: flag(&*client, filter, &settled.has_next).await?,
-            has_previous_page: flag(&*client, filter, &settled.has_previous).await?,
-            rows: settled.rows,
-        });
+    recheck: Option<&KeyId>,
+) -> StoreResult<Option<LeadPage>> {
+    let rows = page_query(filter, page, recheck).run(client).await?;
+    let key_valid = match (recheck, rows.first()) {
+        (None, _) => true,
+        (Some(_), Some(row)) => row.try_get::<_, Option<bool>>(14).map_err(pg_error)? == Some(true),
+        // An empty page says nothing of the key: ask on its own.
+        (Some(key), None) => key_is_valid(client, key).await?,
+    };
+    if !key_valid {
+        return Ok(None);
     }
-    let tx = client
-        .build_transaction()
-        .isolation_level(IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
+    let found = match rows.first() {
+        Some(row) => ProbeAnswers {
+            at_or_older: row.try_get(12).map_err(pg_error)?,
+            at_or_newer: row.try_get(13).map_err(pg_error)?,
+        },
+        None => ProbeAnswers::default(),
+    };
+    let rows = rows.iter().map(lead_row).collect::<StoreResult<_>>()?;
+    let settled = pagination::settle(page, rows, found);
+    Ok(Some(LeadPage {
+        rows: settled.rows,
+        has_next_page: settled.has_next,
+        has_previous_page: settled.has_previous,
+    }))
+}
+
+/// Whether the API key `id` exists and is not revoked.
+pub(super) async fn key_is_valid(client: &impl GenericClient, key: &KeyId) -> StoreResult<bool> {
+    let statement = client
+        .prepare_cached("SELECT revoked_at IS NULL FROM api_keys WHERE id = $1")
         .await
         .map_err(pg_error)?;
-    let rows = scan(&tx, filter, &scan_plan).await?;
-    let settled = pagination::settle(page, rows);
-    let page = LeadPage {
-        has_next_page: flag(&tx, filter, &settled.has_next).await?,
-        has_previous_page: flag(&tx, filter, &settled.has_previous).await?,
-        rows: settled.rows,
-    };
-    tx.commit().await.map_err(pg_error)?;
-    Ok(page)
+    let row = client
+        .query_opt(&statement, &[&key.as_str()])
+        .await
+        .map_err(pg_error)?;
+    Ok(row.is_some_and(|row| row.get::<_, bool>(0)))
 }
 
 /// A parameter of a list statement.
@@ -167,18 +182,48 @@ struct Bound {
     id: String,
 }
 
+/// One end of the range a read covers: the leads beyond a position, or at it and beyond.
+#[derive(Debug, Clone, Copy)]
+struct Edge<'a> {
+    at: &'a Position,
+    inclusive: bool,
+}
+
+impl<'a> Edge<'a> {
+    fn beyond(at: &'a Position) -> Self {
+        Self {
+            at,
+            inclusive: false,
+        }
+    }
+
+    fn from(at: &'a Position) -> Self {
+        Self {
+            at,
+            inclusive: true,
+        }
+    }
+
+    fn bound(&self) -> Bound {
+        Bound {
+            created_at: self.at.created_at,
+            id: self.at.id.as_str().to_owned(),
+        }
+    }
+}
+
 /// The conditions of the filter and bounds on a table aliased `l`, except the product.
 ///
 /// The time filters and the cursor bounds are folded into at most one row comparison on each
 /// side: the index range is then plain to any planner (PostgreSQL's btree would pick the tighter
 /// of two bounds on one column itself; a planner that started at the looser one would read every
 /// row in between, a cost growing with the cursor's depth), and there are fewer statement shapes
-/// to prepare.
+/// to prepare. A time bound and a cursor never tie: no id is "".
 fn conditions(
     q: &mut Query,
     filter: &LeadFilter,
-    older_than: Option<&Position>,
-    newer_than: Option<&Position>,
+    older_than: Option<Edge<'_>>,
+    newer_than: Option<Edge<'_>>,
 ) -> String {
     let mut sql = format!("l.company_id = {}", q.bind_text(filter.company.as_str()));
     if let Some(user) = &filter.user {
@@ -186,29 +231,23 @@ fn conditions(
     }
     // created_at < b  <=>  (created_at, id) < (b, ''), as no id sorts before ''.
     let upper = [
-        older_than.map(|p| Bound {
-            created_at: p.created_at,
-            id: p.id.as_str().to_owned(),
-        }),
-        filter.created_before.map(|b| Bound {
-            created_at: b,
-            id: String::new(),
+        older_than.map(|e| (e.bound(), if e.inclusive { "<=" } else { "<" })),
+        filter.created_before.map(|b| {
+            (
+                Bound {
+                    created_at: b,
+                    id: String::new(),
+                },
+                "<",
+            )
         }),
     ]
     .into_iter()
     .flatten()
-    .min();
+    .min_by(|a, b| a.0.cmp(&b.0));
     // created_at > a  <=>  (created_at, id) >= (a + 1, ''), timestamps being whole milliseconds.
     let lower = [
-        newer_than.map(|p| {
-            (
-                Bound {
-                    created_at: p.created_at,
-                    id: p.id.as_str().to_owned(),
-                },
-                ">",
-            )
-        }),
+        newer_than.map(|e| (e.bound(), if e.inclusive { ">=" } else { ">" })),
         filter.created_after.map(|a| {
             (
                 Bound {
@@ -222,14 +261,7 @@ fn conditions(
     .into_iter()
     .flatten()
     .max_by(|a, b| a.0.cmp(&b.0));
-    if let Some(bound) = upper {
-        let (t, id) = (
-            q.bind(Param::Int(bound.created_at)),
-            q.bind(Param::Text(bound.id)),
-        );
-        let _ = write!(sql, " AND (l.created_at, l.id) < ({t}, {id})");
-    }
-    if let Some((bound, op)) = lower {
+    for (bound, op) in upper.into_iter().chain(lower) {
         let (t, id) = (
             q.bind(Param::Int(bound.created_at)),
             q.bind(Param::Text(bound.id)),
@@ -239,9 +271,56 @@ fn conditions(
     sql
 }
 
-/// The page scan.
-fn scan_query(filter: &LeadFilter, scan: &Scan) -> Query {
+/// Which way a probe looks from its cursor.
+#[derive(Debug, Clone, Copy)]
+enum Side<'a> {
+    /// At the position or older.
+    Older(&'a Position),
+    /// At the position or newer.
+    Newer(&'a Position),
+}
+
+/// A probe as a boolean expression: whether a lead matching the filter lies on `side`. It reads
+/// the first row there in index order, if any; not `EXISTS`, whose subquery PostgreSQL strips of
+/// its ORDER BY and LIMIT and may then plan as a sequential scan hoping for an early match.
+/// Filtered by products, it is one seek per product, like the scan, however rare the products.
+fn probe(q: &mut Query, filter: &LeadFilter, side: Side<'_>) -> String {
+    let (conditions, order) = match side {
+        Side::Older(at) => (
+            conditions(q, filter, Some(Edge::from(at)), None),
+            "l.created_at DESC, l.id DESC",
+        ),
+        Side::Newer(at) => (
+            conditions(q, filter, None, Some(Edge::from(at))),
+            "l.created_at ASC, l.id ASC",
+        ),
+    };
+    let first = if filter.products.is_empty() {
+        format!("SELECT true FROM leads l WHERE {conditions} ORDER BY {order} LIMIT 1")
+    } else if filter.user.is_some() {
+        let products = q.bind_products(filter);
+        format!(
+            "SELECT true FROM leads l WHERE {conditions} AND l.product_id = ANY({products}::text[])
+             ORDER BY {order} LIMIT 1"
+        )
+    } else {
+        let products = q.bind_products(filter);
+        format!(
+            "SELECT true FROM unnest({products}::text[]) AS f(product_id)
+             CROSS JOIN LATERAL (
+                 SELECT 1 FROM leads l WHERE {conditions} AND l.product_id = f.product_id
+                 ORDER BY {order} LIMIT 1) l
+             LIMIT 1"
+        )
+    };
+    format!("COALESCE(({first}), false)")
+}
+
+/// The page's one statement: the scan's rows, each with the probes' answers (columns 12 and 13)
+/// and, with `recheck`, whether that key is still valid (column 14).
+fn page_query(filter: &LeadFilter, page: &PageRequest, recheck: Option<&KeyId>) -> Query {
     let mut q = Query::default();
+    let scan = &pagination::plan(page);
     let order = match scan.order {
         Order::NewestFirst => "l.created_at DESC, l.id DESC",
         Order::OldestFirst => "l.created_at ASC, l.id ASC",
@@ -249,11 +328,11 @@ fn scan_query(filter: &LeadFilter, scan: &Scan) -> Query {
     let base = conditions(
         &mut q,
         filter,
-        scan.older_than.as_ref(),
-        scan.newer_than.as_ref(),
+        scan.older_than.as_ref().map(Edge::beyond),
+        scan.newer_than.as_ref().map(Edge::beyond),
     );
     let limit = q.bind(Param::Int(scan.limit as i64));
-    let page = if filter.products.is_empty() {
+    let rows = if filter.products.is_empty() {
         format!("SELECT l.* FROM leads l WHERE {base} ORDER BY {order} LIMIT {limit}")
     } else if filter.user.is_some() {
         // One user's leads in the company (`leads_by_user_company_time`), products checked as
@@ -274,21 +353,24 @@ fn scan_query(filter: &LeadFilter, scan: &Scan) -> Query {
              ORDER BY {order} LIMIT {limit}"
         )
     };
-    q.sql = format!("SELECT {LEAD_COLUMNS} FROM ({page}) l {LEAD_JOINS} ORDER BY {order}");
+    let Probes {
+        at_or_older_than,
+        at_or_newer_than,
+    } = pagination::probes(page);
+    let older =
+        at_or_older_than.map_or("false".into(), |at| probe(&mut q, filter, Side::Older(&at)));
+    let newer =
+        at_or_newer_than.map_or("false".into(), |at| probe(&mut q, filter, Side::Newer(&at)));
+    let key = recheck.map_or("NULL::boolean".into(), |key| {
+        format!(
+            "(SELECT revoked_at IS NULL FROM api_keys WHERE id = {})",
+            q.bind_text(key.as_str())
+        )
+    });
+    q.sql = format!(
+        "SELECT {LEAD_COLUMNS}, {older}, {newer}, {key} FROM ({rows}) l {LEAD_JOINS} ORDER BY {order}"
+    );
     q
-}
-
-async fn scan(
-    client: &impl GenericClient,
-    filter: &LeadFilter,
-    scan: &Scan,
-) -> StoreResult<Vec<LeadRow>> {
-    scan_query(filter, scan)
-        .run(client)
-        .await?
-        .iter()
-        .map(lead_row)
-        .collect()
 }
 
 /// A row of `SELECT {LEAD_COLUMNS}` as a lead.
@@ -331,96 +413,27 @@ pub(super) async fn find(
     row.as_ref().map(lead_row).transpose()
 }
 
-/// The check whether any matching lead lies beyond a position: the first row past it in index
-/// order, if any. Not `EXISTS`, whose subquery PostgreSQL strips of its ORDER BY and LIMIT and
-/// may then plan as a sequential scan hoping for an early match. Filtered by products, it is one
-/// seek per product, like the scan, however rare the products are.
-fn flag_query(
-    filter: &LeadFilter,
-    older_than: Option<&Position>,
-    newer_than: Option<&Position>,
-) -> Query {
-    let mut q = Query::default();
-    let conditions = conditions(&mut q, filter, older_than, newer_than);
-    let order = if older_than.is_some() {
-        "l.created_at DESC, l.id DESC"
-    } else {
-        "l.created_at ASC, l.id ASC"
-    };
-    q.sql = if filter.products.is_empty() {
-        format!("SELECT 1 FROM leads l WHERE {conditions} ORDER BY {order} LIMIT 1")
-    } else if filter.user.is_some() {
-        let products = q.bind_products(filter);
-        format!(
-            "SELECT 1 FROM leads l WHERE {conditions} AND l.product_id = ANY({products}::text[])
-             ORDER BY {order} LIMIT 1"
-        )
-    } else {
-        let products = q.bind_products(filter);
-        format!(
-            "SELECT 1 FROM unnest({products}::text[]) AS f(product_id)
-             CROSS JOIN LATERAL (
-                 SELECT 1 FROM leads l WHERE {conditions} AND l.product_id = f.product_id
-                 ORDER BY {order} LIMIT 1) l
-             LIMIT 1"
-        )
-    };
-    q
+/// The one statement [`list`] issues for `filter` and `page` (with a key to re-check, as for a
+/// remembered API key). For measuring the database alone with the server's very SQL
+/// (`leads-bench`).
+pub fn issued_statement(filter: &LeadFilter, page: &PageRequest, recheck: Option<&KeyId>) -> Query {
+    page_query(filter, page, recheck)
 }
 
-async fn flag(
-    client: &impl GenericClient,
-    filter: &LeadFilter,
-    check: &FlagCheck,
-) -> StoreResult<bool> {
-    let q = match check {
-        FlagCheck::Known(known) => return Ok(*known),
-        FlagCheck::ExistsOlderThan(p) => flag_query(filter, Some(p), None),
-        FlagCheck::ExistsNewerThan(p) => flag_query(filter, None, Some(p)),
-    };
-    Ok(!q.run(client).await?.is_empty())
-}
-
-/// What [`list`] issues for one request: its statements in order (the scan, then each flag check
-/// the scan leaves open), and whether they run in one `REPEATABLE READ, READ ONLY` transaction.
-#[derive(Debug, Clone)]
-pub struct IssuedStatements {
-    pub in_transaction: bool,
-    pub statements: Vec<Query>,
-}
-
-/// The statements [`list`] issues for `filter` and `page`. Which flag checks run depends on the
-/// rows found, so the scan runs here once. For measuring the database alone with the server's
-/// very SQL (`leads-bench`).
-pub(super) async fn issued_statements(
-    client: &impl GenericClient,
-    filter: &LeadFilter,
-    page: &PageRequest,
-) -> StoreResult<IssuedStatements> {
-    let scan_plan = pagination::plan(page);
-    let rows = scan(client, filter, &scan_plan).await?;
-    let settled = pagination::settle(page, rows);
-    let mut statements = vec![scan_query(filter, &scan_plan)];
-    for check in [&settled.has_next, &settled.has_previous] {
-        match check {
-            FlagCheck::Known(_) => {}
-            FlagCheck::ExistsOlderThan(p) => statements.push(flag_query(filter, Some(p), None)),
-            FlagCheck::ExistsNewerThan(p) => statements.push(flag_query(filter, None, Some(p))),
-        }
-    }
-    Ok(IssuedStatements {
-        in_transaction: page.after.is_some() || page.before.is_some(),
-        statements,
-    })
-}
-
-/// The statements a list request can run, for `EXPLAIN` in tests and benchmarks: its page scan
-/// and, when it has a cursor, both flag checks at that cursor's position.
+/// The statements a list request can run, for `EXPLAIN` in tests: its page statement, then each
+/// probe it holds on its own, so that the plan of each can be checked closely.
 pub fn list_statements(filter: &LeadFilter, page: &PageRequest) -> Vec<Query> {
-    let mut out = vec![scan_query(filter, &pagination::plan(page))];
-    if let Some(at) = page.after.as_ref().or(page.before.as_ref()) {
-        out.push(flag_query(filter, Some(at), None));
-        out.push(flag_query(filter, None, Some(at)));
+    let mut out = vec![page_query(filter, page, None)];
+    let probes = pagination::probes(page);
+    let sides = [
+        probes.at_or_older_than.as_ref().map(Side::Older),
+        probes.at_or_newer_than.as_ref().map(Side::Newer),
+    ];
+    for side in sides.into_iter().flatten() {
+        let mut q = Query::default();
+        let probe = probe(&mut q, filter, side);
+        q.sql = format!("SELECT {probe}");
+        out.push(q);
     }
     out
 }

@@ -12,7 +12,7 @@ mod credentials;
 mod lead_writes;
 mod leads;
 
-pub use leads::{list_statements, IssuedStatements, Param, Query};
+pub use leads::{issued_statement, list_statements, Param, Query};
 
 use super::{
     ApiKey, App, AppInstall, AppKey, Company, CreatedLead, KeyListing, KeyOwner, LeadFilter,
@@ -92,17 +92,6 @@ impl PgStore {
         store.migrate().await?;
         store.make_cursor_secret().await?;
         Ok(store)
-    }
-
-    /// The statements a list of `filter` and `page` issues, as the server would issue them now;
-    /// see [`IssuedStatements`].
-    pub async fn issued_statements(
-        &self,
-        filter: &LeadFilter,
-        page: &PageRequest,
-    ) -> StoreResult<IssuedStatements> {
-        let client = self.client().await?;
-        leads::issued_statements(&client, filter, page).await
     }
 
     async fn client(&self) -> StoreResult<deadpool_postgres::Client> {
@@ -403,9 +392,18 @@ impl Storage for PgStore {
         credentials::lead_parties(&self.client().await?, &id).await
     }
 
-    async fn list_leads(&self, filter: LeadFilter, page: PageRequest) -> StoreResult<LeadPage> {
-        let mut client = self.client().await?;
-        leads::list(&mut client, &filter, &page).await
+    async fn list_leads(
+        &self,
+        filter: LeadFilter,
+        page: PageRequest,
+        recheck: Option<KeyId>,
+    ) -> StoreResult<Option<LeadPage>> {
+        let client = self.client().await?;
+        leads::list(&client, &filter, &page, recheck.as_ref()).await
+    }
+
+    async fn api_key_is_valid(&self, id: KeyId) -> StoreResult<bool> {
+        leads::key_is_valid(&self.client().await?, &id).await
     }
 
     async fn find_lead(&self, company: CompanyId, id: LeadId) -> StoreResult<Option<LeadRow>> {

@@ -1,11 +1,14 @@
-//! Lead queries for SQLite: the keyset page, its flag checks, one lead by id, and bulk seeding.
+//! Lead queries for SQLite: the keyset page with its flag probes, one lead by id, and bulk
+//! seeding.
 //!
 //! Every list reads one range of `leads_by_company_time` (or, filtered by products, one range of
 //! `leads_by_company_product_time` per product, merged), so a page costs the same at any depth.
+//! A page is one statement, its own snapshot: the probes that answer its flags are uncorrelated
+//! subqueries in its select list, which SQLite runs once.
 
 use super::sql_error;
-use crate::domain::{CompanyId, LeadId};
-use crate::pagination::{self, FlagCheck, Order, PageRequest, Position, Scan};
+use crate::domain::{CompanyId, KeyId, LeadId};
+use crate::pagination::{self, Order, PageRequest, Position, ProbeAnswers, Probes};
 use crate::storage::{LeadFilter, LeadPage, LeadRow, SeedBatch, StoreResult};
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -19,38 +22,66 @@ const LEAD_JOINS: &str = "JOIN users u ON u.id = l.user_id
   LEFT JOIN products p ON p.id = l.product_id
   LEFT JOIN members m ON m.company_id = l.company_id AND m.user_id = l.user_id";
 
+/// A page of `filter`'s leads. With `recheck`, `None` when that key has been revoked.
 pub(super) fn list(
     conn: &Connection,
     filter: &LeadFilter,
     page: &PageRequest,
-) -> StoreResult<LeadPage> {
-    let rows = scan(conn, &scan_query(filter, &pagination::plan(page)))?;
-    let settled = pagination::settle(page, rows);
-    Ok(LeadPage {
-        has_next_page: flag(conn, filter, &settled.has_next)?,
-        has_previous_page: flag(conn, filter, &settled.has_previous)?,
-        rows: settled.rows,
-    })
-}
-
-/// The statements [`list`] issues for `filter` and `page`, in order: the scan, then each flag
-/// check the scan leaves open. Which checks those are depends on the rows found, so the scan
-/// runs here once. For measuring the database alone with the server's very SQL (`leads-bench`).
-pub fn issued_statements(
-    conn: &Connection,
-    filter: &LeadFilter,
-    page: &PageRequest,
-) -> StoreResult<Vec<Query>> {
-    let scan_query = scan_query(filter, &pagination::plan(page));
-    let rows = scan(conn, &scan_query)?;
-    let settled = pagination::settle(page, rows);
-    let mut statements = vec![scan_query];
-    for check in [&settled.has_next, &settled.has_previous] {
-        if let Some(query) = flag_query(filter, check) {
-            statements.push(query);
+    recheck: Option<&KeyId>,
+) -> StoreResult<Option<LeadPage>> {
+    if let Some(key) = recheck {
+        if !key_is_valid(conn, key)? {
+            return Ok(None);
         }
     }
-    Ok(statements)
+    let q = page_query(filter, page);
+    let mut statement = conn.prepare_cached(&q.sql).map_err(sql_error)?;
+    let mut found = ProbeAnswers::default();
+    let rows = statement
+        .query_map(rusqlite::params_from_iter(q.params.iter()), |row| {
+            found = ProbeAnswers {
+                at_or_older: row.get(12)?,
+                at_or_newer: row.get(13)?,
+            };
+            lead_row(row)
+        })
+        .map_err(sql_error)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(sql_error)?;
+    let settled = pagination::settle(page, rows, found);
+    Ok(Some(LeadPage {
+        rows: settled.rows,
+        has_next_page: settled.has_next,
+        has_previous_page: settled.has_previous,
+    }))
+}
+
+const KEY_IS_VALID: &str = "SELECT revoked_at IS NULL FROM api_keys WHERE id = ?1";
+
+/// Whether the API key `id` exists and is not revoked.
+pub(super) fn key_is_valid(conn: &Connection, key: &KeyId) -> StoreResult<bool> {
+    conn.prepare_cached(KEY_IS_VALID)
+        .and_then(|mut st| st.query_row([key.as_str()], |row| row.get(0)).optional())
+        .map(|valid| valid == Some(true))
+        .map_err(sql_error)
+}
+
+/// The statements [`list`] issues for `filter` and `page`, in order: the key's re-check if there
+/// is one, then the page. For measuring the database alone with the server's very SQL
+/// (`leads-bench`).
+pub fn issued_statements(
+    filter: &LeadFilter,
+    page: &PageRequest,
+    recheck: Option<&KeyId>,
+) -> Vec<Query> {
+    let recheck = recheck.map(|key| Query {
+        sql: KEY_IS_VALID.to_owned(),
+        params: vec![Value::Text(key.as_str().to_owned())],
+    });
+    recheck
+        .into_iter()
+        .chain(std::iter::once(page_query(filter, page)))
+        .collect()
 }
 
 /// SQL text and its parameters, built together so placeholders always match.
@@ -67,12 +98,44 @@ impl Query {
     }
 }
 
+/// One end of the range a read covers: the leads beyond a position, or at it and beyond.
+#[derive(Debug, Clone, Copy)]
+struct Edge<'a> {
+    at: &'a Position,
+    inclusive: bool,
+}
+
+impl<'a> Edge<'a> {
+    fn beyond(at: &'a Position) -> Self {
+        Self {
+            at,
+            inclusive: false,
+        }
+    }
+
+    fn from(at: &'a Position) -> Self {
+        Self {
+            at,
+            inclusive: true,
+        }
+    }
+
+    /// The comparison of ids on the edge's side, `less` or `greater` than.
+    fn op(&self, strict: &'static str) -> String {
+        if self.inclusive {
+            format!("{strict}=")
+        } else {
+            strict.to_owned()
+        }
+    }
+}
+
 /// The conditions of the filter and bounds on a table aliased `l`, except the product.
 fn conditions(
     q: &mut Query,
     filter: &LeadFilter,
-    older_than: Option<&Position>,
-    newer_than: Option<&Position>,
+    older_than: Option<Edge<'_>>,
+    newer_than: Option<Edge<'_>>,
 ) -> String {
     let mut sql = format!(
         "l.company_id = {}",
@@ -88,25 +151,31 @@ fn conditions(
         let _ = write!(sql, " AND l.created_at < {}", q.bind(before));
     }
     // `<=` on created_at alone is what lets SQLite seek the index; the OR then trims ties.
-    if let Some(p) = older_than {
+    if let Some(edge) = older_than {
+        let p = edge.at;
         let (t, id) = (q.bind(p.created_at), q.bind(p.id.as_str().to_owned()));
+        let op = edge.op("<");
         let _ = write!(
             sql,
-            " AND l.created_at <= {t} AND (l.created_at < {t} OR l.id < {id})"
+            " AND l.created_at <= {t} AND (l.created_at < {t} OR l.id {op} {id})"
         );
     }
-    if let Some(p) = newer_than {
+    if let Some(edge) = newer_than {
+        let p = edge.at;
         let (t, id) = (q.bind(p.created_at), q.bind(p.id.as_str().to_owned()));
+        let op = edge.op(">");
         let _ = write!(
             sql,
-            " AND l.created_at >= {t} AND (l.created_at > {t} OR l.id > {id})"
+            " AND l.created_at >= {t} AND (l.created_at > {t} OR l.id {op} {id})"
         );
     }
     sql
 }
 
-fn scan_query(filter: &LeadFilter, scan: &Scan) -> Query {
+/// The page's one statement: the scan's rows, each with the probes' answers (columns 12 and 13).
+fn page_query(filter: &LeadFilter, page: &PageRequest) -> Query {
     let mut q = Query::default();
+    let scan = &pagination::plan(page);
     let order = match scan.order {
         Order::NewestFirst => "l.created_at DESC, l.id DESC",
         Order::OldestFirst => "l.created_at ASC, l.id ASC",
@@ -114,11 +183,11 @@ fn scan_query(filter: &LeadFilter, scan: &Scan) -> Query {
     let base = conditions(
         &mut q,
         filter,
-        scan.older_than.as_ref(),
-        scan.newer_than.as_ref(),
+        scan.older_than.as_ref().map(Edge::beyond),
+        scan.newer_than.as_ref().map(Edge::beyond),
     );
     let limit = q.bind(scan.limit as i64);
-    let page = if filter.user.is_some() {
+    let rows = if filter.user.is_some() {
         // One user's leads in the company, in list order, products checked as they pass.
         let products = products_condition(&mut q, filter);
         format!(
@@ -145,16 +214,20 @@ fn scan_query(filter: &LeadFilter, scan: &Scan) -> Query {
             parts.join(" UNION ALL ")
         )
     };
-    q.sql = format!("SELECT {LEAD_COLUMNS} FROM ({page}) l {LEAD_JOINS} ORDER BY {order}");
+    let Probes {
+        at_or_older_than,
+        at_or_newer_than,
+    } = pagination::probes(page);
+    let older = at_or_older_than.map_or("0".into(), |at| {
+        probe(&mut q, filter, Some(Edge::from(&at)), None)
+    });
+    let newer = at_or_newer_than.map_or("0".into(), |at| {
+        probe(&mut q, filter, None, Some(Edge::from(&at)))
+    });
+    q.sql = format!(
+        "SELECT {LEAD_COLUMNS}, {older}, {newer} FROM ({rows}) l {LEAD_JOINS} ORDER BY {order}"
+    );
     q
-}
-
-fn scan(conn: &Connection, q: &Query) -> StoreResult<Vec<LeadRow>> {
-    let mut statement = conn.prepare_cached(&q.sql).map_err(sql_error)?;
-    let rows = statement
-        .query_map(rusqlite::params_from_iter(q.params.iter()), lead_row)
-        .map_err(sql_error)?;
-    rows.collect::<Result<Vec<_>, _>>().map_err(sql_error)
 }
 
 /// A row of `SELECT {LEAD_COLUMNS}` as a lead.
@@ -204,36 +277,21 @@ fn products_condition(q: &mut Query, filter: &LeadFilter) -> String {
     format!(" AND l.product_id IN ({})", products.join(", "))
 }
 
-fn flag(conn: &Connection, filter: &LeadFilter, check: &FlagCheck) -> StoreResult<bool> {
-    let Some(q) = flag_query(filter, check) else {
-        return Ok(matches!(check, FlagCheck::Known(true)));
-    };
-    conn.prepare_cached(&q.sql)
-        .and_then(|mut st| {
-            st.query_row(rusqlite::params_from_iter(q.params.iter()), |row| {
-                row.get(0)
-            })
-        })
-        .map_err(sql_error)
-}
-
-/// The statement that answers `check`, or `None` when it is already known.
-fn flag_query(filter: &LeadFilter, check: &FlagCheck) -> Option<Query> {
-    let (older_than, newer_than) = match check {
-        FlagCheck::Known(_) => return None,
-        FlagCheck::ExistsOlderThan(p) => (Some(p), None),
-        FlagCheck::ExistsNewerThan(p) => (None, Some(p)),
-    };
-    let mut q = Query::default();
-    let conditions = conditions(&mut q, filter, older_than, newer_than);
-    let products = products_condition(&mut q, filter);
+/// A probe as a boolean expression: whether a lead matching the filter lies in the range.
+fn probe(
+    q: &mut Query,
+    filter: &LeadFilter,
+    older_than: Option<Edge<'_>>,
+    newer_than: Option<Edge<'_>>,
+) -> String {
+    let conditions = conditions(q, filter, older_than, newer_than);
+    let products = products_condition(q, filter);
     let index = if filter.user.is_some() {
         "INDEXED BY leads_by_user_company_time"
     } else {
         ""
     };
-    q.sql = format!("SELECT EXISTS (SELECT 1 FROM leads l {index} WHERE {conditions}{products})");
-    Some(q)
+    format!("EXISTS (SELECT 1 FROM leads l {index} WHERE {conditions}{products})")
 }
 
 pub(super) fn insert_seed(conn: &Connection, batch: &SeedBatch) -> StoreResult<()> {

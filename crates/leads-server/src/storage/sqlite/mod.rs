@@ -99,6 +99,22 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
+        self.on_reader(move |conn| {
+            let tx = conn.unchecked_transaction().map_err(sql_error)?;
+            let value = f(&tx)?;
+            tx.finish().map_err(sql_error)?;
+            Ok(value)
+        })
+        .await
+    }
+
+    /// Runs `f` on a read connection with each statement its own snapshot: for reads of one
+    /// statement (or whose statements need not agree), saving a `BEGIN` and a `COMMIT`.
+    async fn on_reader<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
         let slot = self
             .read_slots
             .clone()
@@ -114,12 +130,7 @@ impl SqliteStore {
                 Some(conn) => conn,
                 None => open_reader(&path)?,
             };
-            let result = (|| {
-                let tx = conn.unchecked_transaction().map_err(sql_error)?;
-                let value = f(&tx)?;
-                tx.finish().map_err(sql_error)?;
-                Ok(value)
-            })();
+            let result = f(&conn);
             pool.lock().expect("reader pool poisoned").push(conn);
             result
         })
@@ -410,7 +421,7 @@ impl Storage for SqliteStore {
     }
 
     async fn find_api_key(&self, hash: [u8; 32]) -> StoreResult<Option<ApiKey>> {
-        self.read(move |conn| {
+        self.on_reader(move |conn| {
             let row = conn
                 .prepare_cached(
                     "SELECT id, company_id, permissions, created_at, revoked_at, secret_hash
@@ -476,13 +487,24 @@ impl Storage for SqliteStore {
             .await
     }
 
-    async fn list_leads(&self, filter: LeadFilter, page: PageRequest) -> StoreResult<LeadPage> {
-        self.read(move |conn| leads::list(conn, &filter, &page))
+    async fn list_leads(
+        &self,
+        filter: LeadFilter,
+        page: PageRequest,
+        recheck: Option<KeyId>,
+    ) -> StoreResult<Option<LeadPage>> {
+        // The page is one statement; the key's re-check need not share its snapshot.
+        self.on_reader(move |conn| leads::list(conn, &filter, &page, recheck.as_ref()))
+            .await
+    }
+
+    async fn api_key_is_valid(&self, id: KeyId) -> StoreResult<bool> {
+        self.on_reader(move |conn| leads::key_is_valid(conn, &id))
             .await
     }
 
     async fn find_lead(&self, company: CompanyId, id: LeadId) -> StoreResult<Option<LeadRow>> {
-        self.read(move |conn| leads::find(conn, &company, &id))
+        self.on_reader(move |conn| leads::find(conn, &company, &id))
             .await
     }
 
