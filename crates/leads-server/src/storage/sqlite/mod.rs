@@ -1,7 +1,9 @@
 //! The embedded SQLite backend.
 //!
-//! One file in WAL mode. Reads run on a small pool of read-only connections on the blocking
-//! thread pool, so they never wait for writes. Writes go to one writer thread that commits
+//! One file in WAL mode. Reads run on a fixed set of reader threads, each with a read-only
+//! connection of its own, so they never wait for writes; a fixed set, not the runtime's blocking
+//! pool, which under load grew to dozens of threads (each with memory of its own) for the same
+//! handful of concurrent reads. Writes go to one writer thread that commits
 //! whatever has queued up together in one transaction (group commit): under load many requests
 //! share one fsync, and each is acknowledged only after its transaction is durable.
 
@@ -26,7 +28,7 @@ use async_trait::async_trait;
 use leads_types::Timestamp;
 use rusqlite::config::DbConfig;
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
@@ -43,17 +45,24 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
 ];
 
-/// Read connections kept open; more readers than cores gain nothing.
-const READERS: usize = 8;
+/// Reader threads, each with its connection. Reads are CPU-bound once the pages are cached, so
+/// more than a few per core gain nothing; a few spare cover reads that wait for the disk.
+const READERS: usize = 4;
 /// Writes committed in one transaction at most.
 const MAX_GROUP: usize = 512;
 
 pub struct SqliteStore {
-    path: PathBuf,
-    readers: Arc<Mutex<Vec<Connection>>>,
+    readers: crossbeam_channel::Sender<ReadMessage>,
+    reader_threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
     read_slots: Arc<Semaphore>,
     writer: mpsc::Sender<Message>,
     checkpointer: checkpoint::Checkpointer,
+}
+
+/// What a reader thread is asked to do.
+enum ReadMessage {
+    Read(Box<dyn FnOnce(&Connection) + Send>),
+    Stop,
 }
 
 /// What the writer thread is asked to do, in order.
@@ -84,10 +93,21 @@ impl SqliteStore {
             .spawn(move || writer_loop(conn, rx))
             .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
         let checkpointer = checkpoint::start(&path)?;
+        let (readers, jobs) = crossbeam_channel::unbounded();
+        let mut reader_threads = Vec::with_capacity(READERS);
+        for n in 0..READERS {
+            let conn = open_reader(&path)?;
+            let jobs = jobs.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("sqlite-reader-{n}"))
+                .spawn(move || reader_loop(conn, jobs))
+                .map_err(|e| StoreError::Internal(format!("cannot start a reader thread: {e}")))?;
+            reader_threads.push(thread);
+        }
         Ok(Self {
             checkpointer,
-            path,
-            readers: Arc::new(Mutex::new(Vec::new())),
+            readers,
+            reader_threads: Mutex::new(reader_threads),
             read_slots: Arc::new(Semaphore::new(READERS)),
             writer: tx,
         })
@@ -115,27 +135,23 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
+        // The permit keeps the queue in async land: a read waits here, not in the channel.
         let slot = self
             .read_slots
             .clone()
             .acquire_owned()
             .await
             .map_err(|_| StoreError::Unavailable("the store is closed".into()))?;
-        let pool = self.readers.clone();
-        let path = self.path.clone();
-        tokio::task::spawn_blocking(move || {
+        let (tx, rx) = oneshot::channel();
+        let job = Box::new(move |conn: &Connection| {
             let _slot = slot;
-            let pooled = pool.lock().expect("reader pool poisoned").pop();
-            let conn = match pooled {
-                Some(conn) => conn,
-                None => open_reader(&path)?,
-            };
-            let result = f(&conn);
-            pool.lock().expect("reader pool poisoned").push(conn);
-            result
-        })
-        .await
-        .map_err(|e| StoreError::Internal(e.to_string()))?
+            let _ = tx.send(f(conn));
+        });
+        self.readers
+            .send(ReadMessage::Read(job))
+            .map_err(|_| StoreError::Unavailable("the readers have stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Internal("a reader dropped a read".into()))?
     }
 
     /// Runs `f` in the writer's next group transaction; answers once that has committed.
@@ -164,6 +180,14 @@ impl SqliteStore {
             .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
         rx.await
             .map_err(|_| StoreError::Internal("the writer dropped a write".into()))?
+    }
+}
+
+/// A reader thread: runs reads on its connection until told to stop or the store is dropped.
+fn reader_loop(conn: Connection, jobs: crossbeam_channel::Receiver<ReadMessage>) {
+    while let Ok(ReadMessage::Read(job)) = jobs.recv() {
+        // A read that panics loses its answer (its caller gets an error), not the thread.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&conn)));
     }
 }
 
@@ -389,6 +413,19 @@ impl Storage for SqliteStore {
 
     async fn close(&self) -> StoreResult<()> {
         self.checkpointer.stop();
+        // Readers finish what they hold and close their connections before the writer's last
+        // checkpoint folds the WAL back.
+        self.read_slots.close();
+        let threads = std::mem::take(&mut *self.reader_threads.lock().expect("reader threads"));
+        for _ in &threads {
+            let _ = self.readers.send(ReadMessage::Stop);
+        }
+        let _ = tokio::task::spawn_blocking(move || {
+            for thread in threads {
+                let _ = thread.join();
+            }
+        })
+        .await;
         let (done, closed) = oneshot::channel();
         if self.writer.send(Message::Close(done)).await.is_ok() {
             let _ = closed.await;
