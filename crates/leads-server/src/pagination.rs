@@ -100,6 +100,30 @@ pub struct Scan {
     pub limit: usize,
 }
 
+/// One end of the range a read covers: the leads beyond a position, or at it and beyond. Scans
+/// stop short of their cursors; [`Probes`] start at theirs.
+#[derive(Debug, Clone, Copy)]
+pub struct Edge<'a> {
+    pub at: &'a Position,
+    pub inclusive: bool,
+}
+
+impl<'a> Edge<'a> {
+    pub fn beyond(at: &'a Position) -> Self {
+        Self {
+            at,
+            inclusive: false,
+        }
+    }
+
+    pub fn from(at: &'a Position) -> Self {
+        Self {
+            at,
+            inclusive: true,
+        }
+    }
+}
+
 /// The checks that answer the `page_info` flags a scan cannot: whether any lead matching the
 /// filters lies at or beyond a cursor. Both depend only on the request, never on the rows the scan
 /// finds, so a backend runs them in the scan's own statement: one statement, one snapshot.

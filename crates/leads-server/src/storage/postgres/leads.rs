@@ -14,7 +14,7 @@
 
 use super::pg_error;
 use crate::domain::{CompanyId, KeyId, LeadId};
-use crate::pagination::{self, Order, PageRequest, Position, ProbeAnswers, Probes};
+use crate::pagination::{self, Edge, Order, PageRequest, Position, ProbeAnswers, Probes};
 use crate::storage::{LeadFilter, LeadPage, LeadRow, SeedBatch, StoreResult};
 use bytes::BytesMut;
 use deadpool_postgres::GenericClient;
@@ -182,33 +182,11 @@ struct Bound {
     id: String,
 }
 
-/// One end of the range a read covers: the leads beyond a position, or at it and beyond.
-#[derive(Debug, Clone, Copy)]
-struct Edge<'a> {
-    at: &'a Position,
-    inclusive: bool,
-}
-
-impl<'a> Edge<'a> {
-    fn beyond(at: &'a Position) -> Self {
-        Self {
-            at,
-            inclusive: false,
-        }
-    }
-
-    fn from(at: &'a Position) -> Self {
-        Self {
-            at,
-            inclusive: true,
-        }
-    }
-
-    fn bound(&self) -> Bound {
-        Bound {
-            created_at: self.at.created_at,
-            id: self.at.id.as_str().to_owned(),
-        }
+/// The row-comparison bound of an edge.
+fn bound(edge: Edge<'_>) -> Bound {
+    Bound {
+        created_at: edge.at.created_at,
+        id: edge.at.id.as_str().to_owned(),
     }
 }
 
@@ -231,7 +209,7 @@ fn conditions(
     }
     // created_at < b  <=>  (created_at, id) < (b, ''), as no id sorts before ''.
     let upper = [
-        older_than.map(|e| (e.bound(), if e.inclusive { "<=" } else { "<" })),
+        older_than.map(|e| (bound(e), if e.inclusive { "<=" } else { "<" })),
         filter.created_before.map(|b| {
             (
                 Bound {
@@ -247,7 +225,7 @@ fn conditions(
     .min_by(|a, b| a.0.cmp(&b.0));
     // created_at > a  <=>  (created_at, id) >= (a + 1, ''), timestamps being whole milliseconds.
     let lower = [
-        newer_than.map(|e| (e.bound(), if e.inclusive { ">=" } else { ">" })),
+        newer_than.map(|e| (bound(e), if e.inclusive { ">=" } else { ">" })),
         filter.created_after.map(|a| {
             (
                 Bound {

@@ -8,7 +8,7 @@
 
 use super::sql_error;
 use crate::domain::{CompanyId, KeyId, LeadId};
-use crate::pagination::{self, Order, PageRequest, Position, ProbeAnswers, Probes};
+use crate::pagination::{self, Edge, Order, PageRequest, ProbeAnswers, Probes};
 use crate::storage::{LeadFilter, LeadPage, LeadRow, SeedBatch, StoreResult};
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -98,35 +98,12 @@ impl Query {
     }
 }
 
-/// One end of the range a read covers: the leads beyond a position, or at it and beyond.
-#[derive(Debug, Clone, Copy)]
-struct Edge<'a> {
-    at: &'a Position,
-    inclusive: bool,
-}
-
-impl<'a> Edge<'a> {
-    fn beyond(at: &'a Position) -> Self {
-        Self {
-            at,
-            inclusive: false,
-        }
-    }
-
-    fn from(at: &'a Position) -> Self {
-        Self {
-            at,
-            inclusive: true,
-        }
-    }
-
-    /// The comparison of ids on the edge's side, `less` or `greater` than.
-    fn op(&self, strict: &'static str) -> String {
-        if self.inclusive {
-            format!("{strict}=")
-        } else {
-            strict.to_owned()
-        }
+/// How ids compare at an edge: `strict` (`<` or `>`), or with `=` when the edge is inclusive.
+fn id_op(edge: Edge<'_>, strict: &str) -> String {
+    if edge.inclusive {
+        format!("{strict}=")
+    } else {
+        strict.to_owned()
     }
 }
 
@@ -154,7 +131,7 @@ fn conditions(
     if let Some(edge) = older_than {
         let p = edge.at;
         let (t, id) = (q.bind(p.created_at), q.bind(p.id.as_str().to_owned()));
-        let op = edge.op("<");
+        let op = id_op(edge, "<");
         let _ = write!(
             sql,
             " AND l.created_at <= {t} AND (l.created_at < {t} OR l.id {op} {id})"
@@ -163,7 +140,7 @@ fn conditions(
     if let Some(edge) = newer_than {
         let p = edge.at;
         let (t, id) = (q.bind(p.created_at), q.bind(p.id.as_str().to_owned()));
-        let op = edge.op(">");
+        let op = id_op(edge, ">");
         let _ = write!(
             sql,
             " AND l.created_at >= {t} AND (l.created_at > {t} OR l.id {op} {id})"
