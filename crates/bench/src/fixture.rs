@@ -122,14 +122,15 @@ pub async fn seed(leads: &Path, database: &str, sizes: Sizes) -> Result<Dataset>
             "Bench Mark",
         ],
     )?;
-    let store = leads_server::storage::open(database).await?;
-    let cursor_secret = store.cursor_secret().await?;
-    let big_key = store
+    let stores = leads_server::storage::open(database).await?;
+    let cursor_secret = stores.database.cursor_secret().await?;
+    let big_key = stores
+        .credentials
         .find_api_key(leads_server::auth::hash_secret(&big.key))
         .await?
         .context("the big company's key is not in the database")?
         .id;
-    store.close().await?;
+    stores.database.close().await?;
     Ok(Dataset {
         database: database.to_owned(),
         big,

@@ -4,8 +4,8 @@ use crate::auth::jwt::{self, MintRequest, SigningKey};
 use crate::auth::NewSecret;
 use crate::domain::{AppId, CompanyId, KeyId, LeadId, Permissions, Timestamp, UserId, UserTokenId};
 use crate::storage::{
-    ApiKey, App, AppInstall, AppKey, Company, KeyListing, KeyOwner, Member, Product, Storage,
-    StoreError, TeamMember, User, UserToken,
+    ApiKey, App, AppInstall, AppKey, Company, CredentialStore, DirectoryStore, KeyListing,
+    KeyOwner, LeadStore, Member, Product, StoreError, TeamMember, User, UserToken,
 };
 use std::time::Duration;
 
@@ -64,12 +64,12 @@ pub fn parse_permissions(list: Option<&str>) -> AdminResult<Permissions> {
     }
 }
 
-pub async fn create_company(store: &dyn Storage, text: &str) -> AdminResult<Company> {
+pub async fn create_company(store: &dyn DirectoryStore, text: &str) -> AdminResult<Company> {
     Ok(store.create_company(title(text, "company")?).await?)
 }
 
 pub async fn create_product(
-    store: &dyn Storage,
+    store: &dyn DirectoryStore,
     company: &str,
     text: &str,
 ) -> AdminResult<Product> {
@@ -80,7 +80,7 @@ pub async fn create_product(
 }
 
 pub async fn create_user(
-    store: &dyn Storage,
+    store: &dyn DirectoryStore,
     username: &str,
     email: Option<&str>,
     name: Option<&str>,
@@ -108,7 +108,11 @@ pub async fn create_user(
         .await?)
 }
 
-pub async fn create_member(store: &dyn Storage, company: &str, user: &str) -> AdminResult<Member> {
+pub async fn create_member(
+    store: &dyn DirectoryStore,
+    company: &str,
+    user: &str,
+) -> AdminResult<Member> {
     Ok(store
         .create_member(parse_company(company)?, parse_user(user)?)
         .await?)
@@ -117,7 +121,7 @@ pub async fn create_member(store: &dyn Storage, company: &str, user: &str) -> Ad
 /// Makes a company API key. Without a list it holds every permission. The secret is returned
 /// here once and never again.
 pub async fn create_key(
-    store: &dyn Storage,
+    store: &dyn CredentialStore,
     company: &str,
     permissions: Option<&str>,
 ) -> AdminResult<(ApiKey, String)> {
@@ -132,7 +136,7 @@ pub async fn create_key(
 
 /// Makes an app API key, as [`create_key`] does a company's.
 pub async fn create_app_key(
-    store: &dyn Storage,
+    store: &dyn CredentialStore,
     app: &str,
     permissions: Option<&str>,
 ) -> AdminResult<(AppKey, String)> {
@@ -145,7 +149,7 @@ pub async fn create_app_key(
 
 /// The keys of a company or of an app (exactly one of them), without their secrets.
 pub async fn list_keys(
-    store: &dyn Storage,
+    store: &dyn CredentialStore,
     company: Option<&str>,
     app: Option<&str>,
 ) -> AdminResult<Vec<KeyListing>> {
@@ -158,7 +162,7 @@ pub async fn list_keys(
 }
 
 /// Revokes a company's or an app's key; every instance refuses it from its next request on.
-pub async fn revoke_key(store: &dyn Storage, id: &str) -> AdminResult<()> {
+pub async fn revoke_key(store: &dyn CredentialStore, id: &str) -> AdminResult<()> {
     let id = KeyId::parse(id)
         .ok_or_else(|| AdminError::Invalid(format!("{id:?} is not a key id (key_...)")))?;
     if store.revoke_key(id.clone()).await? {
@@ -168,14 +172,14 @@ pub async fn revoke_key(store: &dyn Storage, id: &str) -> AdminResult<()> {
     }
 }
 
-pub async fn create_app(store: &dyn Storage, text: &str) -> AdminResult<App> {
+pub async fn create_app(store: &dyn CredentialStore, text: &str) -> AdminResult<App> {
     Ok(store.create_app(title(text, "app")?).await?)
 }
 
 /// Installs an app on a company (or changes an installation's permissions): the app's keys may
 /// act for the company with the permissions both they and the installation hold.
 pub async fn install_app(
-    store: &dyn Storage,
+    store: &dyn CredentialStore,
     app: &str,
     company: &str,
     permissions: Option<&str>,
@@ -186,7 +190,11 @@ pub async fn install_app(
 }
 
 /// Uninstalls an app: its keys cannot act for the company from the next request on.
-pub async fn uninstall_app(store: &dyn Storage, app: &str, company: &str) -> AdminResult<()> {
+pub async fn uninstall_app(
+    store: &dyn CredentialStore,
+    app: &str,
+    company: &str,
+) -> AdminResult<()> {
     let (app, company) = (parse_app(app)?, parse_company(company)?);
     if store.uninstall_app(app.clone(), company.clone()).await? {
         Ok(())
@@ -201,7 +209,7 @@ pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 /// Issues a user OAuth token with `scopes` (every permission when left out) for `ttl`. The
 /// secret is returned here once and never again.
 pub async fn create_user_token(
-    store: &dyn Storage,
+    store: &dyn CredentialStore,
     user: &str,
     scopes: Option<&str>,
     ttl: Duration,
@@ -219,7 +227,7 @@ pub async fn create_user_token(
     Ok((token, secret.secret))
 }
 
-pub async fn revoke_user_token(store: &dyn Storage, id: &str) -> AdminResult<()> {
+pub async fn revoke_user_token(store: &dyn CredentialStore, id: &str) -> AdminResult<()> {
     let id = UserTokenId::parse(id)
         .ok_or_else(|| AdminError::Invalid(format!("{id:?} is not a user token id (utok_...)")))?;
     if store.revoke_user_token(id.clone()).await? {
@@ -231,7 +239,7 @@ pub async fn revoke_user_token(store: &dyn Storage, id: &str) -> AdminResult<()>
 
 /// Puts a user on a company's team: their tokens act for the company, within their scopes.
 pub async fn add_to_team(
-    store: &dyn Storage,
+    store: &dyn CredentialStore,
     company: &str,
     user: &str,
 ) -> AdminResult<TeamMember> {
@@ -240,7 +248,11 @@ pub async fn add_to_team(
         .await?)
 }
 
-pub async fn remove_from_team(store: &dyn Storage, company: &str, user: &str) -> AdminResult<()> {
+pub async fn remove_from_team(
+    store: &dyn CredentialStore,
+    company: &str,
+    user: &str,
+) -> AdminResult<()> {
     let (company, user) = (parse_company(company)?, parse_user(user)?);
     if store
         .remove_from_team(company.clone(), user.clone())
@@ -283,7 +295,7 @@ pub fn mint_jwt(private_key: &str, options: &MintOptions<'_>) -> AdminResult<Str
     jwt::mint(&key, &request).map_err(|e| AdminError::Invalid(e.to_string()))
 }
 
-pub async fn delete_lead(store: &dyn Storage, id: &str) -> AdminResult<()> {
+pub async fn delete_lead(store: &dyn LeadStore, id: &str) -> AdminResult<()> {
     let id = LeadId::parse(id)
         .ok_or_else(|| AdminError::Invalid(format!("{id:?} is not a lead id (lead_...)")))?;
     if store.delete_lead(id.clone()).await? {

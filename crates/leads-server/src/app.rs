@@ -8,7 +8,7 @@ use crate::http::{self, AppState};
 use crate::metrics::Metrics;
 use crate::pagination::CursorCodec;
 use crate::server::{self, ServerLimits};
-use crate::storage::{self, Storage, StoreError};
+use crate::storage::{self, LeadStore, StoreError, Stores};
 use axum::Router;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -43,24 +43,26 @@ impl Default for Config {
     }
 }
 
-/// A built application: its router and the store behind it.
+/// A built application: its router and the stores behind it.
 pub struct App {
     pub router: Router,
-    pub store: Arc<dyn Storage>,
+    pub stores: Stores,
 }
 
 /// Opens the database (applying migrations) and builds the router.
 pub async fn build(config: &Config) -> Result<App, StoreError> {
-    let store = storage::open(&config.database_url).await?;
-    build_with_store(store, config).await
+    let stores = storage::open(&config.database_url).await?;
+    build_with_stores(stores, config).await
 }
 
-/// Builds the router over an already open store.
-pub async fn build_with_store(store: Arc<dyn Storage>, config: &Config) -> Result<App, StoreError> {
-    let secret = store.cursor_secret().await?;
-    tokio::spawn(forget_old_idempotency_claims(Arc::downgrade(&store)));
+/// Builds the router over an already open database.
+pub async fn build_with_stores(stores: Stores, config: &Config) -> Result<App, StoreError> {
+    let secret = stores.database.cursor_secret().await?;
+    tokio::spawn(forget_old_idempotency_claims(Arc::downgrade(&stores.leads)));
     let state = AppState {
-        store: store.clone(),
+        database: stores.database.clone(),
+        leads: stores.leads.clone(),
+        credentials: stores.credentials.clone(),
         cursors: CursorCodec::new(&secret),
         metrics: Metrics::new(),
         jwt: Arc::new(JwtVerifier::new(&config.jwt)),
@@ -69,7 +71,7 @@ pub async fn build_with_store(store: Arc<dyn Storage>, config: &Config) -> Resul
     };
     Ok(App {
         router: http::router(state, config.request_timeout),
-        store,
+        stores,
     })
 }
 
@@ -79,8 +81,8 @@ const FORGET_EVERY: Duration = Duration::from_secs(10 * 60);
 const FORGET_BATCH: u32 = 1_000;
 
 /// Every [`FORGET_EVERY`], from start-up on, forgets idempotency claims older than the
-/// retention; stops once the store is gone.
-async fn forget_old_idempotency_claims(store: Weak<dyn Storage>) {
+/// retention; stops once the database is gone.
+async fn forget_old_idempotency_claims(store: Weak<dyn LeadStore>) {
     let mut ticks = tokio::time::interval(FORGET_EVERY);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -6,7 +6,7 @@
 use crate::auth::NewSecret;
 use crate::domain::{CompanyId, KeyId, LeadId, MemberId, Permissions, ProductId, UserId};
 use crate::storage::{
-    ApiKey, Company, Member, Product, SeedBatch, SeedLead, Storage, StoreError, User,
+    ApiKey, Company, DirectoryStore, Member, Product, SeedBatch, SeedLead, StoreError, User,
 };
 use leads_types::Timestamp;
 use rand::rngs::SmallRng;
@@ -92,7 +92,7 @@ const CAMPAIGNS: &[&str] = &[
 
 /// Writes the data and reports it. `progress` hears how many leads were written so far.
 pub async fn seed(
-    store: &Arc<dyn Storage>,
+    store: &Arc<dyn DirectoryStore>,
     options: SeedOptions,
     mut progress: impl FnMut(u64),
 ) -> Result<SeedReport, StoreError> {

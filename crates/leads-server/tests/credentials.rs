@@ -212,7 +212,7 @@ async fn check_kind(app: &TestApp, world: &World, kind: &Kind) {
 
 async fn a_company_key_is_checked_every_way(app: TestApp) {
     let world = world(&app).await;
-    let store = app.store.as_ref();
+    let store = app.stores.credentials.as_ref();
     let (revoked, secret) = leads_server::admin::create_key(store, &world.home.id, None)
         .await
         .unwrap();
@@ -232,7 +232,7 @@ async fn a_company_key_is_checked_every_way(app: TestApp) {
 async fn an_app_key_is_checked_every_way(app: TestApp) {
     let world = world(&app).await;
     let (app_id, revoked, dead) = credentials::installed_app(&app, &world.home, None, None).await;
-    leads_server::admin::revoke_key(app.store.as_ref(), &revoked)
+    leads_server::admin::revoke_key(app.stores.credentials.as_ref(), &revoked)
         .await
         .unwrap();
     let key = |permissions| app_key(&app, &app_id, permissions);
@@ -247,7 +247,7 @@ async fn an_app_key_is_checked_every_way(app: TestApp) {
 }
 
 async fn app_key(app: &TestApp, app_id: &str, permissions: Option<&str>) -> String {
-    leads_server::admin::create_app_key(app.store.as_ref(), app_id, permissions)
+    leads_server::admin::create_app_key(app.stores.credentials.as_ref(), app_id, permissions)
         .await
         .unwrap()
         .1
@@ -278,7 +278,7 @@ async fn a_user_token_is_checked_every_way(app: TestApp) {
     let user = app.user().await.id;
     credentials::join_team(&app, &world.home, &user).await;
     let (revoked, revoked_secret) = credentials::user_token(&app, &user, None).await;
-    leads_server::admin::revoke_user_token(app.store.as_ref(), &revoked)
+    leads_server::admin::revoke_user_token(app.stores.credentials.as_ref(), &revoked)
         .await
         .unwrap();
     let kind = Kind {
@@ -395,9 +395,14 @@ async fn uninstalling_an_app_takes_effect_at_once(app: TestApp) {
     let world = world(&app).await;
     let (app_id, _, key) = credentials::installed_app(&app, &world.home, None, None).await;
     // Installed on the other company too, with fewer permissions.
-    leads_server::admin::install_app(app.store.as_ref(), &app_id, &world.other.id, Some(NO_READ))
-        .await
-        .unwrap();
+    leads_server::admin::install_app(
+        app.stores.credentials.as_ref(),
+        &app_id,
+        &world.other.id,
+        Some(NO_READ),
+    )
+    .await
+    .unwrap();
     let list = format!("/api/v1/leads?company_id={}", world.home.id);
     let lead = format!("/api/v1/leads/{}", world.home_lead);
     assert_eq!(
@@ -412,7 +417,7 @@ async fn uninstalling_an_app_takes_effect_at_once(app: TestApp) {
     let (status, body) = call(&app, Method::GET, &other, &key, None).await;
     assert_error(status, &body, StatusCode::FORBIDDEN, "lead:basic:read");
 
-    leads_server::admin::uninstall_app(app.store.as_ref(), &app_id, &world.home.id)
+    leads_server::admin::uninstall_app(app.stores.credentials.as_ref(), &app_id, &world.home.id)
         .await
         .unwrap();
     let (status, body) = call(&app, Method::GET, &list, &key, None).await;
@@ -420,9 +425,14 @@ async fn uninstalling_an_app_takes_effect_at_once(app: TestApp) {
     let (status, body) = call(&app, Method::GET, &lead, &key, None).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "No such lead");
     // Installing again restores it, with the new installation's permissions.
-    leads_server::admin::install_app(app.store.as_ref(), &app_id, &world.home.id, Some(NO_MANAGE))
-        .await
-        .unwrap();
+    leads_server::admin::install_app(
+        app.stores.credentials.as_ref(),
+        &app_id,
+        &world.home.id,
+        Some(NO_MANAGE),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         call(&app, Method::GET, &list, &key, None).await.0,
         StatusCode::OK
@@ -434,7 +444,7 @@ async fn uninstalling_an_app_takes_effect_at_once(app: TestApp) {
 
 async fn revoking_takes_effect_at_once_on_every_instance(app: TestApp) {
     let world = world(&app).await;
-    let store = app.store.clone();
+    let store = app.stores.credentials.clone();
     let (key, key_secret) = leads_server::admin::create_key(store.as_ref(), &world.home.id, None)
         .await
         .unwrap();
@@ -480,7 +490,7 @@ async fn revoking_takes_effect_at_once_on_every_instance(app: TestApp) {
 /// key gets (401, not the 403 of another company or the empty page of an empty window).
 async fn a_key_used_before_is_refused_on_every_route_once_revoked(app: TestApp) {
     let world = world(&app).await;
-    let store = app.store.clone();
+    let store = app.stores.credentials.clone();
     let (key, secret) = leads_server::admin::create_key(store.as_ref(), &world.home.id, None)
         .await
         .unwrap();
@@ -671,7 +681,7 @@ async fn a_team_member_sees_the_whole_company_within_the_tokens_scopes(app: Test
         StatusCode::NOT_FOUND
     );
 
-    leads_server::admin::remove_from_team(app.store.as_ref(), &world.home.id, &user)
+    leads_server::admin::remove_from_team(app.stores.credentials.as_ref(), &world.home.id, &user)
         .await
         .unwrap();
     let (_, page) = call(&app, Method::GET, &path, &token, None).await;

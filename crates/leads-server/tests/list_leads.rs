@@ -284,7 +284,8 @@ async fn leads_inserted_and_deleted_during_a_walk_cause_no_skip_or_repeat(app: T
             .find(|id| !seen.contains(id) && !deleted.contains(*id))
         {
             if round % 2 == 0 {
-                app.store
+                app.stores
+                    .leads
                     .delete_lead(leads_server::domain::LeadId::parse(victim).unwrap())
                     .await
                     .unwrap();
@@ -317,7 +318,8 @@ async fn the_cursor_of_a_deleted_lead_still_continues(app: TestApp) {
     let q = format!("company_id={}", company.id);
     let page = app.list(&company.key, &format!("{q}&first=10")).await;
     let victim = page.ids.last().unwrap().clone();
-    app.store
+    app.stores
+        .leads
         .delete_lead(leads_server::domain::LeadId::parse(&victim).unwrap())
         .await
         .unwrap();
@@ -644,9 +646,13 @@ async fn emails_are_shown_only_with_member_email_read(app: TestApp) {
 async fn a_new_member_shows_on_their_leads(app: TestApp) {
     let (company, leads) = fixture(&app).await;
     let lead = &leads[17];
-    let member = leads_server::admin::create_member(app.store.as_ref(), &company.id, &lead.user.id)
-        .await
-        .unwrap();
+    let member = leads_server::admin::create_member(
+        app.stores.directory.as_ref(),
+        &company.id,
+        &lead.user.id,
+    )
+    .await
+    .unwrap();
     let page = app
         .list(
             &company.key,
@@ -660,8 +666,12 @@ async fn a_new_member_shows_on_their_leads(app: TestApp) {
             assert!(shown["member"].is_null());
         }
     }
-    let again =
-        leads_server::admin::create_member(app.store.as_ref(), &company.id, &lead.user.id).await;
+    let again = leads_server::admin::create_member(
+        app.stores.directory.as_ref(),
+        &company.id,
+        &lead.user.id,
+    )
+    .await;
     assert!(again.is_err(), "a user is a member of a company once");
 }
 

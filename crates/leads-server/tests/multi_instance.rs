@@ -192,8 +192,8 @@ async fn postgres_instances_starting_at_once_migrate_once_and_share_one_cursor_s
         .collect();
     let mut secrets = HashSet::new();
     for start in starts {
-        let store = start.await.expect("task").expect("open while others open");
-        secrets.insert(store.cursor_secret().await.expect("secret"));
+        let stores = start.await.expect("task").expect("open while others open");
+        secrets.insert(stores.database.cursor_secret().await.expect("secret"));
     }
     assert_eq!(
         secrets.len(),

@@ -24,9 +24,9 @@ async fn every_list_query_shape_is_an_index_seek_whatever_the_depth_or_company_s
     let Some(database) = PgDatabase::create().await else {
         return;
     };
-    let store = storage::open(&database.url).await.expect("open");
-    let (big, big_products, big_user) = seed_company(store.as_ref(), BIG).await;
-    let (small, small_products, small_user) = seed_company(store.as_ref(), 100).await;
+    let stores = storage::open(&database.url).await.expect("open");
+    let (big, big_products, big_user) = seed_company(stores.directory.as_ref(), BIG).await;
+    let (small, small_products, small_user) = seed_company(stores.directory.as_ref(), 100).await;
     let client = common::admin_client(&database.url).await;
     client.batch_execute("ANALYZE").await.expect("analyze");
     let print = std::env::var_os("EXPLAIN_PRINT").is_some();
@@ -124,7 +124,7 @@ fn position(n: i64) -> Position {
 /// their own, so that no table is small enough for the planner to rather read it whole.
 /// Answers the company, its products, and the user of its middle lead.
 async fn seed_company(
-    store: &dyn storage::Storage,
+    store: &dyn storage::DirectoryStore,
     count: i64,
 ) -> (CompanyId, Vec<ProductId>, UserId) {
     let now = Timestamp::now();

@@ -135,16 +135,16 @@ fn list_of(permissions: Permissions) -> String {
 
 /// Builds a random world in the app's store and the model of it.
 async fn world(app: &mut TestApp, rng: &mut SmallRng) -> Model {
-    let store = app.store.clone();
-    let store = store.as_ref();
+    let stores = app.stores.clone();
+    let (directory, credentials) = (stores.directory.as_ref(), stores.credentials.as_ref());
     let mut model = Model::default();
     for c in 0..rng.random_range(2..=4) {
-        let company = admin::create_company(store, &format!("Company {c}"))
+        let company = admin::create_company(directory, &format!("Company {c}"))
             .await
             .unwrap();
         let mut products = Vec::new();
         for p in 0..rng.random_range(0..=2) {
-            let product = admin::create_product(store, &company.id, &format!("P{p}"))
+            let product = admin::create_product(directory, &company.id, &format!("P{p}"))
                 .await
                 .unwrap();
             products.push(product.id);
@@ -155,7 +155,7 @@ async fn world(app: &mut TestApp, rng: &mut SmallRng) -> Model {
     for u in 0..5 {
         let email = format!("user{u}-{}@example.com", rng.random::<u32>());
         let user = admin::create_user(
-            store,
+            directory,
             &format!("u{u}x{}", rng.random::<u32>()),
             Some(&email),
             None,
@@ -195,13 +195,15 @@ async fn world(app: &mut TestApp, rng: &mut SmallRng) -> Model {
             model.leads.push(lead);
         }
     }
-    store.insert_seed(batch).await.unwrap();
+    directory.insert_seed(batch).await.unwrap();
 
     // Teams.
     for company in &model.companies {
         for user in &model.users {
             if rng.random_bool(0.2) {
-                admin::add_to_team(store, company, user).await.unwrap();
+                admin::add_to_team(credentials, company, user)
+                    .await
+                    .unwrap();
                 model.team.insert((company.clone(), user.clone()));
             }
         }
@@ -211,11 +213,14 @@ async fn world(app: &mut TestApp, rng: &mut SmallRng) -> Model {
     for company in model.companies.clone() {
         for _ in 0..2 {
             let permissions = random_permissions(rng);
-            let (key, secret) = admin::create_key(store, &company, Some(&list_of(permissions)))
-                .await
-                .unwrap();
+            let (key, secret) =
+                admin::create_key(credentials, &company, Some(&list_of(permissions)))
+                    .await
+                    .unwrap();
             let holder = if rng.random_bool(0.15) {
-                admin::revoke_key(store, key.id.as_str()).await.unwrap();
+                admin::revoke_key(credentials, key.id.as_str())
+                    .await
+                    .unwrap();
                 Holder::Dead
             } else {
                 Holder::Company(company.clone())
@@ -230,11 +235,13 @@ async fn world(app: &mut TestApp, rng: &mut SmallRng) -> Model {
 
     // Apps: installed on some companies, each key some permissions; some keys revoked.
     for a in 0..2 {
-        let made = admin::create_app(store, &format!("App {a}")).await.unwrap();
+        let made = admin::create_app(credentials, &format!("App {a}"))
+            .await
+            .unwrap();
         for company in &model.companies {
             if rng.random_bool(0.5) {
                 let permissions = random_permissions(rng);
-                admin::install_app(store, &made.id, company, Some(&list_of(permissions)))
+                admin::install_app(credentials, &made.id, company, Some(&list_of(permissions)))
                     .await
                     .unwrap();
                 model
@@ -244,11 +251,14 @@ async fn world(app: &mut TestApp, rng: &mut SmallRng) -> Model {
         }
         for _ in 0..2 {
             let permissions = random_permissions(rng);
-            let (key, secret) = admin::create_app_key(store, &made.id, Some(&list_of(permissions)))
-                .await
-                .unwrap();
+            let (key, secret) =
+                admin::create_app_key(credentials, &made.id, Some(&list_of(permissions)))
+                    .await
+                    .unwrap();
             let holder = if rng.random_bool(0.15) {
-                admin::revoke_key(store, key.id.as_str()).await.unwrap();
+                admin::revoke_key(credentials, key.id.as_str())
+                    .await
+                    .unwrap();
                 Holder::Dead
             } else {
                 Holder::App(made.id.clone())
@@ -303,7 +313,7 @@ async fn world(app: &mut TestApp, rng: &mut SmallRng) -> Model {
         let permissions = random_permissions(rng);
         let (id, secret) = credentials::user_token(app, &user, Some(&list_of(permissions))).await;
         let holder = if rng.random_bool(0.15) {
-            admin::revoke_user_token(store, &id).await.unwrap();
+            admin::revoke_user_token(credentials, &id).await.unwrap();
             Holder::Dead
         } else {
             Holder::User(user.clone())

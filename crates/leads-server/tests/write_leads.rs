@@ -615,7 +615,8 @@ async fn claims_younger_than_the_retention_survive_forgetting(app: TestApp) {
     let now = Timestamp::now().as_millis();
     let cutoff = now - RETENTION.as_millis() as i64;
     assert_eq!(
-        app.store
+        app.stores
+            .leads
             .forget_idempotency_claims(cutoff, 100)
             .await
             .unwrap(),
@@ -626,7 +627,8 @@ async fn claims_younger_than_the_retention_survive_forgetting(app: TestApp) {
     assert_eq!(headers["idempotent-replayed"], "true");
     // Once forgotten, the key is free again.
     assert_eq!(
-        app.store
+        app.stores
+            .leads
             .forget_idempotency_claims(now + 1, 100)
             .await
             .unwrap(),
@@ -640,7 +642,7 @@ async fn a_key_whose_lead_was_deleted_is_a_conflict(app: TestApp) {
     let company = app.company(0, None).await;
     let body = body_for(&app, &company).await;
     let (_, _, lead) = post_with_key(&app, &company.key, "gone", &body).await;
-    leads_server::admin::delete_lead(app.store.as_ref(), lead["id"].as_str().unwrap())
+    leads_server::admin::delete_lead(app.stores.leads.as_ref(), lead["id"].as_str().unwrap())
         .await
         .unwrap();
     let (status, _, error) = post_with_key(&app, &company.key, "gone", &body).await;
@@ -661,9 +663,10 @@ async fn a_converted_lead_shows_its_member_in_every_read(app: TestApp) {
     )
     .await;
     assert_eq!(lead["member"], Value::Null);
-    let member = leads_server::admin::create_member(app.store.as_ref(), &company.id, &user.id)
-        .await
-        .unwrap();
+    let member =
+        leads_server::admin::create_member(app.stores.directory.as_ref(), &company.id, &user.id)
+            .await
+            .unwrap();
     let shown = json!({"id": member.id});
     let id = lead["id"].as_str().unwrap();
     let (_, read) = app

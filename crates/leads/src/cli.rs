@@ -9,11 +9,10 @@ use leads_server::auth::jwt::{JwtConfig, VerifyingKey};
 use leads_server::auth::rate_limit::RateLimit;
 use leads_server::seed::{self, SeedOptions};
 use leads_server::server::ServerLimits;
-use leads_server::storage::{self, Storage, StoreError};
+use leads_server::storage::{self, StoreError};
 use serde::Serialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Parser)]
@@ -459,7 +458,7 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
         app::shutdown_signal(),
     )
     .await;
-    built.store.close().await?;
+    built.stores.database.close().await?;
     tracing::info!("database closed; bye");
     served.map_err(|e| failure(format!("server failed: {e}")))
 }
@@ -499,16 +498,17 @@ async fn admin(args: AdminArgs) -> Result<(), Failure> {
         let token = admin::mint_jwt(&pem, &options)?;
         return print(args.json, &serde_json::json!({ "token": token }), &token);
     }
-    let store = storage::open(&args.database.url).await?;
-    let store: &dyn Storage = store.as_ref();
+    let stores = storage::open(&args.database.url).await?;
+    let directory = stores.directory.as_ref();
+    let credentials = stores.credentials.as_ref();
     let json = args.json;
     match args.command {
         AdminCommand::Company(CompanyCommand::Create { title }) => {
-            let company = admin::create_company(store, &title).await?;
+            let company = admin::create_company(directory, &title).await?;
             print(json, &company, &company.id)
         }
         AdminCommand::Product(ProductCommand::Create { company, title }) => {
-            let product = admin::create_product(store, &company, &title).await?;
+            let product = admin::create_product(directory, &company, &title).await?;
             print(json, &product, &product.id)
         }
         AdminCommand::User(UserCommand::Create {
@@ -517,11 +517,11 @@ async fn admin(args: AdminArgs) -> Result<(), Failure> {
             name,
         }) => {
             let user =
-                admin::create_user(store, &username, email.as_deref(), name.as_deref()).await?;
+                admin::create_user(directory, &username, email.as_deref(), name.as_deref()).await?;
             print(json, &user, &user.id)
         }
         AdminCommand::Member(MemberCommand::Create { company, user }) => {
-            let member = admin::create_member(store, &company, &user).await?;
+            let member = admin::create_member(directory, &company, &user).await?;
             print(json, &member, &member.id)
         }
         AdminCommand::Key(KeyCommand::Create {
@@ -532,7 +532,7 @@ async fn admin(args: AdminArgs) -> Result<(), Failure> {
             let view = match (company, app) {
                 (Some(company), _) => {
                     let (key, secret) =
-                        admin::create_key(store, &company, permissions.as_deref()).await?;
+                        admin::create_key(credentials, &company, permissions.as_deref()).await?;
                     serde_json::json!({
                         "id": key.id.as_str(),
                         "key": secret,
@@ -544,7 +544,7 @@ async fn admin(args: AdminArgs) -> Result<(), Failure> {
                 (None, app) => {
                     let app = app.unwrap_or_default();
                     let (key, secret) =
-                        admin::create_app_key(store, &app, permissions.as_deref()).await?;
+                        admin::create_app_key(credentials, &app, permissions.as_deref()).await?;
                     serde_json::json!({
                         "id": key.id.as_str(),
                         "key": secret,
@@ -558,7 +558,7 @@ async fn admin(args: AdminArgs) -> Result<(), Failure> {
             print(json, &view, &secret)
         }
         AdminCommand::Key(KeyCommand::List { company, app }) => {
-            let keys = admin::list_keys(store, company.as_deref(), app.as_deref()).await?;
+            let keys = admin::list_keys(credentials, company.as_deref(), app.as_deref()).await?;
             let lines: Vec<String> = keys
                 .iter()
                 .map(|k| {
@@ -573,11 +573,11 @@ async fn admin(args: AdminArgs) -> Result<(), Failure> {
             print(json, &keys, &lines.join("\n"))
         }
         AdminCommand::Key(KeyCommand::Revoke { id }) => {
-            admin::revoke_key(store, &id).await?;
+            admin::revoke_key(credentials, &id).await?;
             print(json, &serde_json::json!({"id": id, "revoked": true}), &id)
         }
         AdminCommand::App(AppCommand::Create { title }) => {
-            let app = admin::create_app(store, &title).await?;
+            let app = admin::create_app(credentials, &title).await?;
             print(json, &app, &app.id)
         }
         AdminCommand::App(AppCommand::Install {
@@ -585,21 +585,22 @@ async fn admin(args: AdminArgs) -> Result<(), Failure> {
             company,
             permissions,
         }) => {
-            let install = admin::install_app(store, &app, &company, permissions.as_deref()).await?;
+            let install =
+                admin::install_app(credentials, &app, &company, permissions.as_deref()).await?;
             print(json, &install, &install.permissions.to_string())
         }
         AdminCommand::App(AppCommand::Uninstall { app, company }) => {
-            admin::uninstall_app(store, &app, &company).await?;
+            admin::uninstall_app(credentials, &app, &company).await?;
             let view =
                 serde_json::json!({"app_id": app, "company_id": company, "installed": false});
             print(json, &view, &app)
         }
         AdminCommand::Team(TeamCommand::Add { company, user }) => {
-            let member = admin::add_to_team(store, &company, &user).await?;
+            let member = admin::add_to_team(credentials, &company, &user).await?;
             print(json, &member, &member.user_id)
         }
         AdminCommand::Team(TeamCommand::Remove { company, user }) => {
-            admin::remove_from_team(store, &company, &user).await?;
+            admin::remove_from_team(credentials, &company, &user).await?;
             let view =
                 serde_json::json!({"company_id": company, "user_id": user, "on_team": false});
             print(json, &view, &user)
@@ -607,7 +608,7 @@ async fn admin(args: AdminArgs) -> Result<(), Failure> {
         AdminCommand::Token(TokenCommand::Create { user, scopes, ttl }) => {
             let ttl = ttl.map_or(admin::DEFAULT_TOKEN_TTL, Duration::from_secs);
             let (token, secret) =
-                admin::create_user_token(store, &user, scopes.as_deref(), ttl).await?;
+                admin::create_user_token(credentials, &user, scopes.as_deref(), ttl).await?;
             let view = serde_json::json!({
                 "id": token.id.as_str(),
                 "token": secret,
@@ -619,19 +620,19 @@ async fn admin(args: AdminArgs) -> Result<(), Failure> {
             print(json, &view, &secret)
         }
         AdminCommand::Token(TokenCommand::Revoke { id }) => {
-            admin::revoke_user_token(store, &id).await?;
+            admin::revoke_user_token(credentials, &id).await?;
             print(json, &serde_json::json!({"id": id, "revoked": true}), &id)
         }
         AdminCommand::Jwt(JwtCommand::Mint { .. }) => unreachable!("minted above"),
         AdminCommand::Lead(LeadCommand::Delete { id }) => {
-            admin::delete_lead(store, &id).await?;
+            admin::delete_lead(stores.leads.as_ref(), &id).await?;
             print(json, &serde_json::json!({"id": id, "deleted": true}), &id)
         }
     }
 }
 
 async fn seed(args: SeedArgs) -> Result<(), Failure> {
-    let store: Arc<dyn Storage> = storage::open(&args.database.url).await?;
+    let store = storage::open(&args.database.url).await?.directory;
     let options = SeedOptions {
         companies: args.companies,
         leads_per_company: args.leads_per_company,

@@ -5,9 +5,8 @@ use leads_client::{Client, Lead, ListLeadsParams};
 use leads_server::app::{self, Config};
 use leads_server::seed::{self, SeedOptions};
 use leads_server::server::ServerLimits;
-use leads_server::storage::{self, Storage};
+use leads_server::storage::{self, Stores};
 use std::process::Output;
-use std::sync::Arc;
 use unicode_width::UnicodeWidthStr;
 
 const LEADS: &str = env!("CARGO_BIN_EXE_leads");
@@ -17,7 +16,7 @@ struct Server {
     company: String,
     key: String,
     products: Vec<String>,
-    store: Arc<dyn Storage>,
+    stores: Stores,
     _dir: tempfile::TempDir,
 }
 
@@ -26,19 +25,21 @@ impl Server {
     async fn start(leads: u32) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}", dir.path().join("leads.db").display());
-        let store = storage::open(&url).await.expect("open store");
+        let stores = storage::open(&url).await.expect("open store");
         let options = SeedOptions {
             companies: 1,
             leads_per_company: leads,
             products_per_company: 3,
         };
-        let report = seed::seed(&store, options, |_| {}).await.expect("seed");
+        let report = seed::seed(&stores.directory, options, |_| {})
+            .await
+            .expect("seed");
         let company = &report.companies[0];
         let config = Config {
             database_url: url,
             ..Config::default()
         };
-        let built = app::build_with_store(store.clone(), &config)
+        let built = app::build_with_stores(stores.clone(), &config)
             .await
             .expect("build app");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -56,7 +57,7 @@ impl Server {
             company: company.id.clone(),
             key: company.key.clone(),
             products: company.products.clone(),
-            store,
+            stores,
             _dir: dir,
         }
     }
@@ -373,10 +374,11 @@ async fn an_error_prints_the_servers_message_and_exits_non_zero() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_get_and_update_a_lead() {
     let server = Server::start(1).await;
-    let user = leads_server::admin::create_user(server.store.as_ref(), "cli_user", None, None)
-        .await
-        .unwrap()
-        .id;
+    let user =
+        leads_server::admin::create_user(server.stores.directory.as_ref(), "cli_user", None, None)
+            .await
+            .unwrap()
+            .id;
 
     let output = server
         .leads(&[

@@ -10,7 +10,7 @@ use leads_client::Client;
 use leads_server::app::{self, Config};
 use leads_server::seed::{self, SeedOptions};
 use leads_server::server::ServerLimits;
-use leads_server::storage::{self, Storage};
+use leads_server::storage::{self, Stores};
 use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 /// The real server over a fresh SQLite database, with one seeded company.
 pub struct TestServer {
     pub base_url: String,
-    pub store: Arc<dyn Storage>,
+    pub stores: Stores,
     pub company: String,
     pub key: String,
     pub products: Vec<String>,
@@ -31,19 +31,21 @@ impl TestServer {
     pub async fn start(leads: u32) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}", dir.path().join("leads.db").display());
-        let store = storage::open(&url).await.expect("open store");
+        let stores = storage::open(&url).await.expect("open store");
         let options = SeedOptions {
             companies: 1,
             leads_per_company: leads,
             products_per_company: 3,
         };
-        let report = seed::seed(&store, options, |_| {}).await.expect("seed");
+        let report = seed::seed(&stores.directory, options, |_| {})
+            .await
+            .expect("seed");
         let company = &report.companies[0];
         let config = Config {
             database_url: url,
             ..Config::default()
         };
-        let built = app::build_with_store(store.clone(), &config)
+        let built = app::build_with_stores(stores.clone(), &config)
             .await
             .expect("build app");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -58,7 +60,7 @@ impl TestServer {
         ));
         TestServer {
             base_url,
-            store,
+            stores,
             company: company.id.clone(),
             key: company.key.clone(),
             products: company.products.clone(),
@@ -81,16 +83,20 @@ impl TestServer {
 
     /// Another key of the company, holding only `permissions`.
     pub async fn key(&self, permissions: &str) -> String {
-        leads_server::admin::create_key(self.store.as_ref(), &self.company, Some(permissions))
-            .await
-            .expect("key")
-            .1
+        leads_server::admin::create_key(
+            self.stores.credentials.as_ref(),
+            &self.company,
+            Some(permissions),
+        )
+        .await
+        .expect("key")
+        .1
     }
 
     /// A new user of the server, for creating leads.
     pub async fn user(&self) -> String {
         let name = format!("u{}", leads_server::domain::ids::random_base62(10));
-        leads_server::admin::create_user(self.store.as_ref(), &name, None, None)
+        leads_server::admin::create_user(self.stores.directory.as_ref(), &name, None, None)
             .await
             .expect("user")
             .id

@@ -17,24 +17,24 @@ impl Demo {
     async fn start() -> Demo {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}", dir.path().join("leads.db").display());
-        let store = leads_server::storage::open(&url).await.expect("open store");
+        let stores = leads_server::storage::open(&url).await.expect("open store");
         let options = leads_server::seed::SeedOptions {
             companies: 1,
             leads_per_company: 250,
             products_per_company: 3,
         };
-        let report = leads_server::seed::seed(&store, options, |_| {})
+        let report = leads_server::seed::seed(&stores.directory, options, |_| {})
             .await
             .expect("seed");
         let company = &report.companies[0];
-        let user = leads_server::admin::create_user(store.as_ref(), "demo_user", None, None)
+        let user = leads_server::admin::create_user(stores.directory.as_ref(), "demo_user", None, None)
             .await
             .expect("user");
         let config = leads_server::app::Config {
             database_url: url,
             ..Default::default()
         };
-        let app = leads_server::app::build_with_store(store, &config)
+        let app = leads_server::app::build_with_stores(stores, &config)
             .await
             .expect("build app");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -16,25 +16,26 @@
 //! token or an uninstalled app is refused at once by every instance. Company API keys are
 //! remembered by the instance ([`key_cache`]), but a remembered key is still re-checked for
 //! revocation in the request's own round trip.
+//!
+//! Auth knows nothing of HTTP routing or responses: it reads the stores it is handed
+//! ([`CredentialStore`], and [`LeadStore`] to find whose a lead is) and refuses with
+//! [`AuthError`], which `http` turns into the contract's error body. The request extractor
+//! that calls [`authenticate`] lives in `http::extract`.
 
+pub mod error;
 pub mod jwt;
 pub mod key_cache;
 pub mod rate_limit;
 pub mod secrets;
 
+pub use error::AuthError;
 pub use secrets::{hash_secret, NewSecret, APP_KEY_PREFIX, COMPANY_KEY_PREFIX, USER_TOKEN_PREFIX};
 
 use crate::domain::{
     AppId, CompanyId, KeyId, LeadId, Permission, Permissions, Timestamp, UserId, UserTokenId,
 };
-use crate::http::error::ApiError;
-use crate::http::observe::CredentialSlot;
-use crate::http::AppState;
-use crate::metrics::OperationLabels;
-use crate::storage::Storage;
-use axum::extract::{FromRequestParts, MatchedPath};
+use crate::storage::{CredentialStore, LeadStore};
 use axum::http::header::AUTHORIZATION;
-use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use jwt::JwtVerifier;
 use key_cache::{KeyCache, RememberedKey};
@@ -110,7 +111,7 @@ impl Access {
     }
 
     /// Allows holding every permission in `needed`, or says which lack.
-    pub fn require(&self, needed: &[Permission]) -> Result<(), ApiError> {
+    pub fn require(&self, needed: &[Permission]) -> Result<(), AuthError> {
         require(self.permissions, needed)
     }
 
@@ -128,11 +129,11 @@ impl Access {
     }
 }
 
-fn require(held: Permissions, needed: &[Permission]) -> Result<(), ApiError> {
+fn require(held: Permissions, needed: &[Permission]) -> Result<(), AuthError> {
     let missing = held.missing(needed);
     if !missing.is_empty() {
         let names: Vec<&str> = missing.iter().map(|p| p.name()).collect();
-        return Err(ApiError::forbidden(format!(
+        return Err(AuthError::forbidden(format!(
             "This credential lacks the permission{} {}.",
             if names.len() > 1 { "s" } else { "" },
             names.join(", ")
@@ -141,13 +142,13 @@ fn require(held: Permissions, needed: &[Permission]) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn cannot_act_for(company: &CompanyId) -> ApiError {
-    ApiError::forbidden(format!("This credential cannot act for company {company}."))
+fn cannot_act_for(company: &CompanyId) -> AuthError {
+    AuthError::forbidden(format!("This credential cannot act for company {company}."))
 }
 
 /// The same answer for an absent lead and one the credential may not see.
-fn no_such_lead() -> ApiError {
-    ApiError::not_found("No such lead.")
+fn no_such_lead() -> AuthError {
+    AuthError::not_found("No such lead.")
 }
 
 impl Credential {
@@ -182,9 +183,9 @@ impl Credential {
     /// What this credential may do for `company`; `None` when it may not act for it at all.
     pub async fn access(
         &self,
-        store: &dyn Storage,
+        credentials: &dyn CredentialStore,
         company: &CompanyId,
-    ) -> Result<Option<Access>, ApiError> {
+    ) -> Result<Option<Access>, AuthError> {
         let full = |permissions| {
             Some(Access {
                 permissions,
@@ -196,12 +197,15 @@ impl Credential {
             | CredentialKind::CompanyJwt { company: own, .. } => {
                 (own == company).then_some(()).and(full(self.permissions))
             }
-            CredentialKind::AppApiKey { app, .. } => store
+            CredentialKind::AppApiKey { app, .. } => credentials
                 .app_installation(app.clone(), company.clone())
                 .await?
                 .and_then(|installed| full(self.permissions.intersection(installed))),
             CredentialKind::UserToken { user, .. } => {
-                if store.is_on_team(company.clone(), user.clone()).await? {
+                if credentials
+                    .is_on_team(company.clone(), user.clone())
+                    .await?
+                {
                     full(self.permissions)
                 } else {
                     Some(Access {
@@ -216,28 +220,28 @@ impl Credential {
     /// Allows acting for `company` with every permission in `needed`, or says why not (403).
     pub async fn authorize(
         &self,
-        store: &dyn Storage,
+        credentials: &dyn CredentialStore,
         company: &CompanyId,
         needed: &[Permission],
-    ) -> Result<Access, ApiError> {
-        self.confirm(store).await?;
-        self.decide(store, company, needed).await
+    ) -> Result<Access, AuthError> {
+        self.confirm(credentials).await?;
+        self.decide(credentials, company, needed).await
     }
 
     /// [`Credential::authorize`], except that a remembered key's re-check is handed back for the
-    /// caller to run inside its own read (`Storage::list_leads`); the caller must then pass what
+    /// caller to run inside its own read (`LeadStore::list_leads`); the caller must then pass what
     /// the read found to [`Credential::rechecked`] before answering anything.
     pub async fn authorize_deferred(
         &self,
-        store: &dyn Storage,
+        credentials: &dyn CredentialStore,
         company: &CompanyId,
         needed: &[Permission],
-    ) -> Result<(Access, Option<KeyId>), ApiError> {
-        match self.decide(store, company, needed).await {
+    ) -> Result<(Access, Option<KeyId>), AuthError> {
+        match self.decide(credentials, company, needed).await {
             Ok(access) => Ok((access, self.recheck.as_ref().map(|r| r.key.clone()))),
             Err(refused) => {
                 // A revoked key is unknown (401) before it is anything else.
-                self.confirm(store).await?;
+                self.confirm(credentials).await?;
                 Err(refused)
             }
         }
@@ -245,7 +249,7 @@ impl Credential {
 
     /// Takes the answer of a re-check run inside a read: `None` means the key is no longer
     /// valid, and it is forgotten and refused.
-    pub fn rechecked<T>(&self, found: Option<T>) -> Result<T, ApiError> {
+    pub fn rechecked<T>(&self, found: Option<T>) -> Result<T, AuthError> {
         match found {
             Some(value) => Ok(value),
             None => {
@@ -259,26 +263,26 @@ impl Credential {
 
     /// Confirms on its own round trip that a remembered key is still valid; nothing to do for
     /// any other credential.
-    async fn confirm(&self, store: &dyn Storage) -> Result<(), ApiError> {
+    async fn confirm(&self, credentials: &dyn CredentialStore) -> Result<(), AuthError> {
         let Some(recheck) = &self.recheck else {
             return Ok(());
         };
-        let valid = store.api_key_is_valid(recheck.key.clone()).await?;
+        let valid = credentials.api_key_is_valid(recheck.key.clone()).await?;
         self.rechecked(valid.then_some(()))
     }
 
     async fn decide(
         &self,
-        store: &dyn Storage,
+        credentials: &dyn CredentialStore,
         company: &CompanyId,
         needed: &[Permission],
-    ) -> Result<Access, ApiError> {
+    ) -> Result<Access, AuthError> {
         if self.home_company().is_some_and(|home| home != company) {
             return Err(cannot_act_for(company));
         }
         self.require(needed)?;
         let access = self
-            .access(store, company)
+            .access(credentials, company)
             .await?
             .ok_or_else(|| cannot_act_for(company))?;
         access.require(needed)?;
@@ -290,11 +294,12 @@ impl Credential {
     /// credential may not see are both 404, so ids cannot be probed; a missing permission is 403.
     pub async fn authorize_lead(
         &self,
-        store: &dyn Storage,
+        credentials: &dyn CredentialStore,
+        leads: &dyn LeadStore,
         id: &LeadId,
         needed: &[Permission],
-    ) -> Result<(CompanyId, Access), ApiError> {
-        self.confirm(store).await?;
+    ) -> Result<(CompanyId, Access), AuthError> {
+        self.confirm(credentials).await?;
         self.require(needed)?;
         if let Some(home) = self.home_company() {
             // The store looks only in this company, so another company's lead is not found.
@@ -304,12 +309,12 @@ impl Credential {
             };
             return Ok((home.clone(), access));
         }
-        let parties = store
+        let parties = leads
             .lead_parties(id.clone())
             .await?
             .ok_or_else(no_such_lead)?;
         let access = self
-            .access(store, &parties.company)
+            .access(credentials, &parties.company)
             .await?
             .filter(|access| access.sees_lead_of(&parties.user))
             .ok_or_else(no_such_lead)?;
@@ -318,45 +323,45 @@ impl Credential {
     }
 
     /// Allows holding every permission in `needed`, whatever the company, or says which lack.
-    pub fn require(&self, needed: &[Permission]) -> Result<(), ApiError> {
+    pub fn require(&self, needed: &[Permission]) -> Result<(), AuthError> {
         require(self.permissions, needed)
     }
 }
 
 /// The bearer token of a request, or the 401 that its absence or shape deserves.
-pub fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
+pub fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let value = values.next().ok_or_else(|| {
-        ApiError::unauthorized("Missing credentials: send Authorization: Bearer <token>.")
+        AuthError::unauthorized("Missing credentials: send Authorization: Bearer <token>.")
     })?;
     if values.next().is_some() {
-        return Err(ApiError::unauthorized(
+        return Err(AuthError::unauthorized(
             "Send exactly one Authorization header.",
         ));
     }
-    let value = value
-        .to_str()
-        .map_err(|_| ApiError::unauthorized("The Authorization header must be printable ASCII."))?;
+    let value = value.to_str().map_err(|_| {
+        AuthError::unauthorized("The Authorization header must be printable ASCII.")
+    })?;
     let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(ApiError::unauthorized(
+        return Err(AuthError::unauthorized(
             "The Authorization header must use the Bearer scheme.",
         ));
     }
     let token = token.trim();
     if token.is_empty() {
-        return Err(ApiError::unauthorized("The bearer token is empty."));
+        return Err(AuthError::unauthorized("The bearer token is empty."));
     }
     if token.contains(char::is_whitespace) {
-        return Err(ApiError::unauthorized(
+        return Err(AuthError::unauthorized(
             "The Authorization header must carry exactly one token.",
         ));
     }
     Ok(token)
 }
 
-fn unknown() -> ApiError {
-    ApiError::unauthorized("Unknown or revoked credential.")
+fn unknown() -> AuthError {
+    AuthError::unauthorized("Unknown or revoked credential.")
 }
 
 /// Whether a stored hash is the hash of the presented secret, compared in constant time. The
@@ -370,11 +375,11 @@ fn same_hash(stored: &[u8; 32], presented: &[u8; 32]) -> bool {
 ///
 /// A company API key found before comes from `keys` without a lookup, marked for re-checking.
 pub async fn authenticate(
-    store: &dyn Storage,
+    credentials: &dyn CredentialStore,
     jwt: &JwtVerifier,
     keys: &Arc<KeyCache>,
     headers: &HeaderMap,
-) -> Result<Credential, ApiError> {
+) -> Result<Credential, AuthError> {
     let token = bearer_token(headers)?;
     if token.starts_with(COMPANY_KEY_PREFIX) {
         let hash = hash_secret(token);
@@ -389,7 +394,7 @@ pub async fn authenticate(
                 }),
             });
         }
-        let key = store.find_api_key(hash).await?.ok_or_else(unknown)?;
+        let key = credentials.find_api_key(hash).await?.ok_or_else(unknown)?;
         if !same_hash(&key.secret_hash, &hash) || key.revoked {
             return Err(unknown());
         }
@@ -407,7 +412,7 @@ pub async fn authenticate(
     }
     if token.starts_with(APP_KEY_PREFIX) {
         let hash = hash_secret(token);
-        let key = store.find_app_key(hash).await?.ok_or_else(unknown)?;
+        let key = credentials.find_app_key(hash).await?.ok_or_else(unknown)?;
         if !same_hash(&key.secret_hash, &hash) || key.revoked {
             return Err(unknown());
         }
@@ -422,12 +427,15 @@ pub async fn authenticate(
     }
     if token.starts_with(USER_TOKEN_PREFIX) {
         let hash = hash_secret(token);
-        let found = store.find_user_token(hash).await?.ok_or_else(unknown)?;
+        let found = credentials
+            .find_user_token(hash)
+            .await?
+            .ok_or_else(unknown)?;
         if !same_hash(&found.secret_hash, &hash) || found.revoked {
             return Err(unknown());
         }
         if found.expires_at <= Timestamp::now().as_millis() {
-            return Err(ApiError::unauthorized("This token has expired."));
+            return Err(AuthError::unauthorized("This token has expired."));
         }
         return Ok(Credential {
             kind: CredentialKind::UserToken {
@@ -441,7 +449,7 @@ pub async fn authenticate(
     if token.split('.').count() == 3 {
         let claims = jwt
             .verify(token)
-            .map_err(|e| ApiError::unauthorized(e.to_string()))?;
+            .map_err(|e| AuthError::unauthorized(e.to_string()))?;
         let digest = hash_secret(token);
         return Ok(Credential {
             kind: CredentialKind::CompanyJwt {
@@ -453,44 +461,6 @@ pub async fn authenticate(
         });
     }
     Err(unknown())
-}
-
-/// The operation a request is for, as rate limits count them: method and route.
-fn operation(parts: &Parts) -> String {
-    let route = parts
-        .extensions
-        .get::<MatchedPath>()
-        .map_or("unmatched", |p| p.as_str());
-    format!("{} {route}", parts.method)
-}
-
-/// Handlers take a `Credential` argument to require authentication. The credential's id is
-/// recorded for the request's log line, and the request counts against its rate limit.
-impl FromRequestParts<AppState> for Credential {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let credential = authenticate(
-            state.store.as_ref(),
-            &state.jwt,
-            &state.keys,
-            &parts.headers,
-        )
-        .await?;
-        if let Some(slot) = parts.extensions.get::<CredentialSlot>() {
-            slot.record(credential.id());
-        }
-        let operation = operation(parts);
-        if let Err(wait) = state.limiter.check(credential.id(), &operation) {
-            state
-                .metrics
-                .rate_limited
-                .get_or_create(&OperationLabels { operation })
-                .inc();
-            return Err(ApiError::rate_limited(wait));
-        }
-        Ok(credential)
-    }
 }
 
 #[cfg(test)]

@@ -2,13 +2,13 @@
 
 use super::body::JsonBody;
 use super::error::ApiError;
+use super::json;
 use super::lead_bodies::{lead_change, new_lead};
 use super::query::ListRequest;
-use super::{json, AppState};
 use crate::auth::{Access, Credential};
 use crate::domain::{IdempotencyClaim, IdempotencyKey, LeadId, Permission};
-use crate::pagination::Positioned;
-use crate::storage::LeadRow;
+use crate::pagination::{CursorCodec, Positioned};
+use crate::storage::{CredentialStore, LeadRow, LeadStore};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
@@ -18,6 +18,7 @@ use leads_types::{
     UpdateLead,
 };
 use serde_json::value::RawValue;
+use std::sync::Arc;
 
 /// What reading leads takes, as Whop's API documents it.
 pub const READ_PERMISSIONS: [Permission; 3] = [
@@ -73,24 +74,25 @@ pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
     )
 )]
 pub async fn list(
-    State(state): State<AppState>,
+    State(leads): State<Arc<dyn LeadStore>>,
+    State(credentials): State<Arc<dyn CredentialStore>>,
+    State(cursors): State<CursorCodec>,
     credential: Credential,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let mut request = ListRequest::parse(query.as_deref().unwrap_or(""), &state.cursors)?;
+    let mut request = ListRequest::parse(query.as_deref().unwrap_or(""), &cursors)?;
     let company = request.filter.company.clone();
     let (access, recheck) = credential
-        .authorize_deferred(state.store.as_ref(), &company, &READ_PERMISSIONS)
+        .authorize_deferred(credentials.as_ref(), &company, &READ_PERMISSIONS)
         .await?;
     request.filter.user = access.only_user().cloned();
     let page = credential.rechecked(
-        state
-            .store
+        leads
             .list_leads(request.filter, request.page, recheck)
             .await?,
     )?;
     let view = LeadView::new(&access);
-    let cursor = |row: Option<&LeadRow>| row.map(|r| state.cursors.encode(&company, &r.position()));
+    let cursor = |row: Option<&LeadRow>| row.map(|r| cursors.encode(&company, &r.position()));
     let body = Page {
         page_info: PageInfo {
             start_cursor: cursor(page.rows.first()),
@@ -135,7 +137,8 @@ pub async fn list(
     )
 )]
 pub async fn create(
-    State(state): State<AppState>,
+    State(leads): State<Arc<dyn LeadStore>>,
+    State(credentials): State<Arc<dyn CredentialStore>>,
     credential: Credential,
     headers: HeaderMap,
     JsonBody(body): JsonBody<CreateLead>,
@@ -143,7 +146,7 @@ pub async fn create(
     let key = idempotency_key(&headers)?;
     let lead = new_lead(body, credential.acting_user())?;
     let access = credential
-        .authorize(state.store.as_ref(), &lead.company, &WRITE_PERMISSIONS)
+        .authorize(credentials.as_ref(), &lead.company, &WRITE_PERMISSIONS)
         .await?;
     if credential.acting_user().is_some_and(|me| *me != lead.user) {
         return Err(ApiError::forbidden(
@@ -155,7 +158,7 @@ pub async fn create(
         key,
         fingerprint: lead.fingerprint(),
     });
-    let created = state.store.create_lead(lead, claim).await?;
+    let created = leads.create_lead(lead, claim).await?;
     let mut response = json(&LeadView::new(&access).lead(created.row)?)?;
     if created.replayed {
         response.headers_mut().insert(
@@ -187,17 +190,17 @@ pub async fn create(
     )
 )]
 pub async fn retrieve(
-    State(state): State<AppState>,
+    State(leads): State<Arc<dyn LeadStore>>,
+    State(credentials): State<Arc<dyn CredentialStore>>,
     credential: Credential,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     credential.require(&READ_PERMISSIONS)?;
     let id = lead_id(id)?;
     let (company, access) = credential
-        .authorize_lead(state.store.as_ref(), &id, &READ_PERMISSIONS)
+        .authorize_lead(credentials.as_ref(), leads.as_ref(), &id, &READ_PERMISSIONS)
         .await?;
-    let row = state
-        .store
+    let row = leads
         .find_lead(company, id)
         .await?
         .ok_or_else(no_such_lead)?;
@@ -229,7 +232,8 @@ pub async fn retrieve(
     )
 )]
 pub async fn update(
-    State(state): State<AppState>,
+    State(leads): State<Arc<dyn LeadStore>>,
+    State(credentials): State<Arc<dyn CredentialStore>>,
     credential: Credential,
     id: Result<Path<String>, PathRejection>,
     JsonBody(body): JsonBody<UpdateLead>,
@@ -238,10 +242,14 @@ pub async fn update(
     let id = lead_id(id)?;
     let change = lead_change(body)?;
     let (company, access) = credential
-        .authorize_lead(state.store.as_ref(), &id, &WRITE_PERMISSIONS)
+        .authorize_lead(
+            credentials.as_ref(),
+            leads.as_ref(),
+            &id,
+            &WRITE_PERMISSIONS,
+        )
         .await?;
-    let row = state
-        .store
+    let row = leads
         .update_lead(company, id, change)
         .await?
         .ok_or_else(no_such_lead)?;

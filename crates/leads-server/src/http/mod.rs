@@ -2,6 +2,7 @@
 
 pub mod body;
 pub mod error;
+pub mod extract;
 pub mod health;
 pub mod lead_bodies;
 pub mod leads;
@@ -14,8 +15,8 @@ use crate::auth::key_cache::KeyCache;
 use crate::auth::rate_limit::RateLimiter;
 use crate::metrics::Metrics;
 use crate::pagination::CursorCodec;
-use crate::storage::Storage;
-use axum::extract::DefaultBodyLimit;
+use crate::storage::{CredentialStore, Database, LeadStore};
+use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -31,16 +32,41 @@ use utoipa_axum::routes;
 /// Request bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// What every handler shares.
+/// What the handlers need, each part its own. A handler takes only the parts it touches
+/// (`State(leads): State<Arc<dyn LeadStore>>`, say), so its signature shows which stores it
+/// uses; the directory of companies and users is not here, as no route changes it.
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Arc<dyn Storage>,
+    /// The database as a whole: readiness and pool metrics.
+    pub database: Arc<dyn Database>,
+    pub leads: Arc<dyn LeadStore>,
+    /// What authentication looks credentials up in.
+    pub credentials: Arc<dyn CredentialStore>,
     pub cursors: CursorCodec,
     pub metrics: Arc<Metrics>,
     pub jwt: Arc<JwtVerifier>,
     pub limiter: Arc<RateLimiter>,
     /// Company API keys this instance has looked up.
     pub keys: Arc<KeyCache>,
+}
+
+/// Lets handlers take one part of [`AppState`] as `State<Part>`.
+macro_rules! substates {
+    ($($field:ident: $part:ty),* $(,)?) => {$(
+        impl FromRef<AppState> for $part {
+            fn from_ref(state: &AppState) -> Self {
+                state.$field.clone()
+            }
+        }
+    )*};
+}
+
+substates! {
+    database: Arc<dyn Database>,
+    leads: Arc<dyn LeadStore>,
+    credentials: Arc<dyn CredentialStore>,
+    cursors: CursorCodec,
+    metrics: Arc<Metrics>,
 }
 
 /// The `/api/v1` routes and the OpenAPI document that describes them.
@@ -80,7 +106,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         ))
         .layer(axum::middleware::map_response(error::json_errors))
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            state.metrics.clone(),
             observe::observe,
         ))
         .with_state(state)

@@ -2,8 +2,7 @@
 //! size limit (checked here, before any handler, so the 431 is JSON like every other error).
 
 use super::error::ApiError;
-use super::AppState;
-use crate::metrics::{RequestLabels, RouteLabels};
+use crate::metrics::{Metrics, RequestLabels, RouteLabels};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -54,7 +53,11 @@ impl Drop for InFlight<'_> {
     }
 }
 
-pub async fn observe(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn observe(
+    State(metrics): State<Arc<Metrics>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let id = request_id(&request);
     let method = request.method().as_str().to_owned();
@@ -71,8 +74,8 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
         .map(|(name, value)| name.as_str().len() + value.len() + 4)
         .sum();
 
-    state.metrics.in_flight.inc();
-    let in_flight = InFlight(&state.metrics.in_flight);
+    metrics.in_flight.inc();
+    let in_flight = InFlight(&metrics.in_flight);
     let mut response = if head_bytes > MAX_HEADER_BYTES {
         ApiError::new(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -86,8 +89,7 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
 
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
-    state
-        .metrics
+    metrics
         .requests
         .get_or_create(&RequestLabels {
             route: route.clone(),
@@ -95,8 +97,7 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
             status,
         })
         .inc();
-    state
-        .metrics
+    metrics
         .latency
         .get_or_create(&RouteLabels {
             route: route.clone(),

@@ -98,7 +98,7 @@ pub async fn installed_app(
     installed: Option<&str>,
     key: Option<&str>,
 ) -> (String, String, String) {
-    let store = app.store.as_ref();
+    let store = app.stores.credentials.as_ref();
     let made = admin::create_app(store, "Pickaxe CRM").await.expect("app");
     admin::install_app(store, &made.id, &company.id, installed)
         .await
@@ -111,17 +111,22 @@ pub async fn installed_app(
 
 /// A token for `user` with `scopes` (all when `None`), valid for an hour. Answers (id, secret).
 pub async fn user_token(app: &TestApp, user: &str, scopes: Option<&str>) -> (String, String) {
-    let (token, secret) =
-        admin::create_user_token(app.store.as_ref(), user, scopes, Duration::from_secs(3600))
-            .await
-            .expect("user token");
+    let (token, secret) = admin::create_user_token(
+        app.stores.credentials.as_ref(),
+        user,
+        scopes,
+        Duration::from_secs(3600),
+    )
+    .await
+    .expect("user token");
     (token.id.into_string(), secret)
 }
 
 /// A token for `user` that expired a second ago.
 pub async fn expired_user_token(app: &TestApp, user: &str) -> String {
     let secret = NewSecret::user_token();
-    app.store
+    app.stores
+        .credentials
         .create_user_token(
             UserId::parse(user).unwrap(),
             Permissions::all(),
@@ -135,7 +140,7 @@ pub async fn expired_user_token(app: &TestApp, user: &str) -> String {
 
 /// Puts `user` on `company`'s team.
 pub async fn join_team(app: &TestApp, company: &Company, user: &str) {
-    admin::add_to_team(app.store.as_ref(), &company.id, user)
+    admin::add_to_team(app.stores.credentials.as_ref(), &company.id, user)
         .await
         .expect("team");
 }

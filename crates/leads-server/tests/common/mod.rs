@@ -12,11 +12,10 @@ pub mod credentials;
 use leads_server::admin;
 use leads_server::app::{self, Config};
 use leads_server::domain::{LeadId, Permissions};
-use leads_server::storage::{self, SeedBatch, SeedLead, Storage, User};
+use leads_server::storage::{self, SeedBatch, SeedLead, Stores, User};
 use leads_types::Timestamp;
 use reqwest::StatusCode;
 use serde_json::Value;
-use std::sync::Arc;
 
 /// Which storage backend a test runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,11 +55,11 @@ macro_rules! conformance {
     };
 }
 
-/// A running server and a handle on its store.
+/// A running server and handles on its stores.
 pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
-    pub store: Arc<dyn Storage>,
+    pub stores: Stores,
     pub backend: Backend,
     /// The database the server runs on; another instance can be started on it.
     pub database_url: String,
@@ -101,16 +100,16 @@ impl TestApp {
     /// One more server instance on the database at `url`, as a second process behind a load
     /// balancer would be. It does not own the database: drop it before the first.
     pub async fn instance_on(url: &str, backend: Backend) -> TestApp {
-        let store = storage::open(url).await.expect("open store");
+        let stores = storage::open(url).await.expect("open store");
         let config = Config {
             database_url: url.to_owned(),
             ..Config::default()
         };
-        let base = serve_on(store.clone(), &config).await;
+        let base = serve_on(stores.clone(), &config).await;
         TestApp {
             base,
             http: reqwest::Client::new(),
-            store,
+            stores,
             backend,
             database_url: url.to_owned(),
             _dir: None,
@@ -123,12 +122,12 @@ impl TestApp {
     pub async fn reconfigure(&mut self, configure: impl FnOnce(&mut Config)) {
         let mut config = Config::default();
         configure(&mut config);
-        self.base = serve_on(self.store.clone(), &config).await;
+        self.base = serve_on(self.stores.clone(), &config).await;
     }
 
     /// A company with `products` products and a key holding `permissions` (all when `None`).
     pub async fn company(&self, products: usize, permissions: Option<&str>) -> Company {
-        let store = self.store.as_ref();
+        let store = self.stores.directory.as_ref();
         let company = admin::create_company(store, "Acme").await.expect("company");
         let mut product_ids = Vec::new();
         for i in 0..products {
@@ -137,9 +136,10 @@ impl TestApp {
                 .expect("product");
             product_ids.push(product.id);
         }
-        let (_, key) = admin::create_key(store, &company.id, permissions)
-            .await
-            .expect("key");
+        let (_, key) =
+            admin::create_key(self.stores.credentials.as_ref(), &company.id, permissions)
+                .await
+                .expect("key");
         Company {
             id: company.id,
             key,
@@ -149,7 +149,7 @@ impl TestApp {
 
     /// Another key for an existing company.
     pub async fn key(&self, company: &Company, permissions: Option<&str>) -> String {
-        admin::create_key(self.store.as_ref(), &company.id, permissions)
+        admin::create_key(self.stores.credentials.as_ref(), &company.id, permissions)
             .await
             .expect("key")
             .1
@@ -162,7 +162,7 @@ impl TestApp {
         let mut made = Vec::new();
         for &(created_at, product) in specs {
             let user = admin::create_user(
-                self.store.as_ref(),
+                self.stores.directory.as_ref(),
                 &format!("u{}", leads_server::domain::ids::random_base62(10)),
                 Some("someone@example.com"),
                 Some("Some One"),
@@ -187,14 +187,18 @@ impl TestApp {
                 created_at,
             });
         }
-        self.store.insert_seed(batch).await.expect("insert leads");
+        self.stores
+            .directory
+            .insert_seed(batch)
+            .await
+            .expect("insert leads");
         made
     }
 
     /// A new user with an email and a name.
     pub async fn user(&self) -> User {
         admin::create_user(
-            self.store.as_ref(),
+            self.stores.directory.as_ref(),
             &format!("u{}", leads_server::domain::ids::random_base62(10)),
             Some("someone@example.com"),
             Some("Some One"),
@@ -247,8 +251,8 @@ impl TestApp {
 }
 
 /// Serves the app over `store` on a free port until the test ends; answers its base URL.
-async fn serve_on(store: Arc<dyn Storage>, config: &Config) -> String {
-    let built = app::build_with_store(store, config)
+async fn serve_on(stores: Stores, config: &Config) -> String {
+    let built = app::build_with_stores(stores, config)
         .await
         .expect("build app");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

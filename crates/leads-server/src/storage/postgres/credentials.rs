@@ -1,16 +1,163 @@
-//! Credentials for PostgreSQL: app keys and installations, user tokens, teams, key listing and
-//! revocation. Each is one statement, its own transaction; the lookups run on every request, so
+//! Credentials for PostgreSQL: company and app keys, app installations, user tokens, teams, key
+//! listing and revocation. Each is one statement, its own transaction; the lookups run on every request, so
 //! every instance sees a revocation, an expiry or an uninstall at once.
 
-use super::{pg_error, ts};
-use crate::domain::{AppId, CompanyId, KeyId, LeadId, Permissions, Timestamp, UserId, UserTokenId};
+use super::{execute, insert_for_company, pg_error, query_opt, ts, PgStore};
+use crate::domain::{AppId, CompanyId, KeyId, Permissions, Timestamp, UserId, UserTokenId};
 use crate::storage::{
-    App, AppInstall, AppKey, KeyListing, KeyOwner, LeadParties, StoreError, StoreResult,
-    TeamMember, UserToken,
+    ApiKey, App, AppInstall, AppKey, CredentialStore, KeyListing, KeyOwner, StoreError,
+    StoreResult, TeamMember, UserToken,
 };
+use async_trait::async_trait;
 use deadpool_postgres::{Client, GenericClient};
-use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
+
+#[async_trait]
+impl CredentialStore for PgStore {
+    async fn find_api_key(&self, hash: [u8; 32]) -> StoreResult<Option<ApiKey>> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(
+                "SELECT id, company_id, permissions, created_at, revoked_at, secret_hash
+                 FROM api_keys WHERE secret_hash = $1",
+            )
+            .await
+            .map_err(pg_error)?;
+        let Some(row) = client
+            .query_opt(&statement, &[&hash.as_slice()])
+            .await
+            .map_err(pg_error)?
+        else {
+            return Ok(None);
+        };
+        let permissions: String = row.try_get(2).map_err(pg_error)?;
+        let revoked_at: Option<i64> = row.try_get(4).map_err(pg_error)?;
+        let secret_hash: Vec<u8> = row.try_get(5).map_err(pg_error)?;
+        Ok(Some(ApiKey {
+            id: KeyId::from_trusted(row.try_get(0).map_err(pg_error)?),
+            company_id: CompanyId::from_trusted(row.try_get(1).map_err(pg_error)?),
+            permissions: self::permissions(&permissions)?,
+            created_at: ts(row.try_get(3).map_err(pg_error)?),
+            revoked: revoked_at.is_some(),
+            secret_hash: secret_hash
+                .try_into()
+                .map_err(|_| StoreError::Internal("a stored key hash is not 32 bytes".into()))?,
+        }))
+    }
+
+    async fn find_app_key(&self, hash: [u8; 32]) -> StoreResult<Option<AppKey>> {
+        find_app_key(&self.client().await?, &hash).await
+    }
+
+    async fn find_user_token(&self, hash: [u8; 32]) -> StoreResult<Option<UserToken>> {
+        find_user_token(&self.client().await?, &hash).await
+    }
+
+    async fn app_installation(
+        &self,
+        app: AppId,
+        company: CompanyId,
+    ) -> StoreResult<Option<Permissions>> {
+        app_installation(&self.client().await?, &app, &company).await
+    }
+
+    async fn is_on_team(&self, company: CompanyId, user: UserId) -> StoreResult<bool> {
+        is_on_team(&self.client().await?, &company, &user).await
+    }
+
+    async fn api_key_is_valid(&self, id: KeyId) -> StoreResult<bool> {
+        super::leads::key_is_valid(&self.client().await?, &id).await
+    }
+
+    async fn create_api_key(
+        &self,
+        company: CompanyId,
+        permissions: Permissions,
+        secret_hash: [u8; 32],
+    ) -> StoreResult<ApiKey> {
+        let key = ApiKey {
+            id: KeyId::generate(),
+            company_id: company,
+            permissions,
+            created_at: Timestamp::now(),
+            revoked: false,
+            secret_hash,
+        };
+        let client = self.client().await?;
+        insert_for_company(
+            &client,
+            &key.company_id,
+            "INSERT INTO api_keys (id, company_id, secret_hash, permissions, created_at)
+             SELECT $1, id, $3, $4, $5 FROM companies WHERE id = $2",
+            &[
+                &key.id.as_str(),
+                &key.company_id.as_str(),
+                &key.secret_hash.as_slice(),
+                &key.permissions.to_string(),
+                &key.created_at.as_millis(),
+            ],
+        )
+        .await?;
+        Ok(key)
+    }
+
+    async fn create_app(&self, title: String) -> StoreResult<App> {
+        create_app(&self.client().await?, title).await
+    }
+
+    async fn install_app(
+        &self,
+        app: AppId,
+        company: CompanyId,
+        permissions: Permissions,
+    ) -> StoreResult<AppInstall> {
+        install_app(&self.client().await?, &app, &company, permissions).await
+    }
+
+    async fn uninstall_app(&self, app: AppId, company: CompanyId) -> StoreResult<bool> {
+        uninstall_app(&self.client().await?, &app, &company).await
+    }
+
+    async fn create_app_key(
+        &self,
+        app: AppId,
+        permissions: Permissions,
+        secret_hash: [u8; 32],
+    ) -> StoreResult<AppKey> {
+        create_app_key(&self.client().await?, app, permissions, secret_hash).await
+    }
+
+    async fn list_keys(&self, owner: KeyOwner) -> StoreResult<Vec<KeyListing>> {
+        list_keys(&self.client().await?, &owner).await
+    }
+
+    async fn revoke_key(&self, id: KeyId) -> StoreResult<bool> {
+        revoke_key(&self.client().await?, &id).await
+    }
+
+    async fn create_user_token(
+        &self,
+        user: UserId,
+        scopes: Permissions,
+        expires_at: i64,
+        secret_hash: [u8; 32],
+    ) -> StoreResult<UserToken> {
+        let client = self.client().await?;
+        create_user_token(&client, user, scopes, expires_at, secret_hash).await
+    }
+
+    async fn revoke_user_token(&self, id: UserTokenId) -> StoreResult<bool> {
+        revoke_user_token(&self.client().await?, &id).await
+    }
+
+    async fn add_to_team(&self, company: CompanyId, user: UserId) -> StoreResult<TeamMember> {
+        add_to_team(&self.client().await?, company, user).await
+    }
+
+    async fn remove_from_team(&self, company: CompanyId, user: UserId) -> StoreResult<bool> {
+        remove_from_team(&self.client().await?, &company, &user).await
+    }
+}
 
 /// Permissions as stored: a list this server wrote, so an unknown name means a broken database.
 pub(super) fn permissions(text: &str) -> StoreResult<Permissions> {
@@ -23,20 +170,6 @@ fn hash(row: &Row, index: usize) -> StoreResult<[u8; 32]> {
     bytes
         .try_into()
         .map_err(|_| StoreError::Internal("a stored secret hash is not 32 bytes".into()))
-}
-
-async fn query_opt(
-    client: &Client,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-) -> StoreResult<Option<Row>> {
-    let statement = client.prepare_cached(sql).await.map_err(pg_error)?;
-    client.query_opt(&statement, params).await.map_err(pg_error)
-}
-
-async fn execute(client: &Client, sql: &str, params: &[&(dyn ToSql + Sync)]) -> StoreResult<u64> {
-    let statement = client.prepare_cached(sql).await.map_err(pg_error)?;
-    client.execute(&statement, params).await.map_err(pg_error)
 }
 
 async fn exists(client: &Client, sql: &str, id: &str) -> StoreResult<bool> {
@@ -136,22 +269,6 @@ pub(super) async fn is_on_team(
     )
     .await?;
     Ok(row.is_some())
-}
-
-pub(super) async fn lead_parties(client: &Client, id: &LeadId) -> StoreResult<Option<LeadParties>> {
-    let row = query_opt(
-        client,
-        "SELECT company_id, user_id FROM leads WHERE id = $1",
-        &[&id.as_str()],
-    )
-    .await?;
-    row.map(|row| {
-        Ok(LeadParties {
-            company: CompanyId::from_trusted(row.try_get(0).map_err(pg_error)?),
-            user: UserId::from_trusted(row.try_get(1).map_err(pg_error)?),
-        })
-    })
-    .transpose()
 }
 
 pub(super) async fn create_app(client: &Client, title: String) -> StoreResult<App> {

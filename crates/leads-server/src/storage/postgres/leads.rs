@@ -1,5 +1,5 @@
-//! Lead queries for PostgreSQL: the keyset page with its flag probes, one lead by id, and bulk
-//! seeding.
+//! Leads for PostgreSQL: the keyset page with its flag probes, one lead by id, whose a lead is,
+//! and (in [`writes`]) creating, updating and deleting leads.
 //!
 //! A list reads one range of `leads_by_company_time`, or, filtered by products, one bounded range
 //! of `leads_by_company_product_time` per product (a LATERAL join over the product ids, so the
@@ -12,15 +12,79 @@
 //! flags, and the re-check of a remembered API key, are scalar subqueries in its select list,
 //! which PostgreSQL runs once (as init plans) beside the scan.
 
-use super::pg_error;
-use crate::domain::{CompanyId, KeyId, LeadId};
+mod writes;
+
+use super::{pg_error, query_opt, PgStore};
+use crate::domain::{CompanyId, IdempotencyClaim, KeyId, LeadChange, LeadId, NewLead, UserId};
 use crate::pagination::{self, Edge, Order, PageRequest, Position, ProbeAnswers, Probes};
-use crate::storage::{LeadFilter, LeadPage, LeadRow, SeedBatch, StoreResult};
+use crate::storage::{
+    CreatedLead, LeadFilter, LeadPage, LeadParties, LeadRow, LeadStore, StoreResult,
+};
+use async_trait::async_trait;
 use bytes::BytesMut;
 use deadpool_postgres::GenericClient;
 use std::fmt::Write;
 use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use tokio_postgres::Row;
+
+#[async_trait]
+impl LeadStore for PgStore {
+    async fn lead_parties(&self, id: LeadId) -> StoreResult<Option<LeadParties>> {
+        lead_parties(&self.client().await?, &id).await
+    }
+
+    async fn list_leads(
+        &self,
+        filter: LeadFilter,
+        page: PageRequest,
+        recheck: Option<KeyId>,
+    ) -> StoreResult<Option<LeadPage>> {
+        let client = self.client().await?;
+        list(&client, &filter, &page, recheck.as_ref()).await
+    }
+
+    async fn find_lead(&self, company: CompanyId, id: LeadId) -> StoreResult<Option<LeadRow>> {
+        let client = self.client().await?;
+        find(&client, &company, &id).await
+    }
+
+    async fn create_lead(
+        &self,
+        lead: NewLead,
+        claim: Option<IdempotencyClaim>,
+    ) -> StoreResult<CreatedLead> {
+        let mut client = self.client().await?;
+        writes::create(&mut client, lead, claim).await
+    }
+
+    async fn update_lead(
+        &self,
+        company: CompanyId,
+        id: LeadId,
+        change: LeadChange,
+    ) -> StoreResult<Option<LeadRow>> {
+        let client = self.client().await?;
+        writes::update(&client, &company, &id, &change).await
+    }
+
+    async fn forget_idempotency_claims(&self, before: i64, limit: u32) -> StoreResult<u64> {
+        let client = self.client().await?;
+        writes::forget_claims(&client, before, limit).await
+    }
+
+    async fn delete_lead(&self, id: LeadId) -> StoreResult<bool> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached("DELETE FROM leads WHERE id = $1")
+            .await
+            .map_err(pg_error)?;
+        let deleted = client
+            .execute(&statement, &[&id.as_str()])
+            .await
+            .map_err(pg_error)?;
+        Ok(deleted > 0)
+    }
+}
 
 pub(super) const LEAD_COLUMNS: &str = "l.id, l.created_at, l.updated_at, l.referrer, l.metadata,
        u.id, u.email, u.name, u.username, p.id, p.title, m.id";
@@ -416,156 +480,21 @@ pub fn list_statements(filter: &LeadFilter, page: &PageRequest) -> Vec<Query> {
     out
 }
 
-pub(super) async fn insert_seed(
-    client: &mut deadpool_postgres::Client,
-    batch: &SeedBatch,
-) -> StoreResult<()> {
-    // One statement per table, each row's values as arrays: one round trip for thousands of rows.
-    let tx = client.transaction().await.map_err(pg_error)?;
-    let companies = &batch.companies;
-    insert_rows(
-        &tx,
-        companies.len(),
-        "INSERT INTO companies (id, title, created_at)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])",
-        &[
-            &companies.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
-            &companies
-                .iter()
-                .map(|c| c.title.as_str())
-                .collect::<Vec<_>>(),
-            &companies
-                .iter()
-                .map(|c| c.created_at.as_millis())
-                .collect::<Vec<_>>(),
-        ],
+pub(super) async fn lead_parties(
+    client: &deadpool_postgres::Client,
+    id: &LeadId,
+) -> StoreResult<Option<LeadParties>> {
+    let row = query_opt(
+        client,
+        "SELECT company_id, user_id FROM leads WHERE id = $1",
+        &[&id.as_str()],
     )
     .await?;
-    let products = &batch.products;
-    insert_rows(
-        &tx,
-        products.len(),
-        "INSERT INTO products (id, company_id, title, created_at)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])",
-        &[
-            &products.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
-            &products
-                .iter()
-                .map(|p| p.company_id.as_str())
-                .collect::<Vec<_>>(),
-            &products
-                .iter()
-                .map(|p| p.title.as_str())
-                .collect::<Vec<_>>(),
-            &products
-                .iter()
-                .map(|p| p.created_at.as_millis())
-                .collect::<Vec<_>>(),
-        ],
-    )
-    .await?;
-    let users = &batch.users;
-    insert_rows(
-        &tx,
-        users.len(),
-        "INSERT INTO users (id, username, email, name, created_at)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])",
-        &[
-            &users.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(),
-            &users
-                .iter()
-                .map(|u| u.username.as_str())
-                .collect::<Vec<_>>(),
-            &users.iter().map(|u| u.email.as_deref()).collect::<Vec<_>>(),
-            &users.iter().map(|u| u.name.as_deref()).collect::<Vec<_>>(),
-            &users
-                .iter()
-                .map(|u| u.created_at.as_millis())
-                .collect::<Vec<_>>(),
-        ],
-    )
-    .await?;
-    let members = &batch.members;
-    insert_rows(
-        &tx,
-        members.len(),
-        "INSERT INTO members (id, company_id, user_id, created_at)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])",
-        &[
-            &members.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
-            &members
-                .iter()
-                .map(|m| m.company_id.as_str())
-                .collect::<Vec<_>>(),
-            &members
-                .iter()
-                .map(|m| m.user_id.as_str())
-                .collect::<Vec<_>>(),
-            &members
-                .iter()
-                .map(|m| m.created_at.as_millis())
-                .collect::<Vec<_>>(),
-        ],
-    )
-    .await?;
-    let leads = &batch.leads;
-    insert_rows(
-        &tx,
-        leads.len(),
-        "INSERT INTO leads (id, company_id, user_id, product_id, referrer, metadata, created_at, updated_at)
-         SELECT id, company_id, user_id, product_id, referrer, metadata, created_at, created_at
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[])
-           AS t(id, company_id, user_id, product_id, referrer, metadata, created_at)",
-        &[
-            &leads.iter().map(|l| l.id.as_str()).collect::<Vec<_>>(),
-            &leads.iter().map(|l| l.company_id.as_str()).collect::<Vec<_>>(),
-            &leads.iter().map(|l| l.user_id.as_str()).collect::<Vec<_>>(),
-            &leads.iter().map(|l| l.product_id.as_deref()).collect::<Vec<_>>(),
-            &leads.iter().map(|l| l.referrer.as_deref()).collect::<Vec<_>>(),
-            &leads.iter().map(|l| l.metadata.as_deref()).collect::<Vec<_>>(),
-            &leads.iter().map(|l| l.created_at).collect::<Vec<_>>(),
-        ],
-    )
-    .await?;
-    let keys = &batch.keys;
-    insert_rows(
-        &tx,
-        keys.len(),
-        "INSERT INTO api_keys (id, company_id, secret_hash, permissions, created_at)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::bigint[])",
-        &[
-            &keys.iter().map(|k| k.id.as_str()).collect::<Vec<_>>(),
-            &keys
-                .iter()
-                .map(|k| k.company_id.as_str())
-                .collect::<Vec<_>>(),
-            &keys
-                .iter()
-                .map(|k| k.secret_hash.as_slice())
-                .collect::<Vec<_>>(),
-            &keys
-                .iter()
-                .map(|k| k.permissions.to_string())
-                .collect::<Vec<_>>(),
-            &keys
-                .iter()
-                .map(|k| k.created_at.as_millis())
-                .collect::<Vec<_>>(),
-        ],
-    )
-    .await?;
-    tx.commit().await.map_err(pg_error)
-}
-
-/// Runs one bulk insert, unless it has no rows.
-async fn insert_rows(
-    tx: &deadpool_postgres::Transaction<'_>,
-    rows: usize,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-) -> StoreResult<()> {
-    if rows > 0 {
-        tx.execute(sql, params).await.map_err(pg_error)?;
-    }
-    Ok(())
+    row.map(|row| {
+        Ok(LeadParties {
+            company: CompanyId::from_trusted(row.try_get(0).map_err(pg_error)?),
+            user: UserId::from_trusted(row.try_get(1).map_err(pg_error)?),
+        })
+    })
+    .transpose()
 }

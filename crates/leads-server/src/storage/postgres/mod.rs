@@ -9,21 +9,13 @@
 //! scoped by `company_id`.
 
 mod credentials;
-mod lead_writes;
+mod directory;
 mod leads;
 
 pub use leads::{issued_statement, list_statements, Param, Query};
 
-use super::{
-    ApiKey, App, AppInstall, AppKey, Company, CreatedLead, KeyListing, KeyOwner, LeadFilter,
-    LeadPage, LeadParties, LeadRow, Member, PoolStatus, Product, SeedBatch, Storage, StoreError,
-    StoreResult, TeamMember, User, UserToken,
-};
-use crate::domain::{
-    AppId, CompanyId, IdempotencyClaim, KeyId, LeadChange, LeadId, MemberId, NewLead, Permissions,
-    ProductId, UserId, UserTokenId,
-};
-use crate::pagination::PageRequest;
+use super::{Database, PoolStatus, StoreError, StoreResult};
+use crate::domain::CompanyId;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use leads_types::Timestamp;
@@ -285,6 +277,26 @@ fn ts(millis: i64) -> Timestamp {
     Timestamp::from_millis(millis).unwrap_or_else(|| Timestamp::from_millis(0).expect("epoch"))
 }
 
+/// Runs a prepared (cached) statement that answers at most one row.
+pub(super) async fn query_opt(
+    client: &deadpool_postgres::Client,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> StoreResult<Option<tokio_postgres::Row>> {
+    let statement = client.prepare_cached(sql).await.map_err(pg_error)?;
+    client.query_opt(&statement, params).await.map_err(pg_error)
+}
+
+/// Runs a prepared (cached) statement and answers how many rows it wrote.
+pub(super) async fn execute(
+    client: &deadpool_postgres::Client,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> StoreResult<u64> {
+    let statement = client.prepare_cached(sql).await.map_err(pg_error)?;
+    client.execute(&statement, params).await.map_err(pg_error)
+}
+
 /// Runs a statement that writes one row only when `company` exists; none written means it does
 /// not. Companies are never deleted, so the check cannot go stale before COMMIT.
 async fn insert_for_company(
@@ -302,7 +314,7 @@ async fn insert_for_company(
 }
 
 #[async_trait]
-impl Storage for PgStore {
+impl Database for PgStore {
     async fn cursor_secret(&self) -> StoreResult<Vec<u8>> {
         let client = self.client().await?;
         let row = client
@@ -335,349 +347,5 @@ impl Storage for PgStore {
         let client = self.client().await?;
         client.simple_query("SELECT 1").await.map_err(pg_error)?;
         Ok(())
-    }
-
-    async fn find_api_key(&self, hash: [u8; 32]) -> StoreResult<Option<ApiKey>> {
-        let client = self.client().await?;
-        let statement = client
-            .prepare_cached(
-                "SELECT id, company_id, permissions, created_at, revoked_at, secret_hash
-                 FROM api_keys WHERE secret_hash = $1",
-            )
-            .await
-            .map_err(pg_error)?;
-        let Some(row) = client
-            .query_opt(&statement, &[&hash.as_slice()])
-            .await
-            .map_err(pg_error)?
-        else {
-            return Ok(None);
-        };
-        let permissions: String = row.try_get(2).map_err(pg_error)?;
-        let revoked_at: Option<i64> = row.try_get(4).map_err(pg_error)?;
-        let secret_hash: Vec<u8> = row.try_get(5).map_err(pg_error)?;
-        Ok(Some(ApiKey {
-            id: KeyId::from_trusted(row.try_get(0).map_err(pg_error)?),
-            company_id: CompanyId::from_trusted(row.try_get(1).map_err(pg_error)?),
-            permissions: credentials::permissions(&permissions)?,
-            created_at: ts(row.try_get(3).map_err(pg_error)?),
-            revoked: revoked_at.is_some(),
-            secret_hash: secret_hash
-                .try_into()
-                .map_err(|_| StoreError::Internal("a stored key hash is not 32 bytes".into()))?,
-        }))
-    }
-
-    async fn find_app_key(&self, hash: [u8; 32]) -> StoreResult<Option<AppKey>> {
-        credentials::find_app_key(&self.client().await?, &hash).await
-    }
-
-    async fn find_user_token(&self, hash: [u8; 32]) -> StoreResult<Option<UserToken>> {
-        credentials::find_user_token(&self.client().await?, &hash).await
-    }
-
-    async fn app_installation(
-        &self,
-        app: AppId,
-        company: CompanyId,
-    ) -> StoreResult<Option<Permissions>> {
-        credentials::app_installation(&self.client().await?, &app, &company).await
-    }
-
-    async fn is_on_team(&self, company: CompanyId, user: UserId) -> StoreResult<bool> {
-        credentials::is_on_team(&self.client().await?, &company, &user).await
-    }
-
-    async fn lead_parties(&self, id: LeadId) -> StoreResult<Option<LeadParties>> {
-        credentials::lead_parties(&self.client().await?, &id).await
-    }
-
-    async fn list_leads(
-        &self,
-        filter: LeadFilter,
-        page: PageRequest,
-        recheck: Option<KeyId>,
-    ) -> StoreResult<Option<LeadPage>> {
-        let client = self.client().await?;
-        leads::list(&client, &filter, &page, recheck.as_ref()).await
-    }
-
-    async fn api_key_is_valid(&self, id: KeyId) -> StoreResult<bool> {
-        leads::key_is_valid(&self.client().await?, &id).await
-    }
-
-    async fn find_lead(&self, company: CompanyId, id: LeadId) -> StoreResult<Option<LeadRow>> {
-        let client = self.client().await?;
-        leads::find(&client, &company, &id).await
-    }
-
-    async fn create_lead(
-        &self,
-        lead: NewLead,
-        claim: Option<IdempotencyClaim>,
-    ) -> StoreResult<CreatedLead> {
-        let mut client = self.client().await?;
-        lead_writes::create(&mut client, lead, claim).await
-    }
-
-    async fn update_lead(
-        &self,
-        company: CompanyId,
-        id: LeadId,
-        change: LeadChange,
-    ) -> StoreResult<Option<LeadRow>> {
-        let client = self.client().await?;
-        lead_writes::update(&client, &company, &id, &change).await
-    }
-
-    async fn forget_idempotency_claims(&self, before: i64, limit: u32) -> StoreResult<u64> {
-        let client = self.client().await?;
-        lead_writes::forget_claims(&client, before, limit).await
-    }
-
-    async fn create_company(&self, title: String) -> StoreResult<Company> {
-        let company = Company {
-            id: CompanyId::generate().into_string(),
-            title,
-            created_at: Timestamp::now(),
-        };
-        let client = self.client().await?;
-        let statement = client
-            .prepare_cached("INSERT INTO companies (id, title, created_at) VALUES ($1, $2, $3)")
-            .await
-            .map_err(pg_error)?;
-        client
-            .execute(
-                &statement,
-                &[&company.id, &company.title, &company.created_at.as_millis()],
-            )
-            .await
-            .map_err(pg_error)?;
-        Ok(company)
-    }
-
-    async fn create_product(&self, company: CompanyId, title: String) -> StoreResult<Product> {
-        let product = Product {
-            id: ProductId::generate().into_string(),
-            company_id: company.as_str().to_owned(),
-            title,
-            created_at: Timestamp::now(),
-        };
-        let client = self.client().await?;
-        insert_for_company(
-            &client,
-            &company,
-            "INSERT INTO products (id, company_id, title, created_at)
-             SELECT $1, id, $3, $4 FROM companies WHERE id = $2",
-            &[
-                &product.id,
-                &product.company_id,
-                &product.title,
-                &product.created_at.as_millis(),
-            ],
-        )
-        .await?;
-        Ok(product)
-    }
-
-    async fn create_user(
-        &self,
-        username: String,
-        email: Option<String>,
-        name: Option<String>,
-    ) -> StoreResult<User> {
-        let user = User {
-            id: UserId::generate().into_string(),
-            username,
-            email,
-            name,
-            created_at: Timestamp::now(),
-        };
-        let client = self.client().await?;
-        let statement = client
-            .prepare_cached(
-                "INSERT INTO users (id, username, email, name, created_at)
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .await
-            .map_err(pg_error)?;
-        client
-            .execute(
-                &statement,
-                &[
-                    &user.id,
-                    &user.username,
-                    &user.email,
-                    &user.name,
-                    &user.created_at.as_millis(),
-                ],
-            )
-            .await
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    StoreError::Conflict(format!("the username {:?} is taken", user.username))
-                } else {
-                    pg_error(e)
-                }
-            })?;
-        Ok(user)
-    }
-
-    async fn create_member(&self, company: CompanyId, user: UserId) -> StoreResult<Member> {
-        let member = Member {
-            id: MemberId::generate().into_string(),
-            company_id: company.as_str().to_owned(),
-            user_id: user.as_str().to_owned(),
-            created_at: Timestamp::now(),
-        };
-        let client = self.client().await?;
-        // One statement tells the three outcomes apart: which of company and user exist, and
-        // whether the row went in. Neither companies nor users are ever deleted.
-        let statement = client
-            .prepare_cached(
-                "WITH c AS (SELECT id FROM companies WHERE id = $2),
-                      u AS (SELECT id FROM users WHERE id = $3),
-                      ins AS (
-                        INSERT INTO members (id, company_id, user_id, created_at)
-                        SELECT $1, c.id, u.id, $4 FROM c, u
-                        ON CONFLICT (company_id, user_id) DO NOTHING
-                        RETURNING id)
-                 SELECT EXISTS (SELECT 1 FROM c), EXISTS (SELECT 1 FROM u),
-                        EXISTS (SELECT 1 FROM ins)",
-            )
-            .await
-            .map_err(pg_error)?;
-        let row = client
-            .query_one(
-                &statement,
-                &[
-                    &member.id,
-                    &member.company_id,
-                    &member.user_id,
-                    &member.created_at.as_millis(),
-                ],
-            )
-            .await
-            .map_err(pg_error)?;
-        let flags: (bool, bool, bool) = (
-            row.try_get(0).map_err(pg_error)?,
-            row.try_get(1).map_err(pg_error)?,
-            row.try_get(2).map_err(pg_error)?,
-        );
-        match flags {
-            (false, _, _) => Err(StoreError::NotFound(format!("no company {company}"))),
-            (true, false, _) => Err(StoreError::NotFound(format!("no user {user}"))),
-            (true, true, false) => Err(StoreError::Conflict(format!(
-                "user {user} is already a member of company {company}"
-            ))),
-            (true, true, true) => Ok(member),
-        }
-    }
-
-    async fn create_api_key(
-        &self,
-        company: CompanyId,
-        permissions: Permissions,
-        secret_hash: [u8; 32],
-    ) -> StoreResult<ApiKey> {
-        let key = ApiKey {
-            id: KeyId::generate(),
-            company_id: company,
-            permissions,
-            created_at: Timestamp::now(),
-            revoked: false,
-            secret_hash,
-        };
-        let client = self.client().await?;
-        insert_for_company(
-            &client,
-            &key.company_id,
-            "INSERT INTO api_keys (id, company_id, secret_hash, permissions, created_at)
-             SELECT $1, id, $3, $4, $5 FROM companies WHERE id = $2",
-            &[
-                &key.id.as_str(),
-                &key.company_id.as_str(),
-                &key.secret_hash.as_slice(),
-                &key.permissions.to_string(),
-                &key.created_at.as_millis(),
-            ],
-        )
-        .await?;
-        Ok(key)
-    }
-
-    async fn create_app(&self, title: String) -> StoreResult<App> {
-        credentials::create_app(&self.client().await?, title).await
-    }
-
-    async fn install_app(
-        &self,
-        app: AppId,
-        company: CompanyId,
-        permissions: Permissions,
-    ) -> StoreResult<AppInstall> {
-        credentials::install_app(&self.client().await?, &app, &company, permissions).await
-    }
-
-    async fn uninstall_app(&self, app: AppId, company: CompanyId) -> StoreResult<bool> {
-        credentials::uninstall_app(&self.client().await?, &app, &company).await
-    }
-
-    async fn create_app_key(
-        &self,
-        app: AppId,
-        permissions: Permissions,
-        secret_hash: [u8; 32],
-    ) -> StoreResult<AppKey> {
-        credentials::create_app_key(&self.client().await?, app, permissions, secret_hash).await
-    }
-
-    async fn list_keys(&self, owner: KeyOwner) -> StoreResult<Vec<KeyListing>> {
-        credentials::list_keys(&self.client().await?, &owner).await
-    }
-
-    async fn revoke_key(&self, id: KeyId) -> StoreResult<bool> {
-        credentials::revoke_key(&self.client().await?, &id).await
-    }
-
-    async fn create_user_token(
-        &self,
-        user: UserId,
-        scopes: Permissions,
-        expires_at: i64,
-        secret_hash: [u8; 32],
-    ) -> StoreResult<UserToken> {
-        let client = self.client().await?;
-        credentials::create_user_token(&client, user, scopes, expires_at, secret_hash).await
-    }
-
-    async fn revoke_user_token(&self, id: UserTokenId) -> StoreResult<bool> {
-        credentials::revoke_user_token(&self.client().await?, &id).await
-    }
-
-    async fn add_to_team(&self, company: CompanyId, user: UserId) -> StoreResult<TeamMember> {
-        credentials::add_to_team(&self.client().await?, company, user).await
-    }
-
-    async fn remove_from_team(&self, company: CompanyId, user: UserId) -> StoreResult<bool> {
-        credentials::remove_from_team(&self.client().await?, &company, &user).await
-    }
-
-    async fn delete_lead(&self, id: LeadId) -> StoreResult<bool> {
-        let client = self.client().await?;
-        let statement = client
-            .prepare_cached("DELETE FROM leads WHERE id = $1")
-            .await
-            .map_err(pg_error)?;
-        let deleted = client
-            .execute(&statement, &[&id.as_str()])
-            .await
-            .map_err(pg_error)?;
-        Ok(deleted > 0)
-    }
-
-    async fn insert_seed(&self, batch: SeedBatch) -> StoreResult<()> {
-        let mut client = self.client().await?;
-        leads::insert_seed(&mut client, &batch).await
     }
 }

@@ -1,13 +1,177 @@
-//! Credentials for SQLite: app keys and installations, user tokens, teams, key listing and
-//! revocation. Company keys' lookup lives with the store itself (`find_api_key`).
+//! Credentials for SQLite: company and app keys, app installations, user tokens, teams, key
+//! listing and revocation.
 
-use super::{company_exists, is_unique_violation, sql_error, ts};
-use crate::domain::{AppId, CompanyId, KeyId, LeadId, Permissions, Timestamp, UserId, UserTokenId};
+use super::{company_exists, is_unique_violation, sql_error, ts, SqliteStore};
+use crate::domain::{AppId, CompanyId, KeyId, Permissions, Timestamp, UserId, UserTokenId};
 use crate::storage::{
-    App, AppInstall, AppKey, KeyListing, KeyOwner, LeadParties, StoreError, StoreResult,
-    TeamMember, UserToken,
+    ApiKey, App, AppInstall, AppKey, CredentialStore, KeyListing, KeyOwner, StoreError,
+    StoreResult, TeamMember, UserToken,
 };
+use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
+
+#[async_trait]
+impl CredentialStore for SqliteStore {
+    async fn find_api_key(&self, hash: [u8; 32]) -> StoreResult<Option<ApiKey>> {
+        self.on_reader(move |conn| {
+            let row = conn
+                .prepare_cached(
+                    "SELECT id, company_id, permissions, created_at, revoked_at, secret_hash
+                     FROM api_keys WHERE secret_hash = ?1",
+                )
+                .and_then(|mut st| {
+                    st.query_row(params![hash.as_slice()], |row| {
+                        Ok((
+                            row.get::<_, String>(0)?,
+                            row.get::<_, String>(1)?,
+                            row.get::<_, String>(2)?,
+                            row.get::<_, i64>(3)?,
+                            row.get::<_, Option<i64>>(4)?,
+                            row.get::<_, [u8; 32]>(5)?,
+                        ))
+                    })
+                    .optional()
+                })
+                .map_err(sql_error)?;
+            row.map(
+                |(id, company, permissions, created_at, revoked_at, secret_hash)| {
+                    Ok(ApiKey {
+                        id: KeyId::from_trusted(id),
+                        company_id: CompanyId::from_trusted(company),
+                        permissions: self::permissions(&permissions)?,
+                        created_at: ts(created_at),
+                        revoked: revoked_at.is_some(),
+                        secret_hash,
+                    })
+                },
+            )
+            .transpose()
+        })
+        .await
+    }
+
+    async fn find_app_key(&self, hash: [u8; 32]) -> StoreResult<Option<AppKey>> {
+        self.read(move |conn| find_app_key(conn, &hash)).await
+    }
+
+    async fn find_user_token(&self, hash: [u8; 32]) -> StoreResult<Option<UserToken>> {
+        self.read(move |conn| find_user_token(conn, &hash)).await
+    }
+
+    async fn app_installation(
+        &self,
+        app: AppId,
+        company: CompanyId,
+    ) -> StoreResult<Option<Permissions>> {
+        self.read(move |conn| app_installation(conn, &app, &company))
+            .await
+    }
+
+    async fn is_on_team(&self, company: CompanyId, user: UserId) -> StoreResult<bool> {
+        self.read(move |conn| is_on_team(conn, &company, &user))
+            .await
+    }
+
+    async fn api_key_is_valid(&self, id: KeyId) -> StoreResult<bool> {
+        self.on_reader(move |conn| super::leads::key_is_valid(conn, &id))
+            .await
+    }
+
+    async fn create_api_key(
+        &self,
+        company: CompanyId,
+        permissions: Permissions,
+        secret_hash: [u8; 32],
+    ) -> StoreResult<ApiKey> {
+        self.write(move |conn| {
+            company_exists(conn, &company)?;
+            let key = ApiKey {
+                id: KeyId::generate(),
+                company_id: company,
+                permissions,
+                created_at: Timestamp::now(),
+                revoked: false,
+                secret_hash,
+            };
+            conn.execute(
+                "INSERT INTO api_keys (id, company_id, secret_hash, permissions, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    key.id.as_str(),
+                    key.company_id.as_str(),
+                    key.secret_hash.as_slice(),
+                    key.permissions.to_string(),
+                    key.created_at.as_millis()
+                ],
+            )
+            .map_err(sql_error)?;
+            Ok(key)
+        })
+        .await
+    }
+
+    async fn create_app(&self, title: String) -> StoreResult<App> {
+        self.write(move |conn| create_app(conn, title)).await
+    }
+
+    async fn install_app(
+        &self,
+        app: AppId,
+        company: CompanyId,
+        permissions: Permissions,
+    ) -> StoreResult<AppInstall> {
+        self.write(move |conn| install_app(conn, &app, &company, permissions))
+            .await
+    }
+
+    async fn uninstall_app(&self, app: AppId, company: CompanyId) -> StoreResult<bool> {
+        self.write(move |conn| uninstall_app(conn, &app, &company))
+            .await
+    }
+
+    async fn create_app_key(
+        &self,
+        app: AppId,
+        permissions: Permissions,
+        secret_hash: [u8; 32],
+    ) -> StoreResult<AppKey> {
+        self.write(move |conn| create_app_key(conn, app, permissions, secret_hash))
+            .await
+    }
+
+    async fn list_keys(&self, owner: KeyOwner) -> StoreResult<Vec<KeyListing>> {
+        self.read(move |conn| list_keys(conn, &owner)).await
+    }
+
+    async fn revoke_key(&self, id: KeyId) -> StoreResult<bool> {
+        self.write(move |conn| revoke_key(conn, &id)).await
+    }
+
+    async fn create_user_token(
+        &self,
+        user: UserId,
+        scopes: Permissions,
+        expires_at: i64,
+        secret_hash: [u8; 32],
+    ) -> StoreResult<UserToken> {
+        self.write(move |conn| create_user_token(conn, user, scopes, expires_at, secret_hash))
+            .await
+    }
+
+    async fn revoke_user_token(&self, id: UserTokenId) -> StoreResult<bool> {
+        self.write(move |conn| revoke_user_token(conn, &id)).await
+    }
+
+    async fn add_to_team(&self, company: CompanyId, user: UserId) -> StoreResult<TeamMember> {
+        self.write(move |conn| add_to_team(conn, company, user))
+            .await
+    }
+
+    async fn remove_from_team(&self, company: CompanyId, user: UserId) -> StoreResult<bool> {
+        self.write(move |conn| remove_from_team(conn, &company, &user))
+            .await
+    }
+}
 
 /// Permissions as stored: a list this server wrote, so an unknown name means a broken database.
 pub(super) fn permissions(text: &str) -> StoreResult<Permissions> {
@@ -128,20 +292,6 @@ pub(super) fn is_on_team(
 ) -> StoreResult<bool> {
     conn.prepare_cached("SELECT 1 FROM team_members WHERE company_id = ?1 AND user_id = ?2")
         .and_then(|mut st| st.exists(params![company.as_str(), user.as_str()]))
-        .map_err(sql_error)
-}
-
-pub(super) fn lead_parties(conn: &Connection, id: &LeadId) -> StoreResult<Option<LeadParties>> {
-    conn.prepare_cached("SELECT company_id, user_id FROM leads WHERE id = ?1")
-        .and_then(|mut st| {
-            st.query_row(params![id.as_str()], |row| {
-                Ok(LeadParties {
-                    company: CompanyId::from_trusted(row.get(0)?),
-                    user: UserId::from_trusted(row.get(1)?),
-                })
-            })
-            .optional()
-        })
         .map_err(sql_error)
 }
 

@@ -1,18 +1,78 @@
-//! Lead queries for SQLite: the keyset page with its flag probes, one lead by id, and bulk
-//! seeding.
+//! Leads for SQLite: the keyset page with its flag probes, one lead by id, whose a lead is, and
+//! (in [`writes`]) creating, updating and deleting leads.
 //!
 //! Every list reads one range of `leads_by_company_time` (or, filtered by products, one range of
 //! `leads_by_company_product_time` per product, merged), so a page costs the same at any depth.
 //! A page is one statement, its own snapshot: the probes that answer its flags are uncorrelated
 //! subqueries in its select list, which SQLite runs once.
 
-use super::sql_error;
-use crate::domain::{CompanyId, KeyId, LeadId};
+mod writes;
+
+use super::{sql_error, SqliteStore};
+use crate::domain::{CompanyId, IdempotencyClaim, KeyId, LeadChange, LeadId, NewLead, UserId};
 use crate::pagination::{self, Edge, Order, PageRequest, ProbeAnswers, Probes};
-use crate::storage::{LeadFilter, LeadPage, LeadRow, SeedBatch, StoreResult};
+use crate::storage::{
+    CreatedLead, LeadFilter, LeadPage, LeadParties, LeadRow, LeadStore, StoreResult,
+};
+use async_trait::async_trait;
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::fmt::Write;
+
+#[async_trait]
+impl LeadStore for SqliteStore {
+    async fn lead_parties(&self, id: LeadId) -> StoreResult<Option<LeadParties>> {
+        self.read(move |conn| lead_parties(conn, &id)).await
+    }
+
+    async fn list_leads(
+        &self,
+        filter: LeadFilter,
+        page: PageRequest,
+        recheck: Option<KeyId>,
+    ) -> StoreResult<Option<LeadPage>> {
+        // The page is one statement; the key's re-check need not share its snapshot.
+        self.on_reader(move |conn| list(conn, &filter, &page, recheck.as_ref()))
+            .await
+    }
+
+    async fn find_lead(&self, company: CompanyId, id: LeadId) -> StoreResult<Option<LeadRow>> {
+        self.on_reader(move |conn| find(conn, &company, &id)).await
+    }
+
+    async fn create_lead(
+        &self,
+        lead: NewLead,
+        claim: Option<IdempotencyClaim>,
+    ) -> StoreResult<CreatedLead> {
+        self.write(move |conn| writes::create(conn, lead, claim.as_ref()))
+            .await
+    }
+
+    async fn update_lead(
+        &self,
+        company: CompanyId,
+        id: LeadId,
+        change: LeadChange,
+    ) -> StoreResult<Option<LeadRow>> {
+        self.write(move |conn| writes::update(conn, &company, &id, &change))
+            .await
+    }
+
+    async fn forget_idempotency_claims(&self, before: i64, limit: u32) -> StoreResult<u64> {
+        self.write(move |conn| writes::forget_claims(conn, before, limit))
+            .await
+    }
+
+    async fn delete_lead(&self, id: LeadId) -> StoreResult<bool> {
+        self.write(move |conn| {
+            conn.execute("DELETE FROM leads WHERE id = ?1", params![id.as_str()])
+                .map(|n| n > 0)
+                .map_err(sql_error)
+        })
+        .await
+    }
+}
 
 const LEAD_COLUMNS: &str = "l.id, l.created_at, l.updated_at, l.referrer, l.metadata,
        u.id, u.email, u.name, u.username, p.id, p.title, m.id";
@@ -271,104 +331,16 @@ fn probe(
     format!("EXISTS (SELECT 1 FROM leads l {index} WHERE {conditions}{products})")
 }
 
-pub(super) fn insert_seed(conn: &Connection, batch: &SeedBatch) -> StoreResult<()> {
-    // Bulk inserts land all over the id indexes; a large page cache keeps them in memory
-    // instead of re-reading pages from disk for every row. Only seeding processes do this.
-    conn.execute_batch("PRAGMA cache_size = -262144")
-        .map_err(sql_error)?;
-    let mut companies = conn
-        .prepare_cached("INSERT INTO companies (id, title, created_at) VALUES (?1, ?2, ?3)")
-        .map_err(sql_error)?;
-    for c in &batch.companies {
-        companies
-            .execute(params![c.id, c.title, c.created_at.as_millis()])
-            .map_err(sql_error)?;
-    }
-    let mut products = conn
-        .prepare_cached(
-            "INSERT INTO products (id, company_id, title, created_at) VALUES (?1, ?2, ?3, ?4)",
-        )
-        .map_err(sql_error)?;
-    for p in &batch.products {
-        products
-            .execute(params![
-                p.id,
-                p.company_id,
-                p.title,
-                p.created_at.as_millis()
-            ])
-            .map_err(sql_error)?;
-    }
-    let mut users = conn
-        .prepare_cached(
-            "INSERT INTO users (id, username, email, name, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        )
-        .map_err(sql_error)?;
-    // Rows in id order touch each page of the random-id indexes once per batch.
-    let mut sorted_users: Vec<_> = batch.users.iter().collect();
-    sorted_users.sort_unstable_by(|a, b| a.id.cmp(&b.id));
-    for u in sorted_users {
-        users
-            .execute(params![
-                u.id,
-                u.username,
-                u.email,
-                u.name,
-                u.created_at.as_millis()
-            ])
-            .map_err(sql_error)?;
-    }
-    let mut members = conn
-        .prepare_cached(
-            "INSERT INTO members (id, company_id, user_id, created_at) VALUES (?1, ?2, ?3, ?4)",
-        )
-        .map_err(sql_error)?;
-    for m in &batch.members {
-        members
-            .execute(params![
-                m.id,
-                m.company_id,
-                m.user_id,
-                m.created_at.as_millis()
-            ])
-            .map_err(sql_error)?;
-    }
-    let mut leads = conn
-        .prepare_cached(
-            "INSERT INTO leads (id, company_id, user_id, product_id, referrer, metadata, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-        )
-        .map_err(sql_error)?;
-    let mut sorted_leads: Vec<_> = batch.leads.iter().collect();
-    sorted_leads.sort_unstable_by(|a, b| a.id.cmp(&b.id));
-    for l in sorted_leads {
-        leads
-            .execute(params![
-                l.id.as_str(),
-                l.company_id,
-                l.user_id,
-                l.product_id,
-                l.referrer,
-                l.metadata,
-                l.created_at
-            ])
-            .map_err(sql_error)?;
-    }
-    let mut keys = conn
-        .prepare_cached(
-            "INSERT INTO api_keys (id, company_id, secret_hash, permissions, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-        )
-        .map_err(sql_error)?;
-    for k in &batch.keys {
-        keys.execute(params![
-            k.id.as_str(),
-            k.company_id.as_str(),
-            k.secret_hash.as_slice(),
-            k.permissions.to_string(),
-            k.created_at.as_millis()
-        ])
-        .map_err(sql_error)?;
-    }
-    Ok(())
+pub(super) fn lead_parties(conn: &Connection, id: &LeadId) -> StoreResult<Option<LeadParties>> {
+    conn.prepare_cached("SELECT company_id, user_id FROM leads WHERE id = ?1")
+        .and_then(|mut st| {
+            st.query_row(params![id.as_str()], |row| {
+                Ok(LeadParties {
+                    company: CompanyId::from_trusted(row.get(0)?),
+                    user: UserId::from_trusted(row.get(1)?),
+                })
+            })
+            .optional()
+        })
+        .map_err(sql_error)
 }

@@ -5,11 +5,11 @@
 //! through the claim's primary key: the claim goes in first, so a second create with the same key,
 //! from any instance, waits for the first to commit and then replays its lead.
 
-use super::leads::{self, LEAD_COLUMNS, LEAD_JOINS};
-use super::pg_error;
+use super::{LEAD_COLUMNS, LEAD_JOINS};
 use crate::domain::{
     CompanyId, IdempotencyClaim, LeadChange, LeadId, NewLead, ProductId, Timestamp,
 };
+use crate::storage::postgres::pg_error;
 use crate::storage::{CreatedLead, LeadRow, StoreError, StoreResult};
 use deadpool_postgres::GenericClient;
 use tokio_postgres::error::SqlState;
@@ -180,7 +180,7 @@ async fn replay(
         ));
     }
     // Same fingerprint, so the same company: the earlier lead is this company's.
-    match leads::find(client, &lead.company, &LeadId::from_trusted(lead_id)).await? {
+    match super::find(client, &lead.company, &LeadId::from_trusted(lead_id)).await? {
         Some(row) => Ok(Some(CreatedLead {
             row,
             replayed: true,
@@ -234,7 +234,7 @@ pub(super) async fn update(
         )
         .await
         .map_err(pg_error)?;
-    row.as_ref().map(leads::lead_row).transpose()
+    row.as_ref().map(super::lead_row).transpose()
 }
 
 pub(super) async fn forget_claims(

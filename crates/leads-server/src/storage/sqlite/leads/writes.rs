@@ -4,10 +4,10 @@
 //! Each runs on the writer thread inside its own savepoint of the group transaction, so an error
 //! leaves nothing of it behind, and the caller hears of success only after the group's COMMIT.
 
-use super::{leads, sql_error};
 use crate::domain::{
     CompanyId, IdempotencyClaim, LeadChange, LeadId, NewLead, ProductId, Timestamp, UserId,
 };
+use crate::storage::sqlite::sql_error;
 use crate::storage::{CreatedLead, LeadRow, StoreError, StoreResult};
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -129,7 +129,7 @@ fn replay(
         ));
     }
     // Same fingerprint, so the same company: the earlier lead is this company's.
-    match leads::find(conn, &lead.company, &LeadId::from_trusted(lead_id))? {
+    match super::find(conn, &lead.company, &LeadId::from_trusted(lead_id))? {
         Some(row) => Ok(Some(CreatedLead {
             row,
             replayed: true,
@@ -187,7 +187,7 @@ fn product_title(
         })
 }
 
-/// The member the user became in `company`, if they converted (as `leads::LEAD_JOINS` finds it).
+/// The member the user became in `company`, if they converted (as `super::LEAD_JOINS` finds it).
 fn member(conn: &Connection, company: &CompanyId, user: &UserId) -> StoreResult<Option<String>> {
     conn.prepare_cached("SELECT id FROM members WHERE company_id = ?1 AND user_id = ?2")
         .and_then(|mut st| {
@@ -239,7 +239,7 @@ pub(super) fn update(
 
 /// A lead this transaction has just written, read back whole.
 fn written(conn: &Connection, company: &CompanyId, id: &LeadId) -> StoreResult<LeadRow> {
-    leads::find(conn, company, id)?
+    super::find(conn, company, id)?
         .ok_or_else(|| StoreError::Internal(format!("lead {id} vanished while being written")))
 }
 
