@@ -1,6 +1,6 @@
 //! The four kinds of credential, each valid, lacking a permission, for a company it may not act
 //! for, revoked or expired, and sent in a malformed header; then what sets each kind apart:
-//! apps' installations, users' own leads and teams.
+//! apps' installations, user tokens on and off a company's team.
 
 mod common;
 
@@ -20,7 +20,7 @@ conformance!(
     revoking_takes_effect_at_once_on_every_instance,
     a_key_used_before_is_refused_on_every_route_once_revoked,
     a_user_token_records_its_own_user_and_names_no_other,
-    a_user_reads_their_own_leads_and_no_one_elses,
+    a_user_token_off_the_team_records_its_own_leads_but_never_reads_the_companys_records,
     a_team_member_sees_the_whole_company_within_the_tokens_scopes,
     member_email_read_decides_emails_for_every_kind,
 );
@@ -59,7 +59,7 @@ struct Kind {
     lacking_manage: String,
     /// Revoked or expired, each a 401.
     dead: Vec<String>,
-    /// A user token: records its own user and reads its own leads anywhere.
+    /// A user token: records its own user, for any company; reads only where on the team.
     is_user: bool,
 }
 
@@ -167,25 +167,25 @@ async fn check_kind(app: &TestApp, world: &World, kind: &Kind) {
     .await;
     assert_error(status, &body, StatusCode::FORBIDDEN, "lead:manage");
 
-    // Another company: its leads are not found, and listing or writing for it is refused,
-    // except that a user token reads and records its own user's leads anywhere.
+    // Another company: its leads are not found and listing for it is refused, for every kind.
+    // Writing for it is refused too, except that a user token records its own user anywhere;
+    // even then the lead is the company's record, which the token cannot read back.
     let path = lead(&world.other_lead);
     let (status, body) = call(app, Method::GET, &path, &kind.valid, None).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "No such lead");
     let (status, body) = call(app, Method::PATCH, &path, &kind.valid, Some(&patch)).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "No such lead");
-    let (status, page) = call(app, Method::GET, &list(&world.other), &kind.valid, None).await;
     let body = create_body(&world.other);
     let (created_status, created) =
         call(app, Method::POST, "/api/v1/leads", &kind.valid, Some(&body)).await;
     if kind.is_user {
-        assert_eq!(status, StatusCode::OK, "{page}");
-        assert_eq!(ids(&page), Vec::<String>::new(), "no own leads there yet");
         assert_eq!(created_status, StatusCode::OK, "{created}");
-        let (_, page) = call(app, Method::GET, &list(&world.other), &kind.valid, None).await;
-        assert_eq!(ids(&page), [created["id"].as_str().unwrap().to_owned()]);
+        let own = lead(created["id"].as_str().unwrap());
+        let (status, body) = call(app, Method::GET, &own, &kind.valid, None).await;
+        assert_error(status, &body, StatusCode::NOT_FOUND, "No such lead");
+        let (status, body) = call(app, Method::PATCH, &own, &kind.valid, Some(&patch)).await;
+        assert_error(status, &body, StatusCode::NOT_FOUND, "No such lead");
     } else {
-        assert_error(status, &page, StatusCode::FORBIDDEN, &world.other.id);
         assert_error(
             created_status,
             &created,
@@ -193,6 +193,8 @@ async fn check_kind(app: &TestApp, world: &World, kind: &Kind) {
             &world.other.id,
         );
     }
+    let (status, page) = call(app, Method::GET, &list(&world.other), &kind.valid, None).await;
+    assert_error(status, &page, StatusCode::FORBIDDEN, &world.other.id);
 
     // Revoked or expired: 401 on every route.
     for dead in &kind.dead {
@@ -309,6 +311,7 @@ async fn malformed_authorization_headers_are_401_for_every_kind(mut app: TestApp
     app.reconfigure(|config| config.jwt.keys = vec![verifying])
         .await;
     let user = app.user().await.id;
+    credentials::join_team(&app, &world.home, &user).await;
     let tokens = [
         world.home.key.clone(),
         credentials::installed_app(&app, &world.home, None, None)
@@ -574,64 +577,63 @@ async fn a_user_token_records_its_own_user_and_names_no_other(app: TestApp) {
     assert_eq!(body["error"]["param"], "company_id");
 }
 
-async fn a_user_reads_their_own_leads_and_no_one_elses(app: TestApp) {
+async fn a_user_token_off_the_team_records_its_own_leads_but_never_reads_the_companys_records(
+    app: TestApp,
+) {
     let world = world(&app).await;
     let user = app.user().await;
     let (_, token) = credentials::user_token(&app, &user.id, None).await;
-    // Five leads of the user among the company's others.
+    // The user records themself as a lead three times; the company then writes its own notes
+    // about them and credits a referrer.
     let mut own = Vec::new();
-    for _ in 0..5 {
-        let body = json!({"company_id": world.home.id});
+    for _ in 0..3 {
+        let body = json!({"company_id": world.home.id, "referrer": "https://prospect.example"});
         let (status, lead) = call(&app, Method::POST, "/api/v1/leads", &token, Some(&body)).await;
         assert_eq!(status, StatusCode::OK, "{lead}");
-        own.push(lead["id"].as_str().unwrap().to_owned());
-        app.leads(&world.home, &[(1_700_000_000_000, None)]).await;
+        assert_eq!(lead["user"]["id"], user.id.as_str(), "{lead}");
+        own.push(format!("/api/v1/leads/{}", lead["id"].as_str().unwrap()));
     }
-    own.reverse(); // newest first
-                   // Listing shows only theirs, in order, page by page with exact flags.
-    let mut seen = Vec::new();
-    let mut after = String::new();
-    loop {
-        let path = format!("/api/v1/leads?company_id={}&first=2{after}", world.home.id);
-        let (status, page) = call(&app, Method::GET, &path, &token, None).await;
-        assert_eq!(status, StatusCode::OK, "{page}");
-        let page_ids = ids(&page);
-        seen.extend(page_ids.clone());
+    let notes =
+        json!({"metadata": {"note": "price-sensitive"}, "referrer": "https://affiliate.example"});
+    for path in &own {
+        let (status, lead) = call(&app, Method::PATCH, path, &world.home.key, Some(&notes)).await;
+        assert_eq!(status, StatusCode::OK, "{lead}");
+    }
+
+    // Listing the company is refused outright, however filtered, naming the company.
+    for query in [
+        String::new(),
+        format!("&product_ids[]={}", world.home.products[0]),
+        "&first=1&created_after=2000-01-01T00:00:00.000Z".to_owned(),
+    ] {
+        let path = format!("/api/v1/leads?company_id={}{query}", world.home.id);
+        let (status, body) = call(&app, Method::GET, &path, &token, None).await;
+        assert_error(status, &body, StatusCode::FORBIDDEN, &world.home.id);
+        let path = format!("/api/v1/leads?account_id={}{query}", world.home.id);
+        let (status, body) = call(&app, Method::GET, &path, &token, None).await;
+        assert_error(status, &body, StatusCode::FORBIDDEN, &world.home.id);
+    }
+    // The leads about the user are the company's records: not found, exactly like another
+    // company's lead, whether read or written; and nothing changes.
+    let rewrite = json!({"referrer": "https://someone-else.example", "metadata": null});
+    for path in own
+        .iter()
+        .chain([&format!("/api/v1/leads/{}", world.home_lead)])
+    {
+        let (status, body) = call(&app, Method::GET, path, &token, None).await;
+        assert_error(status, &body, StatusCode::NOT_FOUND, "No such lead");
+        let (status, body) = call(&app, Method::PATCH, path, &token, Some(&rewrite)).await;
+        assert_error(status, &body, StatusCode::NOT_FOUND, "No such lead");
+    }
+    for path in &own {
+        let (_, lead) = call(&app, Method::GET, path, &world.home.key, None).await;
+        assert_eq!(lead["referrer"], "https://affiliate.example", "{lead}");
         assert_eq!(
-            page["page_info"]["has_next_page"],
-            seen.len() < own.len(),
-            "{page}"
+            lead["metadata"],
+            json!({"note": "price-sensitive"}),
+            "{lead}"
         );
-        match page["page_info"]["end_cursor"].as_str() {
-            Some(cursor) if !page_ids.is_empty() => after = format!("&after={cursor}"),
-            _ => break,
-        }
     }
-    assert_eq!(seen, own);
-    // Their own lead reads and updates; another user's is not found.
-    let path = format!("/api/v1/leads/{}", own[0]);
-    assert_eq!(
-        call(&app, Method::GET, &path, &token, None).await.0,
-        StatusCode::OK
-    );
-    let patch = json!({"metadata": {"mine": true}});
-    let (status, lead) = call(&app, Method::PATCH, &path, &token, Some(&patch)).await;
-    assert_eq!(
-        (status, lead["metadata"].clone()),
-        (StatusCode::OK, json!({"mine": true}))
-    );
-    let path = format!("/api/v1/leads/{}", world.home_lead);
-    let (status, body) = call(&app, Method::GET, &path, &token, None).await;
-    assert_error(status, &body, StatusCode::NOT_FOUND, "No such lead");
-    let (status, body) = call(&app, Method::PATCH, &path, &token, Some(&patch)).await;
-    assert_error(status, &body, StatusCode::NOT_FOUND, "No such lead");
-    // A product filter narrows their leads, never widens them.
-    let path = format!(
-        "/api/v1/leads?company_id={}&product_ids[]={}",
-        world.home.id, world.home.products[0]
-    );
-    let (status, page) = call(&app, Method::GET, &path, &token, None).await;
-    assert_eq!((status, ids(&page)), (StatusCode::OK, Vec::<String>::new()));
 }
 
 async fn a_team_member_sees_the_whole_company_within_the_tokens_scopes(app: TestApp) {
@@ -646,8 +648,8 @@ async fn a_team_member_sees_the_whole_company_within_the_tokens_scopes(app: Test
     let without_email = common::permissions_without("member:email:read");
     let (_, narrow) = credentials::user_token(&app, &user, Some(&without_email)).await;
     let path = format!("/api/v1/leads?company_id={}", world.home.id);
-    let (_, page) = call(&app, Method::GET, &path, &token, None).await;
-    assert!(ids(&page).is_empty(), "{page}");
+    let (status, body) = call(&app, Method::GET, &path, &token, None).await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, &world.home.id);
 
     credentials::join_team(&app, &world.home, &user).await;
     let (status, page) = call(&app, Method::GET, &path, &token, None).await;
@@ -684,8 +686,8 @@ async fn a_team_member_sees_the_whole_company_within_the_tokens_scopes(app: Test
     leads_server::admin::remove_from_team(app.stores.credentials.as_ref(), &world.home.id, &user)
         .await
         .unwrap();
-    let (_, page) = call(&app, Method::GET, &path, &token, None).await;
-    assert!(ids(&page).is_empty(), "{page}");
+    let (status, body) = call(&app, Method::GET, &path, &token, None).await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, &world.home.id);
     assert_eq!(
         call(&app, Method::GET, &lead, &token, None).await.0,
         StatusCode::NOT_FOUND

@@ -7,7 +7,13 @@
 //! | company API key | `leads_ck_...` | its company | the key's |
 //! | app API key | `leads_ak_...` | each company the app is installed on | the key's ∩ the installation's |
 //! | company-scoped JWT | `header.claims.signature` | the company its claims name | the claims' |
-//! | user OAuth token | `leads_ut_...` | companies whose team the user is on; elsewhere, only the user's own leads | the token's scopes |
+//! | user OAuth token | `leads_ut_...` | companies whose team the user is on | the token's scopes |
+//!
+//! Outside a company's team a user token may do one thing there: record its own user as a lead
+//! ([`Credential::authorize_own_lead`]), as Whop documents ("if authenticated as a user, that user
+//! is used automatically"). It may not list, read or update the company's leads: they are the
+//! company's records about the user (its notes in `metadata`, the `referrer` affiliate credit is
+//! decided on), not the user's own.
 //!
 //! Every decision about what a credential may do is made here, in [`Credential::access`];
 //! handlers call [`Credential::authorize`], [`Credential::authorize_lead`] or, to fold a key's
@@ -89,20 +95,10 @@ impl std::fmt::Debug for Recheck {
     }
 }
 
-/// Which of a company's leads a credential sees.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LeadScope {
-    /// All of them.
-    Company,
-    /// Only this user's: a user token outside the company's team.
-    OwnedBy(UserId),
-}
-
 /// What a credential may do for one company.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Access {
     pub permissions: Permissions,
-    pub leads: LeadScope,
 }
 
 impl Access {
@@ -113,19 +109,6 @@ impl Access {
     /// Allows holding every permission in `needed`, or says which lack.
     pub fn require(&self, needed: &[Permission]) -> Result<(), AuthError> {
         require(self.permissions, needed)
-    }
-
-    /// The user whose leads alone this access sees, if it is limited to one.
-    pub fn only_user(&self) -> Option<&UserId> {
-        match &self.leads {
-            LeadScope::Company => None,
-            LeadScope::OwnedBy(user) => Some(user),
-        }
-    }
-
-    /// Whether a lead about `user` is one this access sees.
-    pub fn sees_lead_of(&self, user: &UserId) -> bool {
-        self.only_user().is_none_or(|only| only == user)
     }
 }
 
@@ -180,40 +163,28 @@ impl Credential {
         }
     }
 
-    /// What this credential may do for `company`; `None` when it may not act for it at all.
+    /// What this credential may do for `company`; `None` when it may not act for it at all: a
+    /// company key or JWT of another company, an app not installed there, or a user token whose
+    /// user is not on the company's team.
     pub async fn access(
         &self,
         credentials: &dyn CredentialStore,
         company: &CompanyId,
     ) -> Result<Option<Access>, AuthError> {
-        let full = |permissions| {
-            Some(Access {
-                permissions,
-                leads: LeadScope::Company,
-            })
-        };
+        let access = |permissions| Access { permissions };
         Ok(match &self.kind {
             CredentialKind::CompanyApiKey { company: own, .. }
             | CredentialKind::CompanyJwt { company: own, .. } => {
-                (own == company).then_some(()).and(full(self.permissions))
+                (own == company).then(|| access(self.permissions))
             }
             CredentialKind::AppApiKey { app, .. } => credentials
                 .app_installation(app.clone(), company.clone())
                 .await?
-                .and_then(|installed| full(self.permissions.intersection(installed))),
-            CredentialKind::UserToken { user, .. } => {
-                if credentials
-                    .is_on_team(company.clone(), user.clone())
-                    .await?
-                {
-                    full(self.permissions)
-                } else {
-                    Some(Access {
-                        permissions: self.permissions,
-                        leads: LeadScope::OwnedBy(user.clone()),
-                    })
-                }
-            }
+                .map(|installed| access(self.permissions.intersection(installed))),
+            CredentialKind::UserToken { user, .. } => credentials
+                .is_on_team(company.clone(), user.clone())
+                .await?
+                .then(|| access(self.permissions)),
         })
     }
 
@@ -226,6 +197,32 @@ impl Credential {
     ) -> Result<Access, AuthError> {
         self.confirm(credentials).await?;
         self.decide(credentials, company, needed).await
+    }
+
+    /// [`Credential::authorize`] for recording a lead about `user` for `company`. A user token
+    /// records only its own user (naming another is a 403) and may do so for any company, on its
+    /// team or not (Whop: "if authenticated as a user, that user is used automatically"); off the
+    /// team it acts with its scopes for that one lead. Every other credential is authorized as by
+    /// [`Credential::authorize`].
+    pub async fn authorize_own_lead(
+        &self,
+        credentials: &dyn CredentialStore,
+        company: &CompanyId,
+        user: &UserId,
+        needed: &[Permission],
+    ) -> Result<Access, AuthError> {
+        let Some(me) = self.acting_user() else {
+            return self.authorize(credentials, company, needed).await;
+        };
+        self.require(needed)?;
+        if me != user {
+            return Err(AuthError::forbidden(
+                "A user token records leads of its own user only; leave user_id out.",
+            ));
+        }
+        Ok(Access {
+            permissions: self.permissions,
+        })
     }
 
     /// [`Credential::authorize`], except that a remembered key's re-check is handed back for the
@@ -305,21 +302,20 @@ impl Credential {
             // The store looks only in this company, so another company's lead is not found.
             let access = Access {
                 permissions: self.permissions,
-                leads: LeadScope::Company,
             };
             return Ok((home.clone(), access));
         }
-        let parties = leads
+        let company = leads
             .lead_parties(id.clone())
             .await?
-            .ok_or_else(no_such_lead)?;
+            .ok_or_else(no_such_lead)?
+            .company;
         let access = self
-            .access(credentials, &parties.company)
+            .access(credentials, &company)
             .await?
-            .filter(|access| access.sees_lead_of(&parties.user))
             .ok_or_else(no_such_lead)?;
         access.require(needed)?;
-        Ok((parties.company, access))
+        Ok((company, access))
     }
 
     /// Allows holding every permission in `needed`, whatever the company, or says which lack.
@@ -484,21 +480,5 @@ mod tests {
         assert!(bearer_token(&headers(b"Bearer a b")).is_err());
         assert!(bearer_token(&headers(b"Basic abc")).is_err());
         assert!(bearer_token(&headers("Bearer é".as_bytes())).is_err());
-    }
-
-    #[test]
-    fn an_access_limited_to_a_user_sees_only_their_leads() {
-        let user = UserId::generate();
-        let access = Access {
-            permissions: Permissions::all(),
-            leads: LeadScope::OwnedBy(user.clone()),
-        };
-        assert!(access.sees_lead_of(&user));
-        assert!(!access.sees_lead_of(&UserId::generate()));
-        let company = Access {
-            leads: LeadScope::Company,
-            ..access
-        };
-        assert!(company.sees_lead_of(&UserId::generate()));
     }
 }

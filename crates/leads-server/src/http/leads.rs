@@ -66,7 +66,7 @@ pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
         (status = 200, description = "A page of leads", body = leads_types::Page<Lead>),
         (status = 400, description = "A parameter is missing or invalid; `param` names it", body = ErrorBody),
         (status = 401, description = "No credential, or an unknown, revoked or expired one", body = ErrorBody),
-        (status = 403, description = "The credential may not act for this company or lacks a permission", body = ErrorBody),
+        (status = 403, description = "The credential may not act for this company (a user token whose user is not on its team included) or lacks a permission", body = ErrorBody),
         (status = 429, description = "Too many requests of this operation with this credential", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait before retrying"),
                     ("Retry-After-Ms" = u64, description = "Milliseconds to wait before retrying"))),
@@ -80,12 +80,11 @@ pub async fn list(
     credential: Credential,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let mut request = ListRequest::parse(query.as_deref().unwrap_or(""), &cursors)?;
+    let request = ListRequest::parse(query.as_deref().unwrap_or(""), &cursors)?;
     let company = request.filter.company.clone();
     let (access, recheck) = credential
         .authorize_deferred(credentials.as_ref(), &company, &READ_PERMISSIONS)
         .await?;
-    request.filter.user = access.only_user().cloned();
     let page = credential.rechecked(
         leads
             .list_leads(request.filter, request.page, recheck)
@@ -110,6 +109,8 @@ pub async fn list(
 }
 
 /// Record a lead for a company and answer it, once it is durable.
+///
+/// A user token records its own user (leave `user_id` out, or name that user), for any company.
 ///
 /// With an `Idempotency-Key`, a retry of the same body answers the lead the first request made
 /// (marked `Idempotent-Replayed: true`) and writes nothing; the key with another body is a 409.
@@ -146,13 +147,13 @@ pub async fn create(
     let key = idempotency_key(&headers)?;
     let lead = new_lead(body, credential.acting_user())?;
     let access = credential
-        .authorize(credentials.as_ref(), &lead.company, &WRITE_PERMISSIONS)
+        .authorize_own_lead(
+            credentials.as_ref(),
+            &lead.company,
+            &lead.user,
+            &WRITE_PERMISSIONS,
+        )
         .await?;
-    if credential.acting_user().is_some_and(|me| *me != lead.user) {
-        return Err(ApiError::forbidden(
-            "A user token records leads of its own user only; leave user_id out.",
-        ));
-    }
     let claim = key.map(|key| IdempotencyClaim {
         credential: credential.id().to_owned(),
         key,
@@ -171,7 +172,8 @@ pub async fn create(
 
 /// Retrieve one lead of the credential's company.
 ///
-/// A lead of another company is answered exactly like one that does not exist.
+/// A lead of another company is answered exactly like one that does not exist; so is any lead of
+/// a company whose team a user token's user is not on, even a lead about that user.
 #[utoipa::path(
     get,
     path = "/leads/{id}",

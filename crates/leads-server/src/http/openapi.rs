@@ -30,7 +30,10 @@ impl Modify for BearerAuth {
         let mut scheme = Http::new(HttpAuthScheme::Bearer);
         scheme.description = Some(
             "A company API key (leads_ck_...), an app API key (leads_ak_...), a company-scoped \
-             JWT (ES256 or EdDSA), or a user OAuth token (leads_ut_...)."
+             JWT (ES256 or EdDSA), or a user OAuth token (leads_ut_...). A user token acts for \
+             the companies whose team its user is on; elsewhere it may only record its own \
+             user as a lead (POST /leads), and is refused a company's list (403) and its \
+             leads (404) like any other credential of another company."
                 .into(),
         );
         components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
