@@ -184,7 +184,6 @@ impl ListRequest {
                 products,
                 created_after,
                 created_before,
-                user: None,
             },
             page,
         })

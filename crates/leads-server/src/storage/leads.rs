@@ -57,8 +57,6 @@ pub struct LeadFilter {
     pub products: Vec<ProductId>,
     pub created_after: Option<i64>,
     pub created_before: Option<i64>,
-    /// Only this user's leads: what a user token sees of a company whose team it is not on.
-    pub user: Option<UserId>,
 }
 
 /// A page of leads in list order with its exact flags.

@@ -268,9 +268,6 @@ fn conditions(
     newer_than: Option<Edge<'_>>,
 ) -> String {
     let mut sql = format!("l.company_id = {}", q.bind_text(filter.company.as_str()));
-    if let Some(user) = &filter.user {
-        let _ = write!(sql, " AND l.user_id = {}", q.bind_text(user.as_str()));
-    }
     // created_at < b  <=>  (created_at, id) < (b, ''), as no id sorts before ''.
     let upper = [
         older_than.map(|e| (bound(e), if e.inclusive { "<=" } else { "<" })),
@@ -339,12 +336,6 @@ fn probe(q: &mut Query, filter: &LeadFilter, side: Side<'_>) -> String {
     };
     let first = if filter.products.is_empty() {
         format!("SELECT true FROM leads l WHERE {conditions} ORDER BY {order} LIMIT 1")
-    } else if filter.user.is_some() {
-        let products = q.bind_products(filter);
-        format!(
-            "SELECT true FROM leads l WHERE {conditions} AND l.product_id = ANY({products}::text[])
-             ORDER BY {order} LIMIT 1"
-        )
     } else {
         let products = q.bind_products(filter);
         format!(
@@ -376,14 +367,6 @@ fn page_query(filter: &LeadFilter, page: &PageRequest, recheck: Option<&KeyId>) 
     let limit = q.bind(Param::Int(scan.limit as i64));
     let rows = if filter.products.is_empty() {
         format!("SELECT l.* FROM leads l WHERE {base} ORDER BY {order} LIMIT {limit}")
-    } else if filter.user.is_some() {
-        // One user's leads in the company (`leads_by_user_company_time`), products checked as
-        // they pass: a user has few leads, however many the company has.
-        let products = q.bind_products(filter);
-        format!(
-            "SELECT l.* FROM leads l WHERE {base} AND l.product_id = ANY({products}::text[])
-             ORDER BY {order} LIMIT {limit}"
-        )
     } else {
         // One bounded seek per product, merged: never a scan over the company's other leads.
         let products = q.bind_products(filter);

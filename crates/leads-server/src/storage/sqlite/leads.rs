@@ -178,9 +178,6 @@ fn conditions(
         "l.company_id = {}",
         q.bind(filter.company.as_str().to_owned())
     );
-    if let Some(user) = &filter.user {
-        let _ = write!(sql, " AND l.user_id = {}", q.bind(user.as_str().to_owned()));
-    }
     if let Some(after) = filter.created_after {
         let _ = write!(sql, " AND l.created_at > {}", q.bind(after));
     }
@@ -224,14 +221,7 @@ fn page_query(filter: &LeadFilter, page: &PageRequest) -> Query {
         scan.newer_than.as_ref().map(Edge::beyond),
     );
     let limit = q.bind(scan.limit as i64);
-    let rows = if filter.user.is_some() {
-        // One user's leads in the company, in list order, products checked as they pass.
-        let products = products_condition(&mut q, filter);
-        format!(
-            "SELECT l.* FROM leads l INDEXED BY leads_by_user_company_time
-             WHERE {base}{products} ORDER BY {order} LIMIT {limit}"
-        )
-    } else if filter.products.is_empty() {
+    let rows = if filter.products.is_empty() {
         format!("SELECT l.* FROM leads l WHERE {base} ORDER BY {order} LIMIT {limit}")
     } else {
         // One bounded seek per product, merged: never a scan over the company's other leads.
@@ -323,12 +313,7 @@ fn probe(
 ) -> String {
     let conditions = conditions(q, filter, older_than, newer_than);
     let products = products_condition(q, filter);
-    let index = if filter.user.is_some() {
-        "INDEXED BY leads_by_user_company_time"
-    } else {
-        ""
-    };
-    format!("EXISTS (SELECT 1 FROM leads l {index} WHERE {conditions}{products})")
+    format!("EXISTS (SELECT 1 FROM leads l WHERE {conditions}{products})")
 }
 
 pub(super) fn lead_parties(conn: &Connection, id: &LeadId) -> StoreResult<Option<LeadParties>> {
