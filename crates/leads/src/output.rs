@@ -2,8 +2,11 @@
 //!
 //! Lists are written a page at a time as they arrive and flushed after each, so a walk over
 //! any number of leads holds one page in memory and a pipe sees lines as soon as they exist.
+//! CSV is the server library's, which exports write too: the same columns and the same
+//! escaping of cells a spreadsheet would run as formulas.
 
 use clap::ValueEnum;
+use leads_server::formats::csv::{Escaping, LeadCsvOptions, LeadCsvWriter};
 use leads_types::Lead;
 use std::io::{self, Write};
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
@@ -16,7 +19,8 @@ pub enum Format {
     Json,
     /// One JSON object a line.
     Ndjson,
-    /// RFC 4180 CSV with a header row.
+    /// RFC 4180 CSV with a header row; a cell starting with =, +, -, @, a tab or a carriage
+    /// return gets a leading ' so that spreadsheets do not run it (see --csv-raw).
     Csv,
 }
 
@@ -39,6 +43,8 @@ pub fn terminal_width() -> Option<usize> {
 /// Writes a list of leads page by page.
 pub struct ListWriter<W: Write> {
     format: Format,
+    /// How CSV cells are escaped.
+    escaping: Escaping,
     out: W,
     width: Option<usize>,
     /// Whether the header (if the format has one) is out.
@@ -49,9 +55,10 @@ pub struct ListWriter<W: Write> {
 }
 
 impl<W: Write> ListWriter<W> {
-    pub fn new(format: Format, out: W, width: Option<usize>) -> Self {
+    pub fn new(format: Format, escaping: Escaping, out: W, width: Option<usize>) -> Self {
         ListWriter {
             format,
+            escaping,
             out,
             width,
             started: false,
@@ -81,7 +88,11 @@ impl<W: Write> ListWriter<W> {
                     serde_json::to_writer(&mut self.out, lead)?;
                     self.out.write_all(b"\n")?;
                 }
-                Format::Csv => write_csv_row(&mut self.out, &csv_fields(lead))?,
+                Format::Csv => {
+                    let mut csv = self.csv();
+                    csv.write_lead(lead)?;
+                    csv.flush()?;
+                }
             }
             self.written += 1;
         }
@@ -109,15 +120,29 @@ impl<W: Write> ListWriter<W> {
                 self.columns = layout(first_page, self.width);
                 write_row(&mut self.out, &self.columns, |c| c.header().to_owned())
             }
-            Format::Csv => write_csv_row(&mut self.out, &CSV_HEADER.map(str::to_owned)),
+            Format::Csv => {
+                let mut csv = self.csv();
+                csv.write_header()?;
+                csv.flush()
+            }
             Format::Json | Format::Ndjson => Ok(()),
         }
+    }
+
+    /// A CSV writer over the output; it buffers, so it is flushed before it is dropped.
+    fn csv(&mut self) -> LeadCsvWriter<&mut W> {
+        let options = LeadCsvOptions {
+            columns: Vec::new(),
+            escaping: self.escaping,
+        };
+        LeadCsvWriter::new(&mut self.out, options)
     }
 }
 
 /// Writes one lead: JSON pretty-printed, a table as one field a line.
 pub fn write_one(
     format: Format,
+    escaping: Escaping,
     out: &mut impl Write,
     width: Option<usize>,
     lead: &Lead,
@@ -139,7 +164,7 @@ pub fn write_one(
             }
         }
         Format::Ndjson | Format::Csv => {
-            let mut list = ListWriter::new(format, &mut *out, width);
+            let mut list = ListWriter::new(format, escaping, &mut *out, width);
             list.page(std::slice::from_ref(lead))?;
             list.finish()?;
         }
@@ -343,55 +368,6 @@ fn detail_values(lead: &Lead) -> [String; 11] {
     ]
 }
 
-const CSV_HEADER: [&str; 12] = [
-    "id",
-    "created_at",
-    "updated_at",
-    "user_id",
-    "username",
-    "email",
-    "name",
-    "product_id",
-    "product_title",
-    "member_id",
-    "referrer",
-    "metadata",
-];
-
-/// A lead's CSV fields; a null is an empty field, metadata its JSON text.
-fn csv_fields(lead: &Lead) -> [String; 12] {
-    let text = |value: Option<&str>| value.unwrap_or_default().to_owned();
-    [
-        lead.id.clone(),
-        lead.created_at.to_string(),
-        lead.updated_at.to_string(),
-        lead.user.id.clone(),
-        lead.user.username.clone(),
-        text(lead.user.email.as_deref()),
-        text(lead.user.name.as_deref()),
-        text(lead.product.as_ref().map(|p| p.id.as_str())),
-        text(lead.product.as_ref().map(|p| p.title.as_str())),
-        text(lead.member.as_ref().map(|m| m.id.as_str())),
-        text(lead.referrer.as_deref()),
-        text(lead.metadata.as_ref().map(|m| m.get())),
-    ]
-}
-
-/// One CSV record: fields holding a comma, quote, CR or LF are quoted, quotes doubled.
-fn write_csv_row(out: &mut impl Write, fields: &[String]) -> io::Result<()> {
-    for (i, field) in fields.iter().enumerate() {
-        if i > 0 {
-            out.write_all(b",")?;
-        }
-        if field.contains([',', '"', '\n', '\r']) {
-            write!(out, "\"{}\"", field.replace('"', "\"\""))?;
-        } else {
-            out.write_all(field.as_bytes())?;
-        }
-    }
-    out.write_all(b"\r\n")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -421,8 +397,17 @@ mod tests {
     }
 
     fn render(format: Format, width: Option<usize>, pages: &[Vec<Lead>]) -> String {
+        render_with(format, Escaping::default(), width, pages)
+    }
+
+    fn render_with(
+        format: Format,
+        escaping: Escaping,
+        width: Option<usize>,
+        pages: &[Vec<Lead>],
+    ) -> String {
         let mut out = Vec::new();
-        let mut writer = ListWriter::new(format, &mut out, width);
+        let mut writer = ListWriter::new(format, escaping, &mut out, width);
         for page in pages {
             writer.page(page).unwrap();
         }
@@ -508,23 +493,54 @@ mod tests {
             &[vec![lead("lead_a", Some("https://x.test/?a=1,2"))]],
         );
         let mut lines = text.split("\r\n");
-        assert_eq!(lines.next().unwrap(), CSV_HEADER.join(","));
+        assert_eq!(
+            lines.next().unwrap(),
+            "id,created_at,updated_at,user_id,username,email,name,product_id,product_title,\
+             member_id,referrer,metadata"
+        );
         assert_eq!(
             lines.next().unwrap(),
             "lead_a,2023-12-01T05:00:00.401Z,2023-12-01T05:00:00.401Z,user_xxxxxxxxxxxxx,\
              johndoe42,john.doe@example.com,\"John \"\"JD\"\" Doe\",prod_xxxxxxxxxxxxx,\
              Pickaxe Analytics,,\"https://x.test/?a=1,2\",\"{\"\"a\"\":\"\"b,c\"\"}\""
         );
-        assert_eq!(
-            render(Format::Csv, None, &[]),
-            format!("{}\r\n", CSV_HEADER.join(","))
-        );
+        assert_eq!(lines.collect::<Vec<_>>(), [""], "CRLF after each record");
+        let empty = render(Format::Csv, None, &[]);
+        assert!(empty.starts_with("id,created_at,"), "{empty}");
+        assert_eq!(empty.matches("\r\n").count(), 1, "the header alone");
+    }
+
+    #[test]
+    fn csv_escapes_formulas_unless_raw() {
+        let mut evil = lead("lead_a", Some("@SUM(1+1)"));
+        evil.user.name = Some("=HYPERLINK(\"https://evil.example\",\"Click\")".into());
+        let pages = [vec![evil.clone()], vec![evil]];
+        let escaped = render(Format::Csv, None, &pages);
+        let records: Vec<&str> = escaped.split("\r\n").skip(1).take(2).collect();
+        for record in records {
+            assert!(
+                record.contains(",\"'=HYPERLINK(\"\"https://evil.example\"\",\"\"Click\"\")\","),
+                "{record}"
+            );
+            assert!(record.contains(",'@SUM(1+1),"), "{record}");
+        }
+        let raw = render_with(Format::Csv, Escaping::Raw, None, &pages);
+        assert!(raw.contains(",\"=HYPERLINK("), "{raw}");
+        assert!(raw.contains(",@SUM(1+1),"), "{raw}");
+        assert!(!raw.contains('\''), "{raw}");
     }
 
     #[test]
     fn one_lead_as_a_table_is_one_field_a_line() {
         let mut out = Vec::new();
-        write_one(Format::Table, &mut out, Some(40), &lead("lead_a", None)).unwrap();
+        write_one(
+            Format::Table,
+            Escaping::Formulas,
+            &mut out,
+            Some(40),
+            &lead("lead_a", None),
+        )
+        .unwrap();
         let text = String::from_utf8(out).unwrap();
         assert_eq!(text.lines().count(), DETAIL_KEYS.len());
         assert!(text.contains("referrer    -"));

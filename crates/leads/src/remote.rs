@@ -8,6 +8,7 @@ use futures_util::TryStreamExt;
 use leads_client::{
     Client, CreateLeadParams, Error, ListLeadsParams, Timestamp, UpdateLeadParams, DEFAULT_BASE_URL,
 };
+use leads_server::formats::csv::Escaping;
 use std::io::{self, Write};
 use std::time::Duration;
 
@@ -48,6 +49,29 @@ impl ConnectionArgs {
     }
 }
 
+/// How `--format csv` writes cells.
+#[derive(Debug, Args)]
+pub struct CsvArgs {
+    /// Write CSV cells exactly as they are, without the leading ' that guards formulas.
+    ///
+    /// By default, --format csv writes a cell starting with =, +, -, @, a tab or a carriage
+    /// return with a leading ', so that spreadsheet programs show it as text instead of running
+    /// it as a formula (OWASP "CSV Injection"): names, usernames, referrers and metadata come
+    /// from prospects. --csv-raw is for programs that read the CSV as data.
+    #[arg(long)]
+    csv_raw: bool,
+}
+
+impl CsvArgs {
+    fn escaping(&self) -> Escaping {
+        if self.csv_raw {
+            Escaping::Raw
+        } else {
+            Escaping::Formulas
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// The company whose leads to list (biz_...).
@@ -68,6 +92,8 @@ pub struct ListArgs {
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
     #[command(flatten)]
+    csv: CsvArgs,
+    #[command(flatten)]
     connection: ConnectionArgs,
 }
 
@@ -77,6 +103,8 @@ pub struct GetArgs {
     id: String,
     #[arg(long, value_enum, default_value_t = Format::Json)]
     format: Format,
+    #[command(flatten)]
+    csv: CsvArgs,
     #[command(flatten)]
     connection: ConnectionArgs,
 }
@@ -104,6 +132,8 @@ pub struct CreateArgs {
     #[arg(long, value_enum, default_value_t = Format::Json)]
     format: Format,
     #[command(flatten)]
+    csv: CsvArgs,
+    #[command(flatten)]
     connection: ConnectionArgs,
 }
 
@@ -126,6 +156,8 @@ pub struct UpdateArgs {
     clear_metadata: bool,
     #[arg(long, value_enum, default_value_t = Format::Json)]
     format: Format,
+    #[command(flatten)]
+    csv: CsvArgs,
     #[command(flatten)]
     connection: ConnectionArgs,
 }
@@ -184,7 +216,12 @@ pub async fn list(args: ListArgs) -> Result<(), Failure> {
     }
 
     let stdout = io::stdout();
-    let mut out = ListWriter::new(args.format, stdout.lock(), output::terminal_width());
+    let mut out = ListWriter::new(
+        args.format,
+        args.csv.escaping(),
+        stdout.lock(),
+        output::terminal_width(),
+    );
     let mut remaining = args.limit.unwrap_or(u64::MAX);
     let mut pages = client.leads().list(params).pages();
     while remaining > 0 {
@@ -203,7 +240,7 @@ pub async fn list(args: ListArgs) -> Result<(), Failure> {
 
 pub async fn get(args: GetArgs) -> Result<(), Failure> {
     let lead = args.connection.client()?.leads().retrieve(&args.id).await?;
-    print_one(args.format, &lead)
+    print_one(args.format, &args.csv, &lead)
 }
 
 pub async fn create(args: CreateArgs) -> Result<(), Failure> {
@@ -225,7 +262,7 @@ pub async fn create(args: CreateArgs) -> Result<(), Failure> {
         params = params.idempotency_key(key);
     }
     let lead = client.leads().create(params).await?;
-    print_one(args.format, &lead)
+    print_one(args.format, &args.csv, &lead)
 }
 
 pub async fn update(args: UpdateArgs) -> Result<(), Failure> {
@@ -244,13 +281,14 @@ pub async fn update(args: UpdateArgs) -> Result<(), Failure> {
         params = params.clear_metadata();
     }
     let lead = client.leads().update(&args.id, params).await?;
-    print_one(args.format, &lead)
+    print_one(args.format, &args.csv, &lead)
 }
 
-fn print_one(format: Format, lead: &leads_client::Lead) -> Result<(), Failure> {
+fn print_one(format: Format, csv: &CsvArgs, lead: &leads_client::Lead) -> Result<(), Failure> {
     let stdout = io::stdout();
     let mut out = stdout.lock();
-    let result = output::write_one(format, &mut out, output::terminal_width(), lead)
-        .and_then(|()| out.flush());
+    let width = output::terminal_width();
+    let result =
+        output::write_one(format, csv.escaping(), &mut out, width, lead).and_then(|()| out.flush());
     written(result).map(drop)
 }

@@ -1,0 +1,3 @@
+//! The file formats the product writes leads in, beyond the API's JSON.
+
+pub mod csv;
