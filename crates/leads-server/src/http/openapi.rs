@@ -11,7 +11,7 @@ use utoipa::{Modify, OpenApi};
 #[openapi(
     info(
         title = "leads",
-        description = "A self-hostable, Whop-compatible API for a company's leads.",
+        description = "A self-hostable, Whop-compatible API for a company's leads. The human-readable reference, with every rule and every extension beyond Whop's API marked as one, is `docs/api.md` in the project's repository.",
         license(name = "MIT")
     ),
     components(schemas(Lead, LeadUser, LeadProduct, LeadMember, PageInfo, ErrorBody, ErrorDetail)),
