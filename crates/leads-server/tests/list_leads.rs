@@ -28,6 +28,7 @@ conformance!(
     product_ids_whop_would_accept_filter_and_unknown_ones_match_no_lead,
     any_company_id_whop_would_accept_is_answered_like_an_unknown_company,
     ids_no_id_can_be_are_refused_naming_their_parameter,
+    a_leap_second_in_a_time_filter_is_the_start_of_the_next_minute,
 );
 
 /// 53 leads (a prime, so no page size divides it), three to a millisecond, over three products
@@ -878,4 +879,51 @@ async fn ids_no_id_can_be_are_refused_naming_their_parameter(app: TestApp) {
             .await;
         }
     }
+}
+
+/// A leap second has no instant of its own in Unix time: `00:52:60.500Z` is read as
+/// `00:53:00.000Z`, so no lead of the next minute is before it.
+async fn a_leap_second_in_a_time_filter_is_the_start_of_the_next_minute(app: TestApp) {
+    let company = app.company(0, None).await;
+    let minute = leads_types::Timestamp::parse("2026-06-22T00:53:00.000Z")
+        .unwrap()
+        .as_millis();
+    let leads = app
+        .leads(
+            &company,
+            &[
+                (minute - 1, None),
+                (minute, None),
+                (minute + 1, None),
+                (minute + 600, None),
+            ],
+        )
+        .await;
+    let q = |extra: &str| format!("company_id={}&{extra}", company.id);
+    for leap in [
+        "2026-06-22T00:52:60.500Z",
+        "2026-06-22T00:52:60Z",
+        "2026-06-22T00:52:60.999Z",
+        "2026-06-22T01:52:60.5+01:00",
+    ] {
+        let page = app
+            .list(&company.key, &q(&format!("created_before={}", enc(leap))))
+            .await;
+        assert_eq!(page.ids, [leads[0].id.clone()], "created_before={leap}");
+        let page = app
+            .list(&company.key, &q(&format!("created_after={}", enc(leap))))
+            .await;
+        assert_eq!(
+            page.ids,
+            [leads[3].id.clone(), leads[2].id.clone()],
+            "created_after={leap}"
+        );
+    }
+    expect_400(
+        &app,
+        &company.key,
+        &q(&format!("created_before={}", enc("2026-06-22T00:52:61Z"))),
+        "created_before",
+    )
+    .await;
 }

@@ -274,6 +274,19 @@ mod tests {
     }
 
     #[test]
+    fn a_leap_second_bound_is_the_start_of_the_next_minute() {
+        let request = parse(&format!(
+            "company_id={COMPANY}&created_before=2026-06-22T00:52:60.500Z&created_after=2026-06-22T00:52:60.500Z"
+        ))
+        .unwrap();
+        let next_minute = Timestamp::parse("2026-06-22T00:53:00.000Z")
+            .unwrap()
+            .as_millis();
+        assert_eq!(request.filter.created_before, Some(next_minute));
+        assert_eq!(request.filter.created_after, Some(next_minute));
+    }
+
+    #[test]
     fn a_sub_millisecond_upper_bound_keeps_the_lead_of_that_millisecond() {
         let request = parse(&format!(
             "company_id={COMPANY}&created_before=2023-12-01T05:00:00.4015Z&created_after=2023-12-01T05:00:00.4015Z"
