@@ -31,6 +31,8 @@ conformance!(
     ids_no_id_can_be_are_refused_in_a_body_naming_their_parameter,
     a_path_id_that_names_nothing_is_a_404_and_only_impossible_ones_are_a_400,
     a_key_retried_with_long_odd_ids_is_a_conflict_not_a_failure,
+    a_lone_surrogate_escape_in_referrer_or_metadata_is_refused_naming_it,
+    a_top_level_key_given_twice_is_refused_naming_it,
 );
 
 async fn post(app: &TestApp, key: &str, body: &Value) -> (StatusCode, Value) {
@@ -719,6 +721,27 @@ async fn sixty_four_concurrent_posts_all_succeed_and_are_listed_once(app: TestAp
     assert_eq!(listed.into_iter().collect::<HashSet<_>>(), created);
 }
 
+/// A request with a raw JSON text as its body, for what `serde_json::Value` cannot express (a
+/// key twice, a lone surrogate escape).
+async fn send_text(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    key: &str,
+    text: &str,
+) -> (StatusCode, Value) {
+    let response = app
+        .http
+        .request(method, format!("{}{path}", app.base))
+        .bearer_auth(key)
+        .header("content-type", "application/json")
+        .body(text.to_owned())
+        .send()
+        .await
+        .unwrap();
+    common::read(response).await
+}
+
 /// The parts of an error a client acts on: status, type, code and param.
 fn gist(status: StatusCode, body: &Value) -> (StatusCode, Value, Value, Value) {
     let error = &body["error"];
@@ -896,4 +919,134 @@ async fn a_key_retried_with_long_odd_ids_is_a_conflict_not_a_failure(app: TestAp
     assert_eq!(status, StatusCode::OK, "{again}");
     assert_eq!(headers["idempotent-replayed"], "true");
     assert_eq!(again, first);
+}
+
+async fn a_lone_surrogate_escape_in_referrer_or_metadata_is_refused_naming_it(app: TestApp) {
+    let company = app.company(0, None).await;
+    let user = app.user().await.id;
+    let lead = create(
+        &app,
+        &company,
+        json!({"company_id": company.id, "user_id": user, "referrer": "https://before"}),
+    )
+    .await;
+    let id = lead["id"].as_str().unwrap();
+    let fields = format!(r#""company_id": "{}", "user_id": "{user}""#, company.id);
+    for (field, value) in [
+        ("referrer", r#""\ud800""#),
+        ("referrer", r#""https://x.com/\uDBFF""#),
+        ("referrer", r#""\udc00 trailing first""#),
+        ("referrer", r#""\ud83d\u0041""#),
+        ("metadata", r#"{"a": "\ud800"}"#),
+        ("metadata", r#"{"\ud800": 1}"#),
+        ("metadata", r#"{"a": {"b": [1, {"c": "x\udfffy"}]}}"#),
+    ] {
+        let create_text = format!(r#"{{{fields}, "{field}": {value}}}"#);
+        let update_text = format!(r#"{{"{field}": {value}}}"#);
+        for (method, path, text) in [
+            (Method::POST, "/api/v1/leads".to_owned(), &create_text),
+            (Method::PATCH, format!("/api/v1/leads/{id}"), &update_text),
+        ] {
+            let (status, error) = send_text(&app, method.clone(), &path, &company.key, text).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {text}: {error}");
+            assert_error(&error, "invalid_request_error", Some(field));
+            assert_eq!(error["error"]["code"], "parameter_invalid", "{text}");
+            let message = error["error"]["message"].as_str().unwrap();
+            assert!(message.contains("not valid Unicode"), "{message}");
+        }
+    }
+    // A pair that spells one character is fine, and reads back as that character.
+    let text =
+        format!(r#"{{{fields}, "referrer": "\ud83d\ude00", "metadata": {{"e": "\ud83d\ude00"}}}}"#);
+    let (status, made) = send_text(&app, Method::POST, "/api/v1/leads", &company.key, &text).await;
+    assert_eq!(status, StatusCode::OK, "{made}");
+    assert_eq!(made["referrer"], "\u{1F600}");
+    assert_eq!(made["metadata"]["e"], "\u{1F600}");
+    let (_, _, unchanged) = app
+        .send(
+            Method::GET,
+            &format!("/api/v1/leads/{id}"),
+            &company.key,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(unchanged, lead, "no refused update was written");
+    assert_eq!(
+        walk(&app, &company).await.len(),
+        2,
+        "no refused create was written"
+    );
+}
+
+async fn a_top_level_key_given_twice_is_refused_naming_it(app: TestApp) {
+    let company = app.company(0, None).await;
+    let user = app.user().await.id;
+    let lead = create(
+        &app,
+        &company,
+        json!({"company_id": company.id, "user_id": user}),
+    )
+    .await;
+    let id = lead["id"].as_str().unwrap();
+    let fields = format!(r#""company_id": "{}", "user_id": "{user}""#, company.id);
+    for (key, twice) in [
+        (
+            "referrer",
+            r#""referrer": "https://a", "referrer": "https://b""#,
+        ),
+        ("referrer", r#""referrer": null, "referrer": "https://b""#),
+        ("metadata", r#""metadata": {"a": 1}, "metadata": {"a": 2}"#),
+        (
+            "referrer",
+            r#""referrer": "https://a", "r\u0065ferrer": "https://a""#,
+        ),
+    ] {
+        let create_text = format!("{{{fields}, {twice}}}");
+        let update_text = format!("{{{twice}}}");
+        for (method, path, text) in [
+            (Method::POST, "/api/v1/leads".to_owned(), &create_text),
+            (Method::PATCH, format!("/api/v1/leads/{id}"), &update_text),
+        ] {
+            let (status, error) = send_text(&app, method.clone(), &path, &company.key, text).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {text}: {error}");
+            assert_error(&error, "invalid_request_error", Some(key));
+            assert_eq!(error["error"]["code"], "parameter_invalid", "{text}");
+            let message = error["error"]["message"].as_str().unwrap();
+            assert!(message.contains("given more than once"), "{message}");
+        }
+    }
+    // The ids too, and the query string's wording is the same.
+    let text = format!(r#"{{{fields}, "user_id": "{user}"}}"#);
+    let (status, error) = send_text(&app, Method::POST, "/api/v1/leads", &company.key, &text).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert_error(&error, "invalid_request_error", Some("user_id"));
+    let (_, query_error) = app
+        .get(
+            &format!("/api/v1/leads?company_id={}&first=1&first=2", company.id),
+            Some(&company.key),
+        )
+        .await;
+    assert_eq!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .replace("user_id", "first"),
+        query_error["error"]["message"].as_str().unwrap()
+    );
+    let (_, _, unchanged) = app
+        .send(
+            Method::GET,
+            &format!("/api/v1/leads/{id}"),
+            &company.key,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(unchanged, lead, "no refused update was written");
+    assert_eq!(
+        walk(&app, &company).await.len(),
+        1,
+        "no refused create was written"
+    );
 }

@@ -123,7 +123,7 @@ pub async fn list(
     responses(
         (status = 200, description = "The lead, recorded", body = Lead,
             headers(("Idempotent-Replayed" = String, description = "`true` when answered from an earlier request with the same Idempotency-Key"))),
-        (status = 400, description = "A parameter is missing or invalid, or the body is not a JSON object; `param` names the parameter", body = ErrorBody),
+        (status = 400, description = "A parameter is missing or invalid (including a top-level key given more than once, or a string that is not valid Unicode: a lone UTF-16 surrogate escape), or the body is not a JSON object; `param` names the parameter", body = ErrorBody),
         (status = 401, description = "No credential, or an unknown, revoked or expired one", body = ErrorBody),
         (status = 403, description = "The credential may not act for this company or lacks a permission", body = ErrorBody),
         (status = 409, description = "The Idempotency-Key was used with a different body", body = ErrorBody),
@@ -218,7 +218,7 @@ pub async fn retrieve(
     request_body(content = UpdateLead, content_type = "application/json"),
     responses(
         (status = 200, description = "The lead as it now is", body = Lead),
-        (status = 400, description = "A parameter is invalid (including the path's id), or the body is not a JSON object; `param` names the parameter", body = ErrorBody),
+        (status = 400, description = "A parameter is invalid (including the path's id, a top-level key given more than once, or a string that is not valid Unicode: a lone UTF-16 surrogate escape), or the body is not a JSON object; `param` names the parameter", body = ErrorBody),
         (status = 401, description = "No credential, or an unknown, revoked or expired one", body = ErrorBody),
         (status = 403, description = "The credential lacks a permission", body = ErrorBody),
         (status = 404, description = "No such lead (or not one this credential may see)", body = ErrorBody),

@@ -34,7 +34,7 @@ pub struct ListRequest {
 
 fn set_once(slot: &mut Option<String>, name: &str, value: String) -> Result<(), ApiError> {
     if slot.replace(value).is_some() {
-        return Err(ApiError::invalid(name, "was given more than once"));
+        return Err(ApiError::repeated(name));
     }
     Ok(())
 }
