@@ -1,4 +1,8 @@
 //! Administration: the checks and writes behind `leads admin ...`.
+//!
+//! Admin commands take ids only in the shape this server makes them (`biz_...`, 18 characters),
+//! so a typo is told apart from an absent record; the API's id inputs are wider (see
+//! [`crate::domain::ids`]).
 
 use crate::auth::jwt::{self, MintRequest, SigningKey};
 use crate::auth::NewSecret;
@@ -38,16 +42,22 @@ fn title(text: &str, what: &str) -> AdminResult<String> {
 
 pub fn parse_company(text: &str) -> AdminResult<CompanyId> {
     CompanyId::parse(text)
+        .ok()
+        .filter(CompanyId::is_generated)
         .ok_or_else(|| AdminError::Invalid(format!("{text:?} is not a company id (biz_...)")))
 }
 
 pub fn parse_user(text: &str) -> AdminResult<UserId> {
     UserId::parse(text)
+        .ok()
+        .filter(UserId::is_generated)
         .ok_or_else(|| AdminError::Invalid(format!("{text:?} is not a user id (user_...)")))
 }
 
 pub fn parse_app(text: &str) -> AdminResult<AppId> {
     AppId::parse(text)
+        .ok()
+        .filter(AppId::is_generated)
         .ok_or_else(|| AdminError::Invalid(format!("{text:?} is not an app id (app_...)")))
 }
 
@@ -164,6 +174,8 @@ pub async fn list_keys(
 /// Revokes a company's or an app's key; every instance refuses it from its next request on.
 pub async fn revoke_key(store: &dyn CredentialStore, id: &str) -> AdminResult<()> {
     let id = KeyId::parse(id)
+        .ok()
+        .filter(KeyId::is_generated)
         .ok_or_else(|| AdminError::Invalid(format!("{id:?} is not a key id (key_...)")))?;
     if store.revoke_key(id.clone()).await? {
         Ok(())
@@ -229,6 +241,8 @@ pub async fn create_user_token(
 
 pub async fn revoke_user_token(store: &dyn CredentialStore, id: &str) -> AdminResult<()> {
     let id = UserTokenId::parse(id)
+        .ok()
+        .filter(UserTokenId::is_generated)
         .ok_or_else(|| AdminError::Invalid(format!("{id:?} is not a user token id (utok_...)")))?;
     if store.revoke_user_token(id.clone()).await? {
         Ok(())
@@ -297,6 +311,8 @@ pub fn mint_jwt(private_key: &str, options: &MintOptions<'_>) -> AdminResult<Str
 
 pub async fn delete_lead(store: &dyn LeadStore, id: &str) -> AdminResult<()> {
     let id = LeadId::parse(id)
+        .ok()
+        .filter(LeadId::is_generated)
         .ok_or_else(|| AdminError::Invalid(format!("{id:?} is not a lead id (lead_...)")))?;
     if store.delete_lead(id.clone()).await? {
         Ok(())

@@ -248,7 +248,11 @@ impl CursorCodec {
         mac
     }
 
+    /// The cursor of `position`, a stored lead's, bound to `company`. The company is any id the
+    /// API accepts (up to 255 characters of any script): its bytes are hashed ahead of a payload
+    /// of fixed length, so no two companies' cursors can be made to verify alike.
     pub fn encode(&self, company: &CompanyId, position: &Position) -> String {
+        debug_assert!(position.id.is_generated(), "a stored lead's id");
         let mut bytes = Vec::with_capacity(CURSOR_LEN);
         bytes.push(CURSOR_VERSION);
         bytes.extend_from_slice(&position.created_at.to_be_bytes());
@@ -271,8 +275,8 @@ impl CursorCodec {
             .map_err(|_| CursorError::Forged)?;
         let created_at = i64::from_be_bytes(payload[1..9].try_into().expect("8 bytes"));
         let suffix = std::str::from_utf8(&payload[9..]).map_err(|_| CursorError::Malformed)?;
-        let id =
-            LeadId::parse(&format!("{}{suffix}", LeadId::PREFIX)).ok_or(CursorError::Malformed)?;
+        let id = LeadId::parse(&format!("{}{suffix}", LeadId::PREFIX))
+            .map_err(|_| CursorError::Malformed)?;
         Ok(Position { created_at, id })
     }
 }
@@ -301,6 +305,28 @@ mod tests {
         );
         assert_eq!(
             CursorCodec::new(b"other").decode(&company, &cursor),
+            Err(CursorError::Forged)
+        );
+    }
+
+    #[test]
+    fn cursors_bind_long_and_odd_company_ids_exactly() {
+        let codec = CursorCodec::new(b"secret");
+        let at = position(1_700_000_000_123);
+        let long = CompanyId::parse(&"é".repeat(crate::domain::ids::MAX_ID_CHARS)).unwrap();
+        let four = CompanyId::parse("4").unwrap();
+        let forty = CompanyId::parse("40").unwrap();
+        for company in [&long, &four, &forty] {
+            let cursor = codec.encode(company, &at);
+            assert_eq!(codec.decode(company, &cursor), Ok(at.clone()));
+        }
+        // A company whose id extends another's does not accept the other's cursors.
+        assert_eq!(
+            codec.decode(&forty, &codec.encode(&four, &at)),
+            Err(CursorError::Forged)
+        );
+        assert_eq!(
+            codec.decode(&four, &codec.encode(&forty, &at)),
             Err(CursorError::Forged)
         );
     }

@@ -25,6 +25,10 @@ conformance!(
     unknown_routes_wrong_methods_and_big_bodies_answer_json,
     a_lead_has_every_key_of_the_contract,
     time_filters_are_exclusive_at_millisecond_precision,
+    product_ids_whop_would_accept_filter_and_unknown_ones_match_no_lead,
+    any_company_id_whop_would_accept_is_answered_like_an_unknown_company,
+    ids_no_id_can_be_are_refused_naming_their_parameter,
+    a_leap_second_in_a_time_filter_is_the_start_of_the_next_minute,
 );
 
 /// 53 leads (a prime, so no page size divides it), three to a millisecond, over three products
@@ -550,7 +554,7 @@ async fn bad_page_sizes_dates_and_companies_are_refused_naming_their_parameter(a
     }
     expect_400(&app, &company.key, "first=5", "company_id").await;
     expect_400(&app, &company.key, "company_id=", "company_id").await;
-    expect_400(&app, &company.key, "company_id=acme", "company_id").await;
+    expect_400(&app, &company.key, "company_id=a%01b", "company_id").await;
     let many: String = (0..101)
         .map(|i| format!("&product_ids[]=prod_{i:013}"))
         .collect();
@@ -558,7 +562,7 @@ async fn bad_page_sizes_dates_and_companies_are_refused_naming_their_parameter(a
     expect_400(
         &app,
         &company.key,
-        &format!("{q}&product_ids=VXNlci0xMA=="),
+        &format!("{q}&product_ids=a%0Ab"),
         "product_ids",
     )
     .await;
@@ -793,4 +797,143 @@ async fn time_filters_are_exclusive_at_millisecond_precision(app: TestApp) {
         )
         .await;
     assert_eq!(page.ids, [leads[1].id.clone()]);
+}
+
+/// Whop's reference: "any string (such as "VXNlci0xMA==") or integer (such as 4) input value will
+/// be accepted as an ID". An id that names no product of the company is a filter nothing matches.
+async fn product_ids_whop_would_accept_filter_and_unknown_ones_match_no_lead(app: TestApp) {
+    let company = app.company(2, None).await;
+    let leads = app
+        .leads(
+            &company,
+            &[(1_000, Some(0)), (2_000, Some(1)), (3_000, None)],
+        )
+        .await;
+    let q = format!("company_id={}", company.id);
+    let long = "é".repeat(255);
+    for unknown in [
+        "4",
+        "VXNlci0xMA==",
+        "prod_doesnotexist00",
+        " spaced ",
+        long.as_str(),
+    ] {
+        for form in ["product_ids[]", "product_ids"] {
+            let query = format!("{q}&{}={}", enc(form), enc(unknown));
+            let page = app.list(&company.key, &query).await;
+            assert!(page.ids.is_empty(), "{query}: {:?}", page.body);
+            assert!(!page.has_next && !page.has_previous);
+            assert_eq!(page.end_cursor, None);
+        }
+    }
+    // Beside a known product, an unknown one changes nothing.
+    let page = app
+        .list(
+            &company.key,
+            &format!(
+                "{q}&product_ids[]=4&product_ids[]={}&product_ids[]=prod_doesnotexist00",
+                company.products[1]
+            ),
+        )
+        .await;
+    assert_eq!(page.ids, [leads[1].id.clone()]);
+}
+
+async fn any_company_id_whop_would_accept_is_answered_like_an_unknown_company(app: TestApp) {
+    let company = app.company(0, None).await;
+    let (status, expected) = app
+        .get(
+            "/api/v1/leads?company_id=biz_00000000000000",
+            Some(&company.key),
+        )
+        .await;
+    assert!(status.is_client_error(), "{status}: {expected}");
+    let long = "x".repeat(255);
+    for unknown in ["4", "VXNlci0xMA==", "biz_doesnotexist000", long.as_str()] {
+        for name in ["company_id", "account_id"] {
+            let query = format!("{name}={}", enc(unknown));
+            let (got, body) = app
+                .get(&format!("/api/v1/leads?{query}"), Some(&company.key))
+                .await;
+            assert_eq!(got, status, "{query}: {body}");
+            assert_eq!(body["error"]["type"], expected["error"]["type"], "{query}");
+            assert_eq!(body["error"]["code"], expected["error"]["code"], "{query}");
+        }
+    }
+}
+
+async fn ids_no_id_can_be_are_refused_naming_their_parameter(app: TestApp) {
+    let company = app.company(0, None).await;
+    let q = format!("company_id={}", company.id);
+    let long = "x".repeat(256);
+    let long_wide = "é".repeat(256);
+    for bad in [
+        long.as_str(),
+        long_wide.as_str(),
+        "a\u{1}b",
+        "tab\there",
+        "new\nline",
+        "\u{7f}",
+        "\u{85}",
+    ] {
+        for name in ["company_id", "account_id"] {
+            expect_400(&app, &company.key, &format!("{name}={}", enc(bad)), name).await;
+        }
+        for name in ["product_ids[]", "product_ids"] {
+            expect_400(
+                &app,
+                &company.key,
+                &format!("{q}&{}={}", enc(name), enc(bad)),
+                "product_ids",
+            )
+            .await;
+        }
+    }
+}
+
+/// A leap second has no instant of its own in Unix time: `00:52:60.500Z` is read as
+/// `00:53:00.000Z`, so no lead of the next minute is before it.
+async fn a_leap_second_in_a_time_filter_is_the_start_of_the_next_minute(app: TestApp) {
+    let company = app.company(0, None).await;
+    let minute = leads_types::Timestamp::parse("2026-06-22T00:53:00.000Z")
+        .unwrap()
+        .as_millis();
+    let leads = app
+        .leads(
+            &company,
+            &[
+                (minute - 1, None),
+                (minute, None),
+                (minute + 1, None),
+                (minute + 600, None),
+            ],
+        )
+        .await;
+    let q = |extra: &str| format!("company_id={}&{extra}", company.id);
+    for leap in [
+        "2026-06-22T00:52:60.500Z",
+        "2026-06-22T00:52:60Z",
+        "2026-06-22T00:52:60.999Z",
+        "2026-06-22T01:52:60.5+01:00",
+    ] {
+        let page = app
+            .list(&company.key, &q(&format!("created_before={}", enc(leap))))
+            .await;
+        assert_eq!(page.ids, [leads[0].id.clone()], "created_before={leap}");
+        let page = app
+            .list(&company.key, &q(&format!("created_after={}", enc(leap))))
+            .await;
+        assert_eq!(
+            page.ids,
+            [leads[3].id.clone(), leads[2].id.clone()],
+            "created_after={leap}"
+        );
+    }
+    expect_400(
+        &app,
+        &company.key,
+        &q(&format!("created_before={}", enc("2026-06-22T00:52:61Z"))),
+        "created_before",
+    )
+    .await;
 }

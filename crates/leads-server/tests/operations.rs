@@ -12,6 +12,7 @@ conformance!(
     metrics_count_requests_by_route_method_and_status,
     every_response_carries_a_request_id,
     oversized_headers_are_refused_as_json,
+    the_openapi_document_refuses_no_id_the_server_accepts,
 );
 
 /// The `/api/v1` operations of the contract, as `METHOD /path`.
@@ -94,7 +95,7 @@ async fn metrics_count_requests_by_route_method_and_status(app: TestApp) {
     let company = app.company(0, None).await;
     app.list(&company.key, &format!("company_id={}", company.id))
         .await;
-    app.get("/api/v1/leads?company_id=nope", Some(&company.key))
+    app.get("/api/v1/leads?company_id=%01", Some(&company.key))
         .await;
     let text = app
         .http
@@ -150,4 +151,54 @@ async fn oversized_headers_are_refused_as_json(app: TestApp) {
     let (status, body) = common::read(response).await;
     assert_eq!(status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
     assert_eq!(body["error"]["type"], "invalid_request_error");
+}
+
+/// Every `pattern` anywhere in `value`, with where it is.
+fn patterns(value: &serde_json::Value, at: &str, found: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, inner) in map {
+                if key == "pattern" {
+                    found.push(format!("{at}: {inner}"));
+                }
+                patterns(inner, &format!("{at}/{key}"), found);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, inner) in items.iter().enumerate() {
+                patterns(inner, &format!("{at}/{i}"), found);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Ids are any text of 1 to 255 characters, or an integer in a body, so the document puts no
+/// `pattern` on them, and says so.
+async fn the_openapi_document_refuses_no_id_the_server_accepts(app: TestApp) {
+    let (status, doc) = app.get("/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut found = Vec::new();
+    patterns(&doc, "", &mut found);
+    assert!(found.is_empty(), "patterns: {found:?}");
+    let list = doc["paths"]["/api/v1/leads"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    let company = list.iter().find(|p| p["name"] == "company_id").unwrap();
+    assert_eq!(company["schema"]["minLength"], 1, "{company}");
+    assert_eq!(company["schema"]["maxLength"], 255, "{company}");
+    let create = &doc["components"]["schemas"]["CreateLead"]["properties"];
+    for field in ["company_id", "account_id", "user_id", "product_id"] {
+        let kinds: BTreeSet<&str> = create[field]["oneOf"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{field}: {}", create[field]))
+            .iter()
+            .filter_map(|s| s["type"].as_str())
+            .collect();
+        assert_eq!(
+            kinds,
+            BTreeSet::from(["string", "integer", "null"]),
+            "{field}"
+        );
+    }
 }

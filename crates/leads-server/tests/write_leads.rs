@@ -27,6 +27,12 @@ conformance!(
     a_key_whose_lead_was_deleted_is_a_conflict,
     a_converted_lead_shows_its_member_in_every_read,
     sixty_four_concurrent_posts_all_succeed_and_are_listed_once,
+    ids_in_a_body_may_be_any_string_or_an_integer_and_unknown_ones_are_answered_as_before,
+    ids_no_id_can_be_are_refused_in_a_body_naming_their_parameter,
+    a_path_id_that_names_nothing_is_a_404_and_only_impossible_ones_are_a_400,
+    a_key_retried_with_long_odd_ids_is_a_conflict_not_a_failure,
+    a_lone_surrogate_escape_in_referrer_or_metadata_is_refused_naming_it,
+    a_top_level_key_given_twice_is_refused_naming_it,
 );
 
 async fn post(app: &TestApp, key: &str, body: &Value) -> (StatusCode, Value) {
@@ -218,7 +224,7 @@ async fn bad_input_is_refused_naming_its_parameter_and_writes_nothing(app: TestA
             "parameter_missing",
         ),
         (
-            with("company_id", json!("acme")),
+            with("company_id", json!("")),
             "company_id",
             "parameter_invalid",
         ),
@@ -716,4 +722,334 @@ async fn sixty_four_concurrent_posts_all_succeed_and_are_listed_once(app: TestAp
     let listed = walk(&app, &company).await;
     assert_eq!(listed.len(), 64, "each exactly once");
     assert_eq!(listed.into_iter().collect::<HashSet<_>>(), created);
+}
+
+/// A request with a raw JSON text as its body, for what `serde_json::Value` cannot express (a
+/// key twice, a lone surrogate escape).
+async fn send_text(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    key: &str,
+    text: &str,
+) -> (StatusCode, Value) {
+    let response = app
+        .http
+        .request(method, format!("{}{path}", app.base))
+        .bearer_auth(key)
+        .header("content-type", "application/json")
+        .body(text.to_owned())
+        .send()
+        .await
+        .unwrap();
+    common::read(response).await
+}
+
+/// The parts of an error a client acts on: status, type, code and param.
+fn gist(status: StatusCode, body: &Value) -> (StatusCode, Value, Value, Value) {
+    let error = &body["error"];
+    (
+        status,
+        error["type"].clone(),
+        error["code"].clone(),
+        error["param"].clone(),
+    )
+}
+
+/// Whop's reference: "any string (such as "VXNlci0xMA==") or integer (such as 4) input value will
+/// be accepted as an ID". One that names nothing gets the answer an unknown id of our own shape
+/// gets.
+async fn ids_in_a_body_may_be_any_string_or_an_integer_and_unknown_ones_are_answered_as_before(
+    app: TestApp,
+) {
+    let company = app.company(1, None).await;
+    let user = app.user().await.id;
+    let base = json!({"company_id": company.id, "user_id": user});
+    let with = |key: &str, value: Value| {
+        let mut body = base.clone();
+        body[key] = value;
+        body
+    };
+    let long = "é".repeat(255);
+    let odd_ids = [
+        json!(4),
+        json!(-4),
+        json!("4"),
+        json!("VXNlci0xMA=="),
+        json!(long),
+    ];
+    for (field, unknown_of_our_shape, more) in [
+        (
+            "user_id",
+            "user_0000000000000",
+            json!("user_doesnotexist00"),
+        ),
+        (
+            "product_id",
+            "prod_0000000000000",
+            json!("prod_doesnotexist00"),
+        ),
+        (
+            "company_id",
+            "biz_00000000000000",
+            json!("biz_doesnotexist000"),
+        ),
+        (
+            "account_id",
+            "biz_00000000000000",
+            json!("biz_doesnotexist000"),
+        ),
+    ] {
+        let body = if field == "account_id" {
+            json!({"account_id": unknown_of_our_shape, "user_id": user})
+        } else {
+            with(field, json!(unknown_of_our_shape))
+        };
+        let (status, expected) = post(&app, &company.key, &body).await;
+        assert!(status.is_client_error(), "{body}: {expected}");
+        let expected = gist(status, &expected);
+        for id in odd_ids.iter().chain([&more]) {
+            let body = if field == "account_id" {
+                json!({"account_id": id, "user_id": user})
+            } else {
+                with(field, id.clone())
+            };
+            let (status, error) = post(&app, &company.key, &body).await;
+            assert_eq!(gist(status, &error), expected, "{body}: {error}");
+        }
+    }
+    // An integer is its decimal text: company_id 4 and account_id "4" agree.
+    let (status, error) = post(
+        &app,
+        &company.key,
+        &json!({"company_id": 4, "account_id": "4", "user_id": user}),
+    )
+    .await;
+    assert_ne!(error["error"]["param"], "account_id", "{status}: {error}");
+    assert!(walk(&app, &company).await.is_empty(), "nothing was written");
+}
+
+async fn ids_no_id_can_be_are_refused_in_a_body_naming_their_parameter(app: TestApp) {
+    let company = app.company(1, None).await;
+    let user = app.user().await.id;
+    let base = json!({"company_id": company.id, "user_id": user});
+    for field in ["company_id", "account_id", "user_id", "product_id"] {
+        for bad in [
+            json!(""),
+            json!("x".repeat(256)),
+            json!("é".repeat(256)),
+            json!("a\u{0}b"),
+            json!("a\tb"),
+            json!("\u{7f}"),
+            json!(4.5),
+            json!(true),
+            json!({"id": "x"}),
+        ] {
+            let mut body = base.clone();
+            if field == "account_id" {
+                body.as_object_mut().unwrap().remove("company_id");
+            }
+            body[field] = bad.clone();
+            let (status, error) = post(&app, &company.key, &body).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {error}");
+            assert_error(&error, "invalid_request_error", Some(field));
+            assert_eq!(error["error"]["code"], "parameter_invalid", "{body}");
+        }
+    }
+    assert!(walk(&app, &company).await.is_empty(), "nothing was written");
+}
+
+async fn a_path_id_that_names_nothing_is_a_404_and_only_impossible_ones_are_a_400(app: TestApp) {
+    let company = app.company(0, None).await;
+    let lead = create(&app, &company, body_for(&app, &company).await).await;
+    let (_, missing) = app
+        .get("/api/v1/leads/lead_0000000000000", Some(&company.key))
+        .await;
+    let long = "é".repeat(255);
+    for id in [
+        "4",
+        "lead_doesnotexist00",
+        "VXNlci0xMA==",
+        "%20spaced%20",
+        long.as_str(),
+    ] {
+        let (status, error) = app
+            .get(&format!("/api/v1/leads/{id}"), Some(&company.key))
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{id}: {error}");
+        assert_eq!(error, missing, "{id}");
+        let (status, error) = patch(&app, &company.key, id, &json!({"referrer": "x"})).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{id}: {error}");
+        assert_eq!(error, missing, "{id}");
+    }
+    let too_long = "x".repeat(256);
+    for id in [too_long.as_str(), "a%01b", "a%09b", "%7F"] {
+        let (status, error) = app
+            .get(&format!("/api/v1/leads/{id}"), Some(&company.key))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{id}: {error}");
+        assert_error(&error, "invalid_request_error", Some("id"));
+        let (status, error) = patch(&app, &company.key, id, &json!({"referrer": "x"})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{id}: {error}");
+        assert_error(&error, "invalid_request_error", Some("id"));
+    }
+    let (_, _, unchanged) = app
+        .send(
+            Method::GET,
+            &format!("/api/v1/leads/{}", lead["id"].as_str().unwrap()),
+            &company.key,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(unchanged, lead);
+}
+
+/// The idempotency fingerprint and the claim lookup take ids of any length and script.
+async fn a_key_retried_with_long_odd_ids_is_a_conflict_not_a_failure(app: TestApp) {
+    let company = app.company(0, None).await;
+    let body = body_for(&app, &company).await;
+    let (status, _, first) = post_with_key(&app, &company.key, "odd", &body).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    for odd in [json!("é".repeat(255)), json!(4), json!("user_\u{1F600}")] {
+        let mut changed = body.clone();
+        changed["user_id"] = odd;
+        let (status, _, error) = post_with_key(&app, &company.key, "odd", &changed).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{changed}: {error}");
+        assert_error(&error, "conflict", None);
+    }
+    let (status, headers, again) = post_with_key(&app, &company.key, "odd", &body).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(headers["idempotent-replayed"], "true");
+    assert_eq!(again, first);
+}
+
+async fn a_lone_surrogate_escape_in_referrer_or_metadata_is_refused_naming_it(app: TestApp) {
+    let company = app.company(0, None).await;
+    let user = app.user().await.id;
+    let lead = create(
+        &app,
+        &company,
+        json!({"company_id": company.id, "user_id": user, "referrer": "https://before"}),
+    )
+    .await;
+    let id = lead["id"].as_str().unwrap();
+    let fields = format!(r#""company_id": "{}", "user_id": "{user}""#, company.id);
+    for (field, value) in [
+        ("referrer", r#""\ud800""#),
+        ("referrer", r#""https://x.com/\uDBFF""#),
+        ("referrer", r#""\udc00 trailing first""#),
+        ("referrer", r#""\ud83d\u0041""#),
+        ("metadata", r#"{"a": "\ud800"}"#),
+        ("metadata", r#"{"\ud800": 1}"#),
+        ("metadata", r#"{"a": {"b": [1, {"c": "x\udfffy"}]}}"#),
+    ] {
+        let create_text = format!(r#"{{{fields}, "{field}": {value}}}"#);
+        let update_text = format!(r#"{{"{field}": {value}}}"#);
+        for (method, path, text) in [
+            (Method::POST, "/api/v1/leads".to_owned(), &create_text),
+            (Method::PATCH, format!("/api/v1/leads/{id}"), &update_text),
+        ] {
+            let (status, error) = send_text(&app, method.clone(), &path, &company.key, text).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {text}: {error}");
+            assert_error(&error, "invalid_request_error", Some(field));
+            assert_eq!(error["error"]["code"], "parameter_invalid", "{text}");
+            let message = error["error"]["message"].as_str().unwrap();
+            assert!(message.contains("not valid Unicode"), "{message}");
+        }
+    }
+    // A pair that spells one character is fine, and reads back as that character.
+    let text =
+        format!(r#"{{{fields}, "referrer": "\ud83d\ude00", "metadata": {{"e": "\ud83d\ude00"}}}}"#);
+    let (status, made) = send_text(&app, Method::POST, "/api/v1/leads", &company.key, &text).await;
+    assert_eq!(status, StatusCode::OK, "{made}");
+    assert_eq!(made["referrer"], "\u{1F600}");
+    assert_eq!(made["metadata"]["e"], "\u{1F600}");
+    let (_, _, unchanged) = app
+        .send(
+            Method::GET,
+            &format!("/api/v1/leads/{id}"),
+            &company.key,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(unchanged, lead, "no refused update was written");
+    assert_eq!(
+        walk(&app, &company).await.len(),
+        2,
+        "no refused create was written"
+    );
+}
+
+async fn a_top_level_key_given_twice_is_refused_naming_it(app: TestApp) {
+    let company = app.company(0, None).await;
+    let user = app.user().await.id;
+    let lead = create(
+        &app,
+        &company,
+        json!({"company_id": company.id, "user_id": user}),
+    )
+    .await;
+    let id = lead["id"].as_str().unwrap();
+    let fields = format!(r#""company_id": "{}", "user_id": "{user}""#, company.id);
+    for (key, twice) in [
+        (
+            "referrer",
+            r#""referrer": "https://a", "referrer": "https://b""#,
+        ),
+        ("referrer", r#""referrer": null, "referrer": "https://b""#),
+        ("metadata", r#""metadata": {"a": 1}, "metadata": {"a": 2}"#),
+        (
+            "referrer",
+            r#""referrer": "https://a", "r\u0065ferrer": "https://a""#,
+        ),
+    ] {
+        let create_text = format!("{{{fields}, {twice}}}");
+        let update_text = format!("{{{twice}}}");
+        for (method, path, text) in [
+            (Method::POST, "/api/v1/leads".to_owned(), &create_text),
+            (Method::PATCH, format!("/api/v1/leads/{id}"), &update_text),
+        ] {
+            let (status, error) = send_text(&app, method.clone(), &path, &company.key, text).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {text}: {error}");
+            assert_error(&error, "invalid_request_error", Some(key));
+            assert_eq!(error["error"]["code"], "parameter_invalid", "{text}");
+            let message = error["error"]["message"].as_str().unwrap();
+            assert!(message.contains("given more than once"), "{message}");
+        }
+    }
+    // The ids too, and the query string's wording is the same.
+    let text = format!(r#"{{{fields}, "user_id": "{user}"}}"#);
+    let (status, error) = send_text(&app, Method::POST, "/api/v1/leads", &company.key, &text).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert_error(&error, "invalid_request_error", Some("user_id"));
+    let (_, query_error) = app
+        .get(
+            &format!("/api/v1/leads?company_id={}&first=1&first=2", company.id),
+            Some(&company.key),
+        )
+        .await;
+    assert_eq!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .replace("user_id", "first"),
+        query_error["error"]["message"].as_str().unwrap()
+    );
+    let (_, _, unchanged) = app
+        .send(
+            Method::GET,
+            &format!("/api/v1/leads/{id}"),
+            &company.key,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(unchanged, lead, "no refused update was written");
+    assert_eq!(
+        walk(&app, &company).await.len(),
+        1,
+        "no refused create was written"
+    );
 }

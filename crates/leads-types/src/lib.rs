@@ -86,24 +86,45 @@ pub struct PageInfo {
 }
 
 /// Body of `POST /leads`.
+///
+/// Ids are read as Whop's API reads them: "any string (such as "VXNlci0xMA==") or integer (such
+/// as 4) input value will be accepted as an ID". A JSON integer arrives here as its decimal text
+/// (`4` is `"4"`), so the id fields are always text; the server checks the rest (1 to 255
+/// characters, no control characters).
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct CreateLead {
     /// The company to record the lead for (or `account_id`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(pattern = r"^biz_[0-9A-Za-z]{14}$"))]
+    #[serde(
+        default,
+        deserialize_with = "id_input",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = schemas::company_id))]
     pub company_id: Option<String>,
     /// The name newer SDKs use for `company_id`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(pattern = r"^biz_[0-9A-Za-z]{14}$"))]
+    #[serde(
+        default,
+        deserialize_with = "id_input",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = schemas::account_id))]
     pub account_id: Option<String>,
     /// The user the lead is about; a company credential must name one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(pattern = r"^user_[0-9A-Za-z]{13}$"))]
+    #[serde(
+        default,
+        deserialize_with = "id_input",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = schemas::user_id))]
     pub user_id: Option<String>,
     /// A product of the company.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(pattern = r"^prod_[0-9A-Za-z]{13}$"))]
+    #[serde(
+        default,
+        deserialize_with = "id_input",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = schemas::product_id))]
     pub product_id: Option<String>,
     /// Where the lead came from; at most 2,048 characters, no control characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -140,6 +161,98 @@ pub struct UpdateLead {
 /// A JSON value as raw JSON text, for [`CreateLead::metadata`] and [`UpdateLead::metadata`].
 pub fn raw_json(value: &serde_json::Value) -> Box<RawValue> {
     serde_json::value::to_raw_value(value).expect("a JSON value always serializes")
+}
+
+/// An id as a body gives it: a string as it is, a JSON integer as its decimal text, `null` as
+/// absent. Anything else (a fraction, a boolean, an object) is a type error naming the field.
+fn id_input<'de, D>(deserializer: D) -> Result<Option<String>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    struct IdInput;
+
+    impl<'de> serde::de::Visitor<'de> for IdInput {
+        type Value = Option<String>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an id: a string or an integer")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+            Ok(Some(text.to_owned()))
+        }
+
+        fn visit_string<E: serde::de::Error>(self, text: String) -> Result<Self::Value, E> {
+            Ok(Some(text))
+        }
+
+        fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Self::Value, E> {
+            Ok(Some(n.to_string()))
+        }
+
+        fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Self::Value, E> {
+            Ok(Some(n.to_string()))
+        }
+
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D: Deserializer<'de>>(self, inner: D) -> Result<Self::Value, D::Error> {
+            inner.deserialize_any(self)
+        }
+    }
+
+    deserializer.deserialize_any(IdInput)
+}
+
+/// OpenAPI schemas of the id fields: a string or an integer, as the server accepts them, with no
+/// `pattern` (ids that name nothing are not malformed).
+#[cfg(feature = "openapi")]
+mod schemas {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+
+    /// The longest id text the server accepts, in characters.
+    const MAX_ID_CHARS: usize = 255;
+
+    fn id(description: &str) -> Schema {
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .min_length(Some(1))
+                    .max_length(Some(MAX_ID_CHARS)),
+            )
+            .item(ObjectBuilder::new().schema_type(Type::Integer))
+            .item(ObjectBuilder::new().schema_type(Type::Null))
+            .description(Some(format!(
+                "{description} Any string of 1 to {MAX_ID_CHARS} characters without control \
+                 characters, or an integer (meaning its decimal text), is accepted as an id, as \
+                 Whop accepts them; one that names nothing is answered as an unknown id is."
+            )))
+            .build()
+            .into()
+    }
+
+    pub fn company_id() -> Schema {
+        id("The company to record the lead for (or `account_id`).")
+    }
+
+    pub fn account_id() -> Schema {
+        id("The name newer SDKs use for `company_id`; must agree with it when both are given.")
+    }
+
+    pub fn user_id() -> Schema {
+        id("The user the lead is about; a company credential must name one.")
+    }
+
+    pub fn product_id() -> Schema {
+        id("A product of the company.")
+    }
 }
 
 /// Distinguishes a key given as `null` (`Some(None)`) from a key left out (`None`, by `default`).
@@ -187,6 +300,31 @@ mod tests {
         assert_eq!(body.referrer, None);
         let body: UpdateLead = serde_json::from_str(r#"{"metadata": null}"#).unwrap();
         assert!(matches!(body.metadata, Some(None)));
+    }
+
+    #[test]
+    fn ids_in_a_create_body_are_strings_or_integers() {
+        let body: CreateLead = serde_json::from_str(
+            r#"{"company_id": 4, "account_id": "VXNlci0xMA==", "user_id": -7, "product_id": null}"#,
+        )
+        .unwrap();
+        assert_eq!(body.company_id.as_deref(), Some("4"));
+        assert_eq!(body.account_id.as_deref(), Some("VXNlci0xMA=="));
+        assert_eq!(body.user_id.as_deref(), Some("-7"));
+        assert_eq!(body.product_id, None);
+        let body: CreateLead =
+            serde_json::from_str(r#"{"user_id": 18446744073709551615}"#).unwrap();
+        assert_eq!(body.user_id.as_deref(), Some("18446744073709551615"));
+        for wrong in [
+            r#"{"user_id": 4.5}"#,
+            r#"{"user_id": true}"#,
+            r#"{"user_id": []}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<CreateLead>(wrong).is_err(),
+                "{wrong}"
+            );
+        }
     }
 
     #[test]

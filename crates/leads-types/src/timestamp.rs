@@ -25,17 +25,30 @@ impl Timestamp {
         Self(Utc::now().timestamp_millis())
     }
 
-    /// Parses any RFC 3339 date-time. Sub-millisecond digits are truncated (floor).
+    /// Parses any RFC 3339 date-time. Sub-millisecond digits are truncated (floor); a leap
+    /// second is the start of the next minute (see [`Timestamp::parse_with_rest`]).
     pub fn parse(text: &str) -> Option<Self> {
         Self::parse_with_rest(text).map(|(ts, _)| ts)
     }
 
     /// Parses RFC 3339 and also says whether digits below the millisecond were non-zero,
-    /// so a caller can round an exclusive upper bound up instead of down.
+    /// so a caller can round an exclusive upper bound up instead of down. Every time the API
+    /// reads goes through here.
+    ///
+    /// A leap second (second 60, which RFC 3339 allows) has no instant of its own in Unix time,
+    /// where leads are stored, so it is read as the start of the next minute whatever its
+    /// fraction: `00:52:60.500Z` is `00:53:00.000Z`, never a time after it, and never one before
+    /// `00:52:59.999Z` either.
     pub fn parse_with_rest(text: &str) -> Option<(Self, bool)> {
         let parsed = DateTime::parse_from_rfc3339(text).ok()?;
         let utc = parsed.with_timezone(&Utc);
-        let sub_milli = utc.timestamp_subsec_nanos() % 1_000_000 != 0;
+        let nanos = utc.timestamp_subsec_nanos();
+        // chrono keeps a leap second as second 59 with 1e9 nanoseconds or more.
+        if nanos >= 1_000_000_000 {
+            let next_minute = utc.timestamp().checked_add(1)?.checked_mul(1000)?;
+            return Self::from_millis(next_minute).map(|ts| (ts, false));
+        }
+        let sub_milli = nanos % 1_000_000 != 0;
         Self::from_millis(utc.timestamp_millis()).map(|ts| (ts, sub_milli))
     }
 }
@@ -80,5 +93,29 @@ mod tests {
         assert!(rest);
         assert!(Timestamp::parse("2023-12-01").is_none());
         assert!(Timestamp::parse("yesterday").is_none());
+    }
+
+    #[test]
+    fn a_leap_second_is_the_start_of_the_next_minute_whatever_its_fraction() {
+        for text in [
+            "2026-06-22T00:52:60Z",
+            "2026-06-22T00:52:60.000Z",
+            "2026-06-22T00:52:60.500Z",
+            "2026-06-22T00:52:60.999999999Z",
+            "2026-06-22T01:52:60.5+01:00",
+        ] {
+            let (ts, rest) = Timestamp::parse_with_rest(text).unwrap();
+            assert_eq!(ts.to_string(), "2026-06-22T00:53:00.000Z", "{text}");
+            assert!(!rest, "{text}");
+        }
+        assert_eq!(
+            Timestamp::parse("2016-12-31T23:59:60.250Z")
+                .unwrap()
+                .to_string(),
+            "2017-01-01T00:00:00.000Z"
+        );
+        // The minute after the last one RFC 3339 can write is out of range.
+        assert!(Timestamp::parse("9999-12-31T23:59:60Z").is_none());
+        assert!(Timestamp::parse("2026-06-22T00:52:61Z").is_none());
     }
 }

@@ -290,7 +290,10 @@ fn without_position(error: &serde_json::Error) -> String {
 }
 
 fn claims(claims: Claims) -> Result<CompanyClaims, JwtError> {
+    // A credential names companies as this server makes them, unlike the API's id inputs.
     let company = CompanyId::parse(&claims.company_id)
+        .ok()
+        .filter(CompanyId::is_generated)
         .ok_or_else(|| JwtError::BadClaims("company_id is not a company id".into()))?;
     let permissions = claims
         .permissions

@@ -1,11 +1,24 @@
-//! Typed identifiers: a type prefix and random base62, 18 characters in all, like Whop's.
+//! Typed identifiers, and the one rule for which texts the API accepts as ids.
 //!
-//! Parsing is the only way to get one from outside, so past the edge an id is always well formed.
+//! Ids this server makes are a type prefix and random base62, 18 characters in all, like Whop's
+//! (`biz_` + 14, `lead_` + 13...). Ids it *accepts* are wider, because Whop's reference says "any
+//! string (such as "VXNlci0xMA==") or integer (such as 4) input value will be accepted as an ID":
+//! any text of 1 to [`MAX_ID_CHARS`] characters without control characters (a JSON integer in a
+//! body means its decimal text, `4` is the id `"4"`). An id that names nothing is answered like
+//! any unknown id (an empty filter, a 404, a 400 naming the parameter); only text outside that
+//! rule is refused as malformed. Parsing is the only way in from outside, so past the edge an id
+//! is always within the rule: at most 255 characters, no NUL, safe in either database's `TEXT`.
 
 use rand::Rng;
 use std::fmt;
 
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// Ids longer than this many characters (Unicode scalar values) are refused.
+pub const MAX_ID_CHARS: usize = 255;
+
+/// The length of every id this server generates, prefix included.
+pub const GENERATED_ID_LEN: usize = 18;
 
 /// `len` random base62 characters.
 pub fn random_base62(len: usize) -> String {
@@ -15,8 +28,35 @@ pub fn random_base62(len: usize) -> String {
         .collect()
 }
 
-fn is_well_formed(text: &str, prefix: &str) -> bool {
-    text.len() == 18
+/// Why a text is not an id; the text completes "Invalid parameter <name>: ...".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    #[error("must not be empty")]
+    Empty,
+    #[error("must be at most {MAX_ID_CHARS} characters")]
+    TooLong,
+    #[error("must not contain control characters")]
+    ControlCharacter,
+}
+
+/// Checks `text` against the rule every id input follows (see the module documentation).
+pub fn check(text: &str) -> Result<(), IdError> {
+    if text.is_empty() {
+        return Err(IdError::Empty);
+    }
+    // Counting characters is only needed when the bytes could be too many.
+    if text.len() > MAX_ID_CHARS && text.chars().count() > MAX_ID_CHARS {
+        return Err(IdError::TooLong);
+    }
+    if text.chars().any(char::is_control) {
+        return Err(IdError::ControlCharacter);
+    }
+    Ok(())
+}
+
+/// Whether `text` has the shape of an id this server made with `prefix`.
+fn is_generated(text: &str, prefix: &str) -> bool {
+    text.len() == GENERATED_ID_LEN
         && text.starts_with(prefix)
         && text[prefix.len()..]
             .bytes()
@@ -30,16 +70,28 @@ macro_rules! id_type {
         pub struct $name(String);
 
         impl $name {
+            /// The prefix of the ids this server generates of this type.
             pub const PREFIX: &'static str = $prefix;
 
-            /// A new random id.
+            /// A new random id: the prefix and base62, 18 characters in all.
             pub fn generate() -> Self {
-                Self(format!("{}{}", $prefix, random_base62(18 - $prefix.len())))
+                Self(format!(
+                    "{}{}",
+                    $prefix,
+                    random_base62(GENERATED_ID_LEN - $prefix.len())
+                ))
             }
 
-            /// The id, if `text` is one of this type.
-            pub fn parse(text: &str) -> Option<Self> {
-                is_well_formed(text, $prefix).then(|| Self(text.to_owned()))
+            /// `text` as an id of this type: any text [`check`] accepts, whatever its prefix.
+            /// Whether it names anything is for the store to say.
+            pub fn parse(text: &str) -> Result<Self, IdError> {
+                check(text).map(|()| Self(text.to_owned()))
+            }
+
+            /// Whether this id has the shape of one this server generates (prefix, base62, 18
+            /// characters), as every id of a stored lead, user or product has.
+            pub fn is_generated(&self) -> bool {
+                is_generated(&self.0, $prefix)
             }
 
             pub fn as_str(&self) -> &str {
@@ -53,7 +105,7 @@ macro_rules! id_type {
             /// Wraps an id read back from our own storage, which only ever holds valid ids.
             #[allow(dead_code)] // not every id type is read back from storage yet
             pub(crate) fn from_trusted(text: String) -> Self {
-                debug_assert!(is_well_formed(&text, $prefix), "stored id {text:?}");
+                debug_assert!(check(&text).is_ok(), "stored id {text:?}");
                 Self(text)
             }
         }
@@ -98,16 +150,49 @@ mod tests {
     fn generated_ids_have_the_whop_shape() {
         let id = CompanyId::generate();
         assert_eq!(id.as_str().len(), 18);
-        assert!(CompanyId::parse(id.as_str()).is_some());
+        assert!(id.as_str().starts_with("biz_"));
+        assert!(id.is_generated());
         assert_eq!(LeadId::generate().as_str().len(), 18);
+        assert!(LeadId::generate().is_generated());
     }
 
     #[test]
-    fn parsing_rejects_wrong_prefix_length_and_alphabet() {
-        assert!(LeadId::parse("lead_xxxxxxxxxxxxx").is_some());
-        assert!(LeadId::parse("user_xxxxxxxxxxxxx").is_none());
-        assert!(LeadId::parse("lead_xxxxxxxxxxxx").is_none());
-        assert!(LeadId::parse("lead_xxxxxxxxxxx-x").is_none());
-        assert!(LeadId::parse("lead_xxxxxxxxxxxé").is_none());
+    fn any_printable_text_up_to_255_characters_is_an_id() {
+        for text in [
+            "4",
+            "VXNlci0xMA==",
+            "prod_doesnotexist00",
+            "lead_xxxxxxxxxxxxx",
+            "user_xxxxxxxxxxxxx",
+            " spaced out ",
+            "é€😀",
+        ] {
+            assert_eq!(ProductId::parse(text).unwrap().as_str(), text);
+        }
+        assert!(LeadId::parse(&"x".repeat(MAX_ID_CHARS)).is_ok());
+        // 255 characters of four bytes each are still 255 characters.
+        assert!(LeadId::parse(&"😀".repeat(MAX_ID_CHARS)).is_ok());
+        assert!(!LeadId::parse("4").unwrap().is_generated());
+        assert!(!LeadId::parse("user_xxxxxxxxxxxxx").unwrap().is_generated());
+    }
+
+    #[test]
+    fn empty_overlong_and_control_character_ids_are_refused() {
+        assert_eq!(LeadId::parse(""), Err(IdError::Empty));
+        assert_eq!(
+            LeadId::parse(&"x".repeat(MAX_ID_CHARS + 1)),
+            Err(IdError::TooLong)
+        );
+        assert_eq!(
+            LeadId::parse(&"é".repeat(MAX_ID_CHARS + 1)),
+            Err(IdError::TooLong)
+        );
+        for bad in ["a\0b", "a\nb", "\t", "a\u{7f}", "a\u{85}"] {
+            assert_eq!(
+                CompanyId::parse(bad),
+                Err(IdError::ControlCharacter),
+                "{bad:?}"
+            );
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! Only insignificant whitespace is dropped; key order, duplicate keys and number spellings stay
 //! as the client wrote them, so what a client sends is what it reads back.
 
+use super::json_text::has_lone_surrogate;
 use serde_json::value::RawValue;
 use std::fmt;
 
@@ -11,7 +12,9 @@ pub const MAX_METADATA_BYTES: usize = 16 * 1024;
 /// Metadata nested deeper than this (the object itself is level 1) is refused.
 pub const MAX_METADATA_DEPTH: usize = 16;
 
-/// A JSON object of at most [`MAX_METADATA_BYTES`] compact bytes and [`MAX_METADATA_DEPTH`] levels.
+/// A JSON object of at most [`MAX_METADATA_BYTES`] compact bytes and [`MAX_METADATA_DEPTH`] levels,
+/// whose strings (keys and values, at any depth) are all valid Unicode: no lone surrogate escape
+/// ([`super::json_text::has_lone_surrogate`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Metadata(String);
 
@@ -24,6 +27,10 @@ pub enum MetadataError {
     TooLarge,
     #[error("must not be nested deeper than {MAX_METADATA_DEPTH} levels")]
     TooDeep,
+    #[error(
+        "is not valid Unicode: a string in it holds a lone UTF-16 surrogate escape such as \\ud800"
+    )]
+    NotUnicode,
 }
 
 impl Metadata {
@@ -66,9 +73,11 @@ impl Metadata {
                 return Err(MetadataError::TooLarge);
             }
         }
-        String::from_utf8(compact)
-            .map(Self)
-            .map_err(|_| MetadataError::NotAnObject)
+        let compact = String::from_utf8(compact).map_err(|_| MetadataError::NotAnObject)?;
+        if has_lone_surrogate(&compact) {
+            return Err(MetadataError::NotUnicode);
+        }
+        Ok(Self(compact))
     }
 
     /// The compact JSON text.
@@ -118,6 +127,21 @@ mod tests {
         for text in ["[]", "\"{}\"", "1", "true"] {
             assert_eq!(parse(text), Err(MetadataError::NotAnObject), "{text}");
         }
+    }
+
+    #[test]
+    fn a_lone_surrogate_escape_anywhere_is_refused() {
+        for text in [
+            r#"{"a": "\ud800"}"#,
+            r#"{"\udc00": 1}"#,
+            r#"{"a": {"b": ["x", "y\ud83dz"]}}"#,
+        ] {
+            assert_eq!(parse(text), Err(MetadataError::NotUnicode), "{text}");
+        }
+        assert_eq!(
+            parse(r#"{"smile": "\ud83d\ude00"}"#).unwrap().as_str(),
+            r#"{"smile":"\ud83d\ude00"}"#
+        );
     }
 
     #[test]

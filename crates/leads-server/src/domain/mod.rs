@@ -2,6 +2,7 @@
 
 pub mod idempotency;
 pub mod ids;
+pub mod json_text;
 pub mod lead;
 pub mod metadata;
 pub mod permissions;

@@ -4,14 +4,24 @@
 //! with the path of whatever went wrong, so a value of the wrong type is reported against its own
 //! parameter (`referrer`, `metadata`) and only broken JSON is `invalid_json`. Unknown fields are
 //! ignored: SDKs of other versions send fields this server does not know.
+//!
+//! Before the typed parse, one pass over the object's top level refuses, naming the key, what
+//! is well-formed JSON yet not one meaning: a key given twice ("was given more than once", as in
+//! the query string; RFC 8259 §4 leaves duplicate names' meaning to the reader) and a value with
+//! a lone UTF-16 surrogate escape in any string, at any depth ("is not valid Unicode";
+//! [`crate::domain::json_text`]).
 
 use super::error::ApiError;
 use super::MAX_BODY_BYTES;
+use crate::domain::json_text::has_lone_surrogate;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{header, HeaderMap, StatusCode};
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use serde_json::error::Category;
+use serde_json::value::RawValue;
+use std::collections::HashSet;
 
 /// A request body parsed from JSON into `T`.
 #[derive(Debug, Clone)]
@@ -85,10 +95,62 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if !starts_as_object {
         return Err(not_an_object());
     }
+    let top: TopLevel = serde_json::from_slice(bytes).map_err(|error| match error.classify() {
+        Category::Data => not_an_object(),
+        Category::Io | Category::Syntax | Category::Eof => ApiError::invalid_json(error),
+    })?;
+    if let Some(problem) = top.0 {
+        return Err(problem);
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(describe)?;
     deserializer.end().map_err(ApiError::invalid_json)?;
     Ok(value)
+}
+
+/// The first problem of an object's top level, if any: a key given twice, or a value holding a
+/// string that is not valid Unicode.
+struct TopLevel(Option<ApiError>);
+
+impl<'de> Deserialize<'de> for TopLevel {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(TopLevelVisitor)
+    }
+}
+
+struct TopLevelVisitor;
+
+impl<'de> Visitor<'de> for TopLevelVisitor {
+    type Value = TopLevel;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TopLevel, A::Error> {
+        let mut seen = HashSet::new();
+        let mut problem = None;
+        while let Some(key) = map.next_key::<String>()? {
+            if problem.is_some() {
+                // The first problem is the answer; the rest is only read to its end.
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            // Borrowed from the body: metadata may be large, and is only scanned here.
+            let value = map.next_value::<&RawValue>()?;
+            if has_lone_surrogate(value.get()) {
+                problem = Some(ApiError::invalid(
+                    &key,
+                    "is not valid Unicode: it holds a lone UTF-16 surrogate escape such as \\ud800",
+                ));
+            } else if seen.contains(&key) {
+                problem = Some(ApiError::repeated(&key));
+            } else {
+                seen.insert(key);
+            }
+        }
+        Ok(TopLevel(problem))
+    }
 }
 
 fn describe(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
@@ -155,6 +217,43 @@ mod tests {
             assert_eq!(error.code, Some("invalid_json"), "{text}");
             assert_eq!(error.param, None, "{text}");
         }
+    }
+
+    #[test]
+    fn a_top_level_key_given_twice_is_named() {
+        for text in [
+            r#"{"referrer": "https://a", "referrer": "https://b"}"#,
+            r#"{"referrer": null, "metadata": {}, "referrer": 5}"#,
+            r#"{"r\u0065ferrer": "https://a", "referrer": "https://b"}"#,
+        ] {
+            let error = error_of::<UpdateLead>(text);
+            assert_eq!(error.code, Some("parameter_invalid"), "{text}");
+            assert_eq!(error.param.as_deref(), Some("referrer"), "{text}");
+            assert!(error.message.contains("given more than once"), "{text}");
+        }
+        let error = error_of::<CreateLead>(r#"{"whatever": 1, "whatever": 2}"#);
+        assert_eq!(error.param.as_deref(), Some("whatever"));
+        // Inside metadata, keys are the company's business: kept as sent.
+        let body: UpdateLead = parse(br#"{"metadata": {"a": 1, "a": 2}}"#).unwrap();
+        assert!(body.metadata.is_some());
+    }
+
+    #[test]
+    fn a_lone_surrogate_escape_is_named_by_its_top_level_key() {
+        for (text, param) in [
+            (r#"{"referrer": "\ud800"}"#, "referrer"),
+            (r#"{"referrer": "x\udc00y"}"#, "referrer"),
+            (r#"{"metadata": {"a": ["\ud83d"]}}"#, "metadata"),
+            (r#"{"metadata": {"\ud800": 1}}"#, "metadata"),
+            (r#"{"user_id": "\ud800"}"#, "user_id"),
+        ] {
+            let error = error_of::<CreateLead>(text);
+            assert_eq!(error.code, Some("parameter_invalid"), "{text}");
+            assert_eq!(error.param.as_deref(), Some(param), "{text}");
+            assert!(error.message.contains("not valid Unicode"), "{text}");
+        }
+        let body: CreateLead = parse(br#"{"referrer": "\ud83d\ude00"}"#).unwrap();
+        assert_eq!(body.referrer.as_deref(), Some("\u{1F600}"));
     }
 
     #[test]

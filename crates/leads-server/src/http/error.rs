@@ -63,6 +63,11 @@ impl ApiError {
         }
     }
 
+    /// A parameter named twice, in the query string or at a JSON body's top level.
+    pub fn repeated(param: &str) -> Self {
+        Self::invalid(param, "was given more than once")
+    }
+
     pub fn invalid_json(why: impl std::fmt::Display) -> Self {
         Self {
             code: Some("invalid_json"),

@@ -2,6 +2,8 @@
 //!
 //! What can be judged from the request alone is judged here, each failure naming its parameter;
 //! what needs the database (does the user exist, is the product the company's) the store judges.
+//! Ids are any text [`crate::domain::ids`] accepts (the wire types have already turned a JSON
+//! integer into its decimal text), so an id that names nothing is the store's "unknown" answer.
 
 use super::error::ApiError;
 use crate::domain::{
@@ -15,19 +17,13 @@ use serde_json::value::RawValue;
 pub fn new_lead(body: CreateLead, acting_user: Option<&UserId>) -> Result<NewLead, ApiError> {
     let company = company(body.company_id, body.account_id)?;
     let user = match (body.user_id, acting_user) {
-        (Some(text), _) => UserId::parse(&text).ok_or_else(|| {
-            ApiError::invalid("user_id", "must be a user id like user_xxxxxxxxxxxxx")
-        })?,
+        (Some(text), _) => UserId::parse(&text).map_err(|why| ApiError::invalid("user_id", why))?,
         (None, Some(user)) => user.clone(),
         (None, None) => return Err(ApiError::missing("user_id")),
     };
     let product = body
         .product_id
-        .map(|text| {
-            ProductId::parse(&text).ok_or_else(|| {
-                ApiError::invalid("product_id", "must be a product id like prod_xxxxxxxxxxxxx")
-            })
-        })
+        .map(|text| ProductId::parse(&text).map_err(|why| ApiError::invalid("product_id", why)))
         .transpose()?;
     Ok(NewLead {
         id: LeadId::generate(),
@@ -66,8 +62,7 @@ fn company(company_id: Option<String>, account_id: Option<String>) -> Result<Com
         (None, Some(text)) => ("account_id", text),
         (None, None) => return Err(ApiError::missing("company_id")),
     };
-    CompanyId::parse(&text)
-        .ok_or_else(|| ApiError::invalid(param, "must be a company id like biz_xxxxxxxxxxxxxx"))
+    CompanyId::parse(&text).map_err(|why| ApiError::invalid(param, why))
 }
 
 fn referrer(text: String) -> Result<Referrer, ApiError> {
@@ -121,7 +116,7 @@ mod tests {
             Some("account_id")
         );
         assert_eq!(
-            param_of(json!({"account_id": "biz_", "user_id": USER})).as_deref(),
+            param_of(json!({"account_id": "", "user_id": USER})).as_deref(),
             Some("account_id")
         );
         assert_eq!(
@@ -129,11 +124,12 @@ mod tests {
             Some("user_id")
         );
         assert_eq!(
-            param_of(json!({"company_id": COMPANY, "user_id": "lead_aaaaaaaaaaaaa"})).as_deref(),
+            param_of(json!({"company_id": COMPANY, "user_id": "x".repeat(256)})).as_deref(),
             Some("user_id")
         );
         assert_eq!(
-            param_of(json!({"company_id": COMPANY, "user_id": USER, "product_id": "x"})).as_deref(),
+            param_of(json!({"company_id": COMPANY, "user_id": USER, "product_id": "a\tb"}))
+                .as_deref(),
             Some("product_id")
         );
         assert_eq!(
@@ -148,6 +144,17 @@ mod tests {
                 Some("metadata")
             );
         }
+    }
+
+    #[test]
+    fn ids_whop_would_accept_are_taken_and_integers_mean_their_digits() {
+        let lead = create(serde_json::json!({
+            "company_id": 4, "account_id": "4", "user_id": "VXNlci0xMA==", "product_id": 12,
+        }))
+        .unwrap();
+        assert_eq!(lead.company.as_str(), "4");
+        assert_eq!(lead.user.as_str(), "VXNlci0xMA==");
+        assert_eq!(lead.product.unwrap().as_str(), "12");
     }
 
     #[test]

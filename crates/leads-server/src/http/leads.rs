@@ -51,20 +51,20 @@ pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
     tag = "leads",
     operation_id = "listLeads",
     params(
-        ("company_id" = String, Query, description = "The company whose leads to list.", pattern = r"^biz_[0-9A-Za-z]{14}$", example = "biz_xxxxxxxxxxxxxx"),
-        ("account_id" = Option<String>, Query, description = "The name newer SDKs use for company_id; must agree with it when both are given.", pattern = r"^biz_[0-9A-Za-z]{14}$"),
+        ("company_id" = String, Query, description = "The company whose leads to list. Any id of 1 to 255 characters without control characters is accepted, as Whop accepts any string as an ID; one that names no company is answered like any unknown company.", min_length = 1, max_length = 255, example = "biz_xxxxxxxxxxxxxx"),
+        ("account_id" = Option<String>, Query, description = "The name newer SDKs use for company_id; must agree with it when both are given.", min_length = 1, max_length = 255),
         ("first" = Option<i64>, Query, description = "Page size, taken from the newest end of the window; neither first nor last means first=20. Not with last.", minimum = 1, maximum = 100),
         ("last" = Option<i64>, Query, description = "Page size, taken from the oldest end of the window. Not with first.", minimum = 1, maximum = 100),
         ("after" = Option<String>, Query, description = "A cursor from an earlier page: only leads older than it."),
         ("before" = Option<String>, Query, description = "A cursor from an earlier page: only leads newer than it."),
-        ("created_after" = Option<String>, Query, description = "Only leads created strictly after this instant (RFC 3339).", format = DateTime),
-        ("created_before" = Option<String>, Query, description = "Only leads created strictly before this instant (RFC 3339).", format = DateTime),
-        ("product_ids[]" = Option<Vec<String>>, Query, description = "Only leads of these products (at most 100, with product_ids).", style = Form, explode),
+        ("created_after" = Option<String>, Query, description = "Only leads created strictly after this instant (RFC 3339). A leap second (second 60, any fraction) means the start of the next minute.", format = DateTime),
+        ("created_before" = Option<String>, Query, description = "Only leads created strictly before this instant (RFC 3339). A leap second (second 60, any fraction) means the start of the next minute.", format = DateTime),
+        ("product_ids[]" = Option<Vec<String>>, Query, description = "Only leads of these products (at most 100, with product_ids). Each is any id of 1 to 255 characters without control characters; one that names no product of the company matches no lead.", style = Form, explode),
         ("product_ids" = Option<Vec<String>>, Query, description = "The same filter, as repeated product_ids=.", style = Form, explode),
     ),
     responses(
         (status = 200, description = "A page of leads", body = leads_types::Page<Lead>),
-        (status = 400, description = "A parameter is missing or invalid; `param` names it", body = ErrorBody),
+        (status = 400, description = "A parameter is missing or invalid (an id that is empty, over 255 characters or has control characters; a time that is not RFC 3339; a parameter given twice); `param` names it", body = ErrorBody),
         (status = 401, description = "No credential, or an unknown, revoked or expired one", body = ErrorBody),
         (status = 403, description = "The credential may not act for this company (a user token whose user is not on its team included) or lacks a permission", body = ErrorBody),
         (status = 429, description = "Too many requests of this operation with this credential", body = ErrorBody,
@@ -126,7 +126,7 @@ pub async fn list(
     responses(
         (status = 200, description = "The lead, recorded", body = Lead,
             headers(("Idempotent-Replayed" = String, description = "`true` when answered from an earlier request with the same Idempotency-Key"))),
-        (status = 400, description = "A parameter is missing or invalid, or the body is not a JSON object; `param` names the parameter", body = ErrorBody),
+        (status = 400, description = "A parameter is missing or invalid (including a top-level key given more than once, or a string that is not valid Unicode: a lone UTF-16 surrogate escape), or the body is not a JSON object; `param` names the parameter", body = ErrorBody),
         (status = 401, description = "No credential, or an unknown, revoked or expired one", body = ErrorBody),
         (status = 403, description = "The credential may not act for this company or lacks a permission", body = ErrorBody),
         (status = 409, description = "The Idempotency-Key was used with a different body", body = ErrorBody),
@@ -179,9 +179,10 @@ pub async fn create(
     path = "/leads/{id}",
     tag = "leads",
     operation_id = "retrieveLead",
-    params(("id" = String, Path, description = "The lead's id.", example = "lead_xxxxxxxxxxxxx")),
+    params(("id" = String, Path, description = "The lead's id: any id of 1 to 255 characters without control characters; one that names no lead the credential may see is a 404.", min_length = 1, max_length = 255, example = "lead_xxxxxxxxxxxxx")),
     responses(
         (status = 200, description = "The lead", body = Lead),
+        (status = 400, description = "The path's id is over 255 characters or has control characters; `param` is `id`", body = ErrorBody),
         (status = 401, description = "No credential, or an unknown, revoked or expired one", body = ErrorBody),
         (status = 403, description = "The credential lacks a permission", body = ErrorBody),
         (status = 404, description = "No such lead (or not one this credential may see)", body = ErrorBody),
@@ -218,11 +219,11 @@ pub async fn retrieve(
     path = "/leads/{id}",
     tag = "leads",
     operation_id = "updateLead",
-    params(("id" = String, Path, description = "The lead's id.", example = "lead_xxxxxxxxxxxxx")),
+    params(("id" = String, Path, description = "The lead's id: any id of 1 to 255 characters without control characters; one that names no lead the credential may see is a 404.", min_length = 1, max_length = 255, example = "lead_xxxxxxxxxxxxx")),
     request_body(content = UpdateLead, content_type = "application/json"),
     responses(
         (status = 200, description = "The lead as it now is", body = Lead),
-        (status = 400, description = "A parameter is invalid, or the body is not a JSON object; `param` names the parameter", body = ErrorBody),
+        (status = 400, description = "A parameter is invalid (including the path's id, a top-level key given more than once, or a string that is not valid Unicode: a lone UTF-16 surrogate escape), or the body is not a JSON object; `param` names the parameter", body = ErrorBody),
         (status = 401, description = "No credential, or an unknown, revoked or expired one", body = ErrorBody),
         (status = 403, description = "The credential lacks a permission", body = ErrorBody),
         (status = 404, description = "No such lead (or not one this credential may see)", body = ErrorBody),
@@ -258,16 +259,19 @@ pub async fn update(
     json(&LeadView::new(&access).lead(row)?)
 }
 
-/// The same answer for a malformed id, an absent lead and another company's lead, so ids
-/// cannot be probed.
+/// The same answer for an absent lead, another company's lead and an id that could be one but
+/// names nothing (`4`, `lead_doesnotexist00`), so ids cannot be probed.
 fn no_such_lead() -> ApiError {
     ApiError::not_found("No such lead.")
 }
 
+/// The path's id. Text no id can be (over 255 characters, or with control characters) is a 400
+/// naming `id`; bytes that are not UTF-8 once percent-decoded name no lead, like any unknown id.
 fn lead_id(path: Result<Path<String>, PathRejection>) -> Result<LeadId, ApiError> {
-    path.ok()
-        .and_then(|Path(text)| LeadId::parse(&text))
-        .ok_or_else(no_such_lead)
+    let Ok(Path(text)) = path else {
+        return Err(no_such_lead());
+    };
+    LeadId::parse(&text).map_err(|why| ApiError::invalid("id", why))
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiError> {

@@ -34,7 +34,7 @@ pub struct ListRequest {
 
 fn set_once(slot: &mut Option<String>, name: &str, value: String) -> Result<(), ApiError> {
     if slot.replace(value).is_some() {
-        return Err(ApiError::invalid(name, "was given more than once"));
+        return Err(ApiError::repeated(name));
     }
     Ok(())
 }
@@ -126,12 +126,8 @@ impl ListRequest {
         let (company_param, company_text) = raw
             .company_id
             .ok_or_else(|| ApiError::missing("company_id"))?;
-        let company = CompanyId::parse(&company_text).ok_or_else(|| {
-            ApiError::invalid(
-                company_param,
-                "must be a company id like biz_xxxxxxxxxxxxxx",
-            )
-        })?;
+        let company =
+            CompanyId::parse(&company_text).map_err(|why| ApiError::invalid(company_param, why))?;
         let (size, direction) = match (&raw.first, &raw.last) {
             (Some(_), Some(_)) => {
                 return Err(ApiError::invalid("last", "cannot be combined with first"))
@@ -158,12 +154,9 @@ impl ListRequest {
         };
         let mut products = Vec::with_capacity(raw.product_ids.len());
         for text in &raw.product_ids {
-            let id = ProductId::parse(text).ok_or_else(|| {
-                ApiError::invalid(
-                    "product_ids",
-                    format_args!("{text:?} is not a product id like prod_xxxxxxxxxxxxx"),
-                )
-            })?;
+            // Any id is accepted; one that names no product of the company matches no lead.
+            let id = ProductId::parse(text)
+                .map_err(|why| ApiError::invalid("product_ids", format_args!("each id {why}")))?;
             if !products.contains(&id) {
                 products.push(id);
             }
@@ -223,7 +216,12 @@ mod tests {
     #[test]
     fn bad_values_name_their_parameter() {
         assert_eq!(param_of("first=2").as_deref(), Some("company_id"));
-        assert_eq!(param_of("company_id=acme").as_deref(), Some("company_id"));
+        assert_eq!(param_of("company_id=a%01b").as_deref(), Some("company_id"));
+        let long = "x".repeat(256);
+        assert_eq!(
+            param_of(&format!("account_id={long}")).as_deref(),
+            Some("account_id")
+        );
         for bad in ["0", "-1", "101", "abc", "1.5"] {
             assert_eq!(
                 param_of(&format!("company_id={COMPANY}&first={bad}")).as_deref(),
@@ -247,7 +245,11 @@ mod tests {
             Some("created_after")
         );
         assert_eq!(
-            param_of(&format!("company_id={COMPANY}&product_ids[]=4")).as_deref(),
+            param_of(&format!("company_id={COMPANY}&product_ids[]=a%0Ab")).as_deref(),
+            Some("product_ids")
+        );
+        assert_eq!(
+            param_of(&format!("company_id={COMPANY}&product_ids={long}")).as_deref(),
             Some("product_ids")
         );
         let many: String = (0..101)
@@ -257,6 +259,30 @@ mod tests {
             param_of(&format!("company_id={COMPANY}{many}")).as_deref(),
             Some("product_ids")
         );
+    }
+
+    #[test]
+    fn any_id_whop_would_accept_is_taken_as_given() {
+        let request = parse(
+            "company_id=4&product_ids[]=4&product_ids[]=VXNlci0xMA%3D%3D&product_ids[]=prod_doesnotexist00",
+        )
+        .unwrap();
+        assert_eq!(request.filter.company.as_str(), "4");
+        let products: Vec<&str> = request.filter.products.iter().map(|p| p.as_str()).collect();
+        assert_eq!(products, ["4", "VXNlci0xMA==", "prod_doesnotexist00"]);
+    }
+
+    #[test]
+    fn a_leap_second_bound_is_the_start_of_the_next_minute() {
+        let request = parse(&format!(
+            "company_id={COMPANY}&created_before=2026-06-22T00:52:60.500Z&created_after=2026-06-22T00:52:60.500Z"
+        ))
+        .unwrap();
+        let next_minute = Timestamp::parse("2026-06-22T00:53:00.000Z")
+            .unwrap()
+            .as_millis();
+        assert_eq!(request.filter.created_before, Some(next_minute));
+        assert_eq!(request.filter.created_after, Some(next_minute));
     }
 
     #[test]
