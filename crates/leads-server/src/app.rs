@@ -21,6 +21,8 @@ use tokio::net::TcpListener;
 pub struct Config {
     pub addr: SocketAddr,
     pub database_url: String,
+    /// A PostgreSQL statement running longer is cancelled and its request answered 503.
+    pub database_statement_timeout: Duration,
     /// A request still running after this answers 503.
     pub request_timeout: Duration,
     pub limits: ServerLimits,
@@ -35,6 +37,7 @@ impl Default for Config {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database_url: storage::DEFAULT_DATABASE_URL.to_owned(),
+            database_statement_timeout: storage::postgres::PgSettings::default().statement_timeout,
             request_timeout: Duration::from_secs(30),
             limits: ServerLimits::default(),
             jwt: JwtConfig::default(),
@@ -51,7 +54,10 @@ pub struct App {
 
 /// Opens the database (applying migrations) and builds the router.
 pub async fn build(config: &Config) -> Result<App, StoreError> {
-    let stores = storage::open(&config.database_url).await?;
+    let pg = storage::postgres::PgSettings {
+        statement_timeout: config.database_statement_timeout,
+    };
+    let stores = storage::open_with(&config.database_url, pg).await?;
     build_with_stores(stores, config).await
 }
 

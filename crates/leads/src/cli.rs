@@ -102,6 +102,10 @@ struct ServeArgs {
     /// left out.
     #[arg(long, env = "LEADS_RATE_LIMIT_BURST", value_parser = clap::value_parser!(u32).range(1..))]
     rate_limit_burst: Option<u32>,
+    /// Seconds a PostgreSQL statement may run before it is cancelled and its request answered
+    /// 503; 0 turns the limit off.
+    #[arg(long, env = "LEADS_DATABASE_STATEMENT_TIMEOUT", default_value_t = 10)]
+    database_statement_timeout: u64,
     #[command(flatten)]
     database: DatabaseArg,
 }
@@ -427,6 +431,7 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
     let config = Config {
         addr: args.addr,
         database_url: args.database.url,
+        database_statement_timeout: Duration::from_secs(args.database_statement_timeout),
         request_timeout: Duration::from_secs(args.request_timeout),
         limits: ServerLimits {
             max_connections: args.max_connections as usize,

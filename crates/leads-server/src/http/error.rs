@@ -184,7 +184,12 @@ impl From<StoreError> for ApiError {
             StoreError::Invalid { param, reason } => ApiError::invalid(param, reason),
             StoreError::Unavailable(cause) => {
                 tracing::warn!(%cause, "database unavailable");
-                ApiError::unavailable("The database is unavailable; retry shortly.")
+                // A second: an outage, a failover or a lock held past the statement timeout
+                // is usually over by then, and the SDKs wait this long before retrying.
+                ApiError {
+                    retry_after: Some(Duration::from_secs(1)),
+                    ..ApiError::unavailable("The database is unavailable; retry shortly.")
+                }
             }
             StoreError::Internal(cause) => ApiError::internal(cause),
         }

@@ -57,10 +57,15 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Opens the database a URL names, applying migrations.
+/// Opens the database a URL names, applying migrations, with PostgreSQL's default settings.
 pub async fn open(url: &str) -> StoreResult<Stores> {
+    open_with(url, postgres::PgSettings::default()).await
+}
+
+/// Opens the database a URL names, applying migrations; `pg` applies only to PostgreSQL.
+pub async fn open_with(url: &str, pg: postgres::PgSettings) -> StoreResult<Stores> {
     if is_postgres(url) {
-        return Ok(Stores::new(postgres::PgStore::open(url).await?));
+        return Ok(Stores::new(postgres::PgStore::open(url, pg).await?));
     }
     let path = url
         .strip_prefix("sqlite://")

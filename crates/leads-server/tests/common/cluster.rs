@@ -105,6 +105,39 @@ impl PrivateCluster {
         .await;
     }
 
+    /// Turns TLS on with the PEM files `cert` and `key`, takes connections over TCP only with
+    /// TLS from then on (`hostssl` lines alone in `pg_hba.conf`), and restarts the server.
+    pub async fn require_tls(&self, cert: &Path, key: &Path) {
+        let data = self.dir.path().join("data");
+        std::fs::copy(cert, data.join("server.crt")).expect("copy the server certificate");
+        std::fs::copy(key, data.join("server.key")).expect("copy the server key");
+        // The server refuses a key others may read.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            data.join("server.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .expect("chmod the server key");
+        let mut conf = std::fs::read_to_string(data.join("postgresql.conf")).expect("read conf");
+        conf.push_str("\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
+        std::fs::write(data.join("postgresql.conf"), conf).expect("write conf");
+        std::fs::write(
+            data.join("pg_hba.conf"),
+            "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostssl all all ::1/128 trust\n",
+        )
+        .expect("write pg_hba.conf");
+        if let Some(user) = &self.user {
+            let status = Command::new("chown")
+                .arg(format!("{user}:"))
+                .args([data.join("server.crt"), data.join("server.key")])
+                .status()
+                .expect("run chown");
+            assert!(status.success(), "chown the certificate files");
+        }
+        self.stop().await;
+        self.start_again().await;
+    }
+
     fn data(&self) -> String {
         self.dir.path().join("data").display().to_string()
     }

@@ -101,6 +101,11 @@ impl TestApp {
     /// balancer would be. It does not own the database: drop it before the first.
     pub async fn instance_on(url: &str, backend: Backend) -> TestApp {
         let stores = storage::open(url).await.expect("open store");
+        Self::instance_over(stores, url, backend).await
+    }
+
+    /// A server instance over `stores`, already opened on the database at `url`.
+    pub async fn instance_over(stores: Stores, url: &str, backend: Backend) -> TestApp {
         let config = Config {
             database_url: url.to_owned(),
             ..Config::default()
@@ -373,6 +378,21 @@ impl PgDatabase {
             admin_url,
             name,
         })
+    }
+}
+
+impl PgDatabase {
+    /// Sets `setting` to `value` for every session opened on this database from now on
+    /// (`ALTER DATABASE ... SET`), as a managed service's parameter group would.
+    pub async fn set(&self, setting: &str, value: &str) {
+        admin_client(&self.admin_url)
+            .await
+            .batch_execute(&format!(
+                "ALTER DATABASE {} SET {setting} = '{value}'",
+                self.name
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("ALTER DATABASE SET {setting}: {e}"));
     }
 }
 

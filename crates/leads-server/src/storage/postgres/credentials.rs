@@ -83,20 +83,23 @@ impl CredentialStore for PgStore {
             revoked: false,
             secret_hash,
         };
-        let client = self.client().await?;
-        insert_for_company(
-            &client,
-            &key.company_id,
-            "INSERT INTO api_keys (id, company_id, secret_hash, permissions, created_at)
-             SELECT $1, id, $3, $4, $5 FROM companies WHERE id = $2",
-            &[
-                &key.id.as_str(),
-                &key.company_id.as_str(),
-                &key.secret_hash.as_slice(),
-                &key.permissions.to_string(),
-                &key.created_at.as_millis(),
-            ],
-        )
+        let written = &key;
+        self.retrying(|client| async move {
+            insert_for_company(
+                &client,
+                &written.company_id,
+                "INSERT INTO api_keys (id, company_id, secret_hash, permissions, created_at)
+                 SELECT $1, id, $3, $4, $5 FROM companies WHERE id = $2",
+                &[
+                    &written.id.as_str(),
+                    &written.company_id.as_str(),
+                    &written.secret_hash.as_slice(),
+                    &written.permissions.to_string(),
+                    &written.created_at.as_millis(),
+                ],
+            )
+            .await
+        })
         .await?;
         Ok(key)
     }
@@ -111,11 +114,17 @@ impl CredentialStore for PgStore {
         company: CompanyId,
         permissions: Permissions,
     ) -> StoreResult<AppInstall> {
-        install_app(&self.client().await?, &app, &company, permissions).await
+        let (app, company, permissions) = (&app, &company, &permissions);
+        self.retrying(
+            |client| async move { install_app(&client, app, company, *permissions).await },
+        )
+        .await
     }
 
     async fn uninstall_app(&self, app: AppId, company: CompanyId) -> StoreResult<bool> {
-        uninstall_app(&self.client().await?, &app, &company).await
+        let (app, company) = (&app, &company);
+        self.retrying(|client| async move { uninstall_app(&client, app, company).await })
+            .await
     }
 
     async fn create_app_key(
@@ -124,7 +133,11 @@ impl CredentialStore for PgStore {
         permissions: Permissions,
         secret_hash: [u8; 32],
     ) -> StoreResult<AppKey> {
-        create_app_key(&self.client().await?, app, permissions, secret_hash).await
+        let (app, permissions) = (&app, &permissions);
+        self.retrying(|client| async move {
+            create_app_key(&client, app.clone(), *permissions, secret_hash).await
+        })
+        .await
     }
 
     async fn list_keys(&self, owner: KeyOwner) -> StoreResult<Vec<KeyListing>> {
@@ -132,7 +145,9 @@ impl CredentialStore for PgStore {
     }
 
     async fn revoke_key(&self, id: KeyId) -> StoreResult<bool> {
-        revoke_key(&self.client().await?, &id).await
+        let id = &id;
+        self.retrying(|client| async move { revoke_key(&client, id).await })
+            .await
     }
 
     async fn create_user_token(
@@ -142,20 +157,31 @@ impl CredentialStore for PgStore {
         expires_at: i64,
         secret_hash: [u8; 32],
     ) -> StoreResult<UserToken> {
-        let client = self.client().await?;
-        create_user_token(&client, user, scopes, expires_at, secret_hash).await
+        let (user, scopes) = (&user, &scopes);
+        self.retrying(|client| async move {
+            create_user_token(&client, user.clone(), *scopes, expires_at, secret_hash).await
+        })
+        .await
     }
 
     async fn revoke_user_token(&self, id: UserTokenId) -> StoreResult<bool> {
-        revoke_user_token(&self.client().await?, &id).await
+        let id = &id;
+        self.retrying(|client| async move { revoke_user_token(&client, id).await })
+            .await
     }
 
     async fn add_to_team(&self, company: CompanyId, user: UserId) -> StoreResult<TeamMember> {
-        add_to_team(&self.client().await?, company, user).await
+        let (company, user) = (&company, &user);
+        self.retrying(
+            |client| async move { add_to_team(&client, company.clone(), user.clone()).await },
+        )
+        .await
     }
 
     async fn remove_from_team(&self, company: CompanyId, user: UserId) -> StoreResult<bool> {
-        remove_from_team(&self.client().await?, &company, &user).await
+        let (company, user) = (&company, &user);
+        self.retrying(|client| async move { remove_from_team(&client, company, user).await })
+            .await
     }
 }
 

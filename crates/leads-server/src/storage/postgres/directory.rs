@@ -106,48 +106,51 @@ impl DirectoryStore for PgStore {
             user_id: user.as_str().to_owned(),
             created_at: Timestamp::now(),
         };
-        let client = self.client().await?;
-        // One statement tells the three outcomes apart: which of company and user exist, and
-        // whether the row went in. Neither companies nor users are ever deleted.
-        let statement = client
-            .prepare_cached(
-                "WITH c AS (SELECT id FROM companies WHERE id = $2),
-                      u AS (SELECT id FROM users WHERE id = $3),
-                      ins AS (
-                        INSERT INTO members (id, company_id, user_id, created_at)
-                        SELECT $1, c.id, u.id, $4 FROM c, u
-                        ON CONFLICT (company_id, user_id) DO NOTHING
-                        RETURNING id)
-                 SELECT EXISTS (SELECT 1 FROM c), EXISTS (SELECT 1 FROM u),
-                        EXISTS (SELECT 1 FROM ins)",
-            )
-            .await
-            .map_err(pg_error)?;
-        let row = client
-            .query_one(
-                &statement,
-                &[
-                    &member.id,
-                    &member.company_id,
-                    &member.user_id,
-                    &member.created_at.as_millis(),
-                ],
-            )
-            .await
-            .map_err(pg_error)?;
-        let flags: (bool, bool, bool) = (
-            row.try_get(0).map_err(pg_error)?,
-            row.try_get(1).map_err(pg_error)?,
-            row.try_get(2).map_err(pg_error)?,
-        );
-        match flags {
-            (false, _, _) => Err(StoreError::NotFound(format!("no company {company}"))),
-            (true, false, _) => Err(StoreError::NotFound(format!("no user {user}"))),
-            (true, true, false) => Err(StoreError::Conflict(format!(
-                "user {user} is already a member of company {company}"
-            ))),
-            (true, true, true) => Ok(member),
-        }
+        let (member, company, user) = (&member, &company, &user);
+        self.retrying(|client| async move {
+            // One statement tells the three outcomes apart: which of company and user exist, and
+            // whether the row went in. Neither companies nor users are ever deleted.
+            let statement = client
+                .prepare_cached(
+                    "WITH c AS (SELECT id FROM companies WHERE id = $2),
+                          u AS (SELECT id FROM users WHERE id = $3),
+                          ins AS (
+                            INSERT INTO members (id, company_id, user_id, created_at)
+                            SELECT $1, c.id, u.id, $4 FROM c, u
+                            ON CONFLICT (company_id, user_id) DO NOTHING
+                            RETURNING id)
+                     SELECT EXISTS (SELECT 1 FROM c), EXISTS (SELECT 1 FROM u),
+                            EXISTS (SELECT 1 FROM ins)",
+                )
+                .await
+                .map_err(pg_error)?;
+            let row = client
+                .query_one(
+                    &statement,
+                    &[
+                        &member.id,
+                        &member.company_id,
+                        &member.user_id,
+                        &member.created_at.as_millis(),
+                    ],
+                )
+                .await
+                .map_err(pg_error)?;
+            let flags: (bool, bool, bool) = (
+                row.try_get(0).map_err(pg_error)?,
+                row.try_get(1).map_err(pg_error)?,
+                row.try_get(2).map_err(pg_error)?,
+            );
+            match flags {
+                (false, _, _) => Err(StoreError::NotFound(format!("no company {company}"))),
+                (true, false, _) => Err(StoreError::NotFound(format!("no user {user}"))),
+                (true, true, false) => Err(StoreError::Conflict(format!(
+                    "user {user} is already a member of company {company}"
+                ))),
+                (true, true, true) => Ok(member.clone()),
+            }
+        })
+        .await
     }
 
     async fn insert_seed(&self, batch: SeedBatch) -> StoreResult<()> {

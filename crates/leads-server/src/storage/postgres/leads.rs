@@ -39,13 +39,15 @@ impl LeadStore for PgStore {
         page: PageRequest,
         recheck: Option<KeyId>,
     ) -> StoreResult<Option<LeadPage>> {
-        let client = self.client().await?;
-        list(&client, &filter, &page, recheck.as_ref()).await
+        let (filter, page, recheck) = (&filter, &page, recheck.as_ref());
+        self.retrying(|client| async move { list(&client, filter, page, recheck).await })
+            .await
     }
 
     async fn find_lead(&self, company: CompanyId, id: LeadId) -> StoreResult<Option<LeadRow>> {
-        let client = self.client().await?;
-        find(&client, &company, &id).await
+        let (company, id) = (&company, &id);
+        self.retrying(|client| async move { find(&client, company, id).await })
+            .await
     }
 
     async fn create_lead(
@@ -53,8 +55,12 @@ impl LeadStore for PgStore {
         lead: NewLead,
         claim: Option<IdempotencyClaim>,
     ) -> StoreResult<CreatedLead> {
-        let mut client = self.client().await?;
-        writes::create(&mut client, lead, claim).await
+        // The whole transaction, claim included, is run again on a serialization failure.
+        self.retrying(|mut client| {
+            let (lead, claim) = (lead.clone(), claim.clone());
+            async move { writes::create(&mut client, lead, claim).await }
+        })
+        .await
     }
 
     async fn update_lead(
@@ -63,8 +69,9 @@ impl LeadStore for PgStore {
         id: LeadId,
         change: LeadChange,
     ) -> StoreResult<Option<LeadRow>> {
-        let client = self.client().await?;
-        writes::update(&client, &company, &id, &change).await
+        let (company, id, change) = (&company, &id, &change);
+        self.retrying(|client| async move { writes::update(&client, company, id, change).await })
+            .await
     }
 
     async fn forget_idempotency_claims(&self, before: i64, limit: u32) -> StoreResult<u64> {
@@ -73,16 +80,19 @@ impl LeadStore for PgStore {
     }
 
     async fn delete_lead(&self, id: LeadId) -> StoreResult<bool> {
-        let client = self.client().await?;
-        let statement = client
-            .prepare_cached("DELETE FROM leads WHERE id = $1")
-            .await
-            .map_err(pg_error)?;
-        let deleted = client
-            .execute(&statement, &[&id.as_str()])
-            .await
-            .map_err(pg_error)?;
-        Ok(deleted > 0)
+        let id = &id;
+        self.retrying(|client| async move {
+            let statement = client
+                .prepare_cached("DELETE FROM leads WHERE id = $1")
+                .await
+                .map_err(pg_error)?;
+            let deleted = client
+                .execute(&statement, &[&id.as_str()])
+                .await
+                .map_err(pg_error)?;
+            Ok(deleted > 0)
+        })
+        .await
     }
 }
 

@@ -11,6 +11,7 @@
 mod credentials;
 mod directory;
 mod leads;
+mod tls;
 
 pub use leads::{issued_statement, list_statements, Param, Query};
 
@@ -19,9 +20,9 @@ use crate::domain::CompanyId;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use leads_types::Timestamp;
+use std::future::Future;
 use std::time::Duration;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::NoTls;
 
 /// Migrations in order; each runs once, in a transaction, recorded in `schema_migrations`.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -46,6 +47,29 @@ const POOL_SIZE: usize = 16;
 /// 503: while the database is down, requests fail fast instead of piling up.
 const CONNECTION_WAIT: Duration = Duration::from_secs(2);
 
+/// How often a transaction that PostgreSQL aborted for a serialization failure (`40001`) or a
+/// deadlock (`40P01`) is run in all before the client is answered 503.
+const TRANSACTION_ATTEMPTS: u32 = 8;
+/// The first wait before running such a transaction again; each later wait doubles, and each is
+/// jittered (a random part of it) so that the transactions that collided do not collide again.
+const FIRST_BACKOFF: Duration = Duration::from_millis(5);
+
+/// What a PostgreSQL database is opened with besides its URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PgSettings {
+    /// A statement running longer is cancelled by the server (`statement_timeout`), and the
+    /// request answered 503, instead of holding its connection. Zero turns the limit off.
+    pub statement_timeout: Duration,
+}
+
+impl Default for PgSettings {
+    fn default() -> Self {
+        Self {
+            statement_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
 pub struct PgStore {
     pool: Pool,
 }
@@ -53,20 +77,36 @@ pub struct PgStore {
 impl PgStore {
     /// Connects to the database a `postgres://` URL names and applies pending migrations.
     /// Safe to run from several instances at once.
-    pub async fn open(url: &str) -> StoreResult<Self> {
+    ///
+    /// The URL's `sslmode`, `sslrootcert`, `sslcert` and `sslkey` are read as libpq reads
+    /// them (`sslmode` disable, prefer by default, require, verify-ca, verify-full). Fails with a sentence naming the cause: an unknown CA, a host name
+    /// the certificate does not list, a server without TLS, a certificate file not found.
+    pub async fn open(url: &str, settings: PgSettings) -> StoreResult<Self> {
+        let (url, tls) = tls::split_url(url)?;
         let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
             // The URL may hold a password: say what is wrong, never echo it.
             StoreError::Internal(format!("the database URL is not a PostgreSQL URL: {e}"))
         })?;
+        config.ssl_mode(tls.wire_mode());
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECTION_WAIT);
         }
         if config.get_application_name().is_none() {
             config.application_name("leads");
         }
+        // Set at connect, so it costs no round trip and holds on every pooled connection.
+        let timeout = format!(
+            "-c statement_timeout={}",
+            settings.statement_timeout.as_millis()
+        );
+        let options = match config.get_options() {
+            Some(given) => format!("{given} {timeout}"),
+            None => timeout,
+        };
+        config.options(&options);
         let manager = Manager::from_config(
             config,
-            NoTls,
+            tls.connector()?,
             // A connection the server closed (a restart, say) is noticed and replaced here.
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -88,6 +128,39 @@ impl PgStore {
 
     async fn client(&self) -> StoreResult<deadpool_postgres::Client> {
         self.pool.get().await.map_err(pool_error)
+    }
+
+    /// Runs `work` (a whole transaction, or one statement) on a pooled connection, and runs it
+    /// again, after a jittered exponential backoff, when PostgreSQL aborted it for a
+    /// serialization failure or a deadlock: engines that run every transaction SERIALIZABLE
+    /// (CockroachDB, or `default_transaction_isolation = serializable`) abort some under
+    /// contention and expect the client to retry. After [`TRANSACTION_ATTEMPTS`] the error is
+    /// answered (a 503).
+    ///
+    /// Safe because an aborted transaction wrote nothing: its idempotency claim, lead and any
+    /// aggregate updates were all rolled back with it, so running it again applies them once.
+    /// Other errors, a lost connection above all (whose COMMIT may or may not have landed),
+    /// are not retried here.
+    pub(super) async fn retrying<T, F, Fut>(&self, mut work: F) -> StoreResult<T>
+    where
+        F: FnMut(deadpool_postgres::Client) -> Fut,
+        Fut: Future<Output = StoreResult<T>>,
+    {
+        let mut backoff = FIRST_BACKOFF;
+        let mut attempt = 1;
+        loop {
+            let client = self.client().await?;
+            match work(client).await {
+                Err(e) if attempt < TRANSACTION_ATTEMPTS && is_conflict(&e) => {
+                    tracing::debug!(attempt, cause = %e, "retrying a transaction");
+                    let jittered = backoff.mul_f64(rand::random_range(0.5..1.0));
+                    tokio::time::sleep(jittered).await;
+                    backoff *= 2;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Applies pending migrations. Concurrent starts race on inserting the version row first:
@@ -212,6 +285,13 @@ pub(crate) fn pg_error(e: tokio_postgres::Error) -> StoreError {
     }
 }
 
+/// Whether `e` is a transaction PostgreSQL aborted so that it may be run again: a
+/// serialization failure or a deadlock, as [`describe`] writes them.
+fn is_conflict(e: &StoreError) -> bool {
+    matches!(e, StoreError::Unavailable(cause)
+        if cause.starts_with("40001:") || cause.starts_with("40P01:"))
+}
+
 fn is_transient(code: &SqlState) -> bool {
     let code = code.code();
     code.starts_with("08") // connection exception
@@ -239,10 +319,22 @@ fn is_io(e: &tokio_postgres::Error) -> bool {
 /// the log and the command line; never shown to API clients.
 fn describe(e: &tokio_postgres::Error) -> String {
     if let Some(db) = e.as_db_error() {
+        if db.code() == &SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+            && db.message().ends_with("no encryption")
+        {
+            return format!(
+                "{}: {} (the server takes only TLS connections here: set sslmode=require or stronger in the database URL)",
+                db.code().code(),
+                db.message()
+            );
+        }
         return match db.detail() {
             Some(detail) => format!("{}: {} ({detail})", db.code().code(), db.message()),
             None => format!("{}: {}", db.code().code(), db.message()),
         };
+    }
+    if let Some(tls) = tls::explain(e) {
+        return format!("{e}: {tls}");
     }
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
