@@ -66,6 +66,7 @@ pub async fn build_with_store(store: Arc<dyn Storage>, config: &Config) -> Resul
         jwt: Arc::new(JwtVerifier::new(&config.jwt)),
         limiter: Arc::new(RateLimiter::new(config.rate_limit)),
         keys: Arc::new(KeyCache::default()),
+        stats: store.clone(),
     };
     Ok(App {
         router: http::router(state, config.request_timeout),

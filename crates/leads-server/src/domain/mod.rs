@@ -5,6 +5,7 @@ pub mod ids;
 pub mod lead;
 pub mod metadata;
 pub mod permissions;
+pub mod stats;
 
 pub use idempotency::{IdempotencyClaim, IdempotencyKey};
 pub use ids::{AppId, CompanyId, KeyId, LeadId, MemberId, ProductId, UserId, UserTokenId};

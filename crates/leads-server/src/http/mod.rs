@@ -8,12 +8,14 @@ pub mod leads;
 pub mod observe;
 pub mod openapi;
 pub mod query;
+pub mod stats;
 
 use crate::auth::jwt::JwtVerifier;
 use crate::auth::key_cache::KeyCache;
 use crate::auth::rate_limit::RateLimiter;
 use crate::metrics::Metrics;
 use crate::pagination::CursorCodec;
+use crate::storage::stats::StatsStore;
 use crate::storage::Storage;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -41,6 +43,7 @@ pub struct AppState {
     pub limiter: Arc<RateLimiter>,
     /// Company API keys this instance has looked up.
     pub keys: Arc<KeyCache>,
+    pub stats: Arc<dyn StatsStore>,
 }
 
 /// The `/api/v1` routes and the OpenAPI document that describes them.
@@ -48,7 +51,9 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use utoipa::OpenApi;
     let v1 = OpenApiRouter::new()
         .routes(routes!(leads::list, leads::create))
-        .routes(routes!(leads::retrieve, leads::update));
+        .routes(routes!(leads::retrieve, leads::update))
+        .routes(routes!(stats::list))
+        .routes(routes!(stats::retrieve));
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .nest("/api/v1", v1)
         .split_for_parts()

@@ -6,6 +6,7 @@
 
 pub mod postgres;
 pub mod sqlite;
+pub mod stats;
 
 use crate::domain::{
     AppId, CompanyId, IdempotencyClaim, KeyId, LeadChange, LeadId, NewLead, Permissions, ProductId,
@@ -307,7 +308,7 @@ pub struct PoolStatus {
 
 /// Everything the server needs of a database. Each backend implements it once.
 #[async_trait]
-pub trait Storage: Send + Sync + 'static {
+pub trait Storage: stats::StatsStore + Send + Sync + 'static {
     /// The secret that keys cursor integrity checks, made on first start and shared by every
     /// instance on the same database.
     async fn cursor_secret(&self) -> StoreResult<Vec<u8>>;

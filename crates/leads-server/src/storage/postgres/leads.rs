@@ -554,6 +554,7 @@ pub(super) async fn insert_seed(
         ],
     )
     .await?;
+    super::stats::count_seed(&tx, batch).await?;
     tx.commit().await.map_err(pg_error)
 }
 

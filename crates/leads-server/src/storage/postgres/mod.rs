@@ -11,6 +11,7 @@
 mod credentials;
 mod lead_writes;
 mod leads;
+mod stats;
 
 pub use leads::{issued_statement, list_statements, Param, Query};
 
@@ -44,6 +45,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         3,
         include_str!("../../../migrations/postgres/0003_credentials.sql"),
+    ),
+    (
+        4,
+        include_str!("../../../migrations/postgres/0004_lead_counts.sql"),
     ),
 ];
 
@@ -426,8 +431,16 @@ impl Storage for PgStore {
         id: LeadId,
         change: LeadChange,
     ) -> StoreResult<Option<LeadRow>> {
-        let client = self.client().await?;
-        lead_writes::update(&client, &company, &id, &change).await
+        let mut client = self.client().await?;
+        if change.referrer.is_none() {
+            return lead_writes::update(&client, &company, &id, &change).await;
+        }
+        // A new referrer may move the lead to another host's counts, in the same transaction.
+        let tx = client.transaction().await.map_err(pg_error)?;
+        stats::change_referrer(&tx, &company, &id, &change).await?;
+        let row = lead_writes::update(&tx, &company, &id, &change).await?;
+        tx.commit().await.map_err(pg_error)?;
+        Ok(row)
     }
 
     async fn forget_idempotency_claims(&self, before: i64, limit: u32) -> StoreResult<u64> {
@@ -530,10 +543,11 @@ impl Storage for PgStore {
             user_id: user.as_str().to_owned(),
             created_at: Timestamp::now(),
         };
-        let client = self.client().await?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_error)?;
         // One statement tells the three outcomes apart: which of company and user exist, and
         // whether the row went in. Neither companies nor users are ever deleted.
-        let statement = client
+        let statement = tx
             .prepare_cached(
                 "WITH c AS (SELECT id FROM companies WHERE id = $2),
                       u AS (SELECT id FROM users WHERE id = $3),
@@ -547,7 +561,7 @@ impl Storage for PgStore {
             )
             .await
             .map_err(pg_error)?;
-        let row = client
+        let row = tx
             .query_one(
                 &statement,
                 &[
@@ -570,7 +584,11 @@ impl Storage for PgStore {
             (true, true, false) => Err(StoreError::Conflict(format!(
                 "user {user} is already a member of company {company}"
             ))),
-            (true, true, true) => Ok(member),
+            (true, true, true) => {
+                stats::count_conversion(&tx, &member.company_id, &member.user_id).await?;
+                tx.commit().await.map_err(pg_error)?;
+                Ok(member)
+            }
         }
     }
 
@@ -664,20 +682,34 @@ impl Storage for PgStore {
     }
 
     async fn delete_lead(&self, id: LeadId) -> StoreResult<bool> {
-        let client = self.client().await?;
-        let statement = client
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_error)?;
+        stats::forget_lead(&tx, &id).await?;
+        let statement = tx
             .prepare_cached("DELETE FROM leads WHERE id = $1")
             .await
             .map_err(pg_error)?;
-        let deleted = client
+        let deleted = tx
             .execute(&statement, &[&id.as_str()])
             .await
             .map_err(pg_error)?;
+        tx.commit().await.map_err(pg_error)?;
         Ok(deleted > 0)
     }
 
     async fn insert_seed(&self, batch: SeedBatch) -> StoreResult<()> {
         let mut client = self.client().await?;
         leads::insert_seed(&mut client, &batch).await
+    }
+}
+
+#[async_trait]
+impl crate::storage::stats::StatsStore for PgStore {
+    async fn lead_counts(
+        &self,
+        query: crate::storage::stats::CountQuery,
+    ) -> StoreResult<Vec<crate::storage::stats::CountRow>> {
+        let client = self.client().await?;
+        stats::lead_counts(&client, &query).await
     }
 }

@@ -4,10 +4,11 @@
 //! Each runs on the writer thread inside its own savepoint of the group transaction, so an error
 //! leaves nothing of it behind, and the caller hears of success only after the group's COMMIT.
 
-use super::{leads, sql_error};
+use super::{leads, sql_error, stats};
 use crate::domain::{
     CompanyId, IdempotencyClaim, LeadChange, LeadId, NewLead, ProductId, Timestamp, UserId,
 };
+use crate::storage::stats::CountedLead;
 use crate::storage::{CreatedLead, LeadRow, StoreError, StoreResult};
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -74,6 +75,16 @@ pub(super) fn create(
         })
         .map_err(sql_error)?;
     }
+    stats::count_new_lead(
+        conn,
+        &CountedLead {
+            company: lead.company.as_str(),
+            product: lead.product.as_ref().map(ProductId::as_str),
+            referrer: lead.referrer.as_ref().map(|r| r.as_str()),
+            created_at: now,
+            converted: member_id.is_some(),
+        },
+    )?;
     let row = LeadRow {
         id: lead.id,
         created_at: now,

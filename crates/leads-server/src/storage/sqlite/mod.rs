@@ -11,6 +11,7 @@ mod checkpoint;
 mod credentials;
 mod lead_writes;
 mod leads;
+mod stats;
 
 pub use leads::{issued_statements, Query};
 
@@ -42,6 +43,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         3,
         include_str!("../../../migrations/sqlite/0003_credentials.sql"),
+    ),
+    (
+        4,
+        include_str!("../../../migrations/sqlite/0004_lead_counts.sql"),
     ),
 ];
 
@@ -224,6 +229,7 @@ fn open_writer(path: &Path) -> StoreResult<Connection> {
             path.display()
         )));
     }
+    stats::register_functions(&conn)?;
     migrate(&mut conn)?;
     // The checkpoint thread checkpoints instead, so no commit waits for one.
     conn.execute_batch("PRAGMA wal_autocheckpoint = 0")
@@ -568,8 +574,11 @@ impl Storage for SqliteStore {
         id: LeadId,
         change: LeadChange,
     ) -> StoreResult<Option<LeadRow>> {
-        self.write(move |conn| lead_writes::update(conn, &company, &id, &change))
-            .await
+        self.write(move |conn| {
+            stats::change_referrer(conn, &company, &id, &change)?;
+            lead_writes::update(conn, &company, &id, &change)
+        })
+        .await
     }
 
     async fn forget_idempotency_claims(&self, before: i64, limit: u32) -> StoreResult<u64> {
@@ -683,6 +692,7 @@ impl Storage for SqliteStore {
                     sql_error(e)
                 }
             })?;
+            stats::count_conversion(conn, &member.company_id, &member.user_id)?;
             Ok(member)
         })
         .await
@@ -791,6 +801,7 @@ impl Storage for SqliteStore {
 
     async fn delete_lead(&self, id: LeadId) -> StoreResult<bool> {
         self.write(move |conn| {
+            stats::forget_lead(conn, &id)?;
             conn.execute("DELETE FROM leads WHERE id = ?1", params![id.as_str()])
                 .map(|n| n > 0)
                 .map_err(sql_error)
@@ -799,7 +810,21 @@ impl Storage for SqliteStore {
     }
 
     async fn insert_seed(&self, batch: SeedBatch) -> StoreResult<()> {
-        self.write(move |conn| leads::insert_seed(conn, &batch))
+        self.write(move |conn| {
+            leads::insert_seed(conn, &batch)?;
+            stats::count_seed(conn, &batch)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl crate::storage::stats::StatsStore for SqliteStore {
+    async fn lead_counts(
+        &self,
+        query: crate::storage::stats::CountQuery,
+    ) -> StoreResult<Vec<crate::storage::stats::CountRow>> {
+        self.read(move |conn| stats::lead_counts(conn, &query))
             .await
     }
 }
