@@ -144,12 +144,11 @@ pub(super) fn count_conversion(conn: &Connection, company: &str, user: &str) -> 
     apply(conn, tally)
 }
 
-/// The leads of `user` in `company`: `(id, product, referrer, created_at)`.
-fn user_leads(
-    conn: &Connection,
-    company: &str,
-    user: &str,
-) -> StoreResult<Vec<(String, Option<String>, Option<String>, i64)>> {
+/// A lead of one user: `(id, product, referrer, created_at)`.
+type UserLead = (String, Option<String>, Option<String>, i64);
+
+/// The leads of `user` in `company`.
+fn user_leads(conn: &Connection, company: &str, user: &str) -> StoreResult<Vec<UserLead>> {
     conn.prepare_cached(
         "SELECT id, product_id, referrer, created_at FROM leads
          WHERE user_id = ?1 AND company_id = ?2",
