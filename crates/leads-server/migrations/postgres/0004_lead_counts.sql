@@ -7,7 +7,8 @@ CREATE TABLE lead_counts (
     referrer_host TEXT NOT NULL,
     leads         BIGINT NOT NULL,
     converted     BIGINT NOT NULL,
-    PRIMARY KEY (company_id, level, bucket, product_id, referrer_host)
+    shard         SMALLINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (company_id, level, bucket, product_id, referrer_host, shard)
 );
 
 -- The leads written before this migration. The host is found as storage::stats::referrer_host

@@ -3,7 +3,9 @@
 -- level 0 buckets are quarter hours, level 1 buckets UTC days; bucket is the bucket's start in
 -- milliseconds. product_id is '' for leads without a product, referrer_host '' for leads without
 -- a referrer. Kept up to date in the transaction of every write that changes them (see
--- storage/stats.rs); rows may reach zero and stay.
+-- storage/stats.rs); rows may reach zero and stay. A bucket may be split over several shards
+-- (PostgreSQL's concurrent creates each add to their connection's own row, rather than all
+-- waiting on one); readers add the shards up. SQLite writes one at a time and uses shard 0.
 CREATE TABLE lead_counts (
     company_id    TEXT NOT NULL,
     level         INTEGER NOT NULL,
@@ -12,7 +14,8 @@ CREATE TABLE lead_counts (
     referrer_host TEXT NOT NULL,
     leads         INTEGER NOT NULL,
     converted     INTEGER NOT NULL,
-    PRIMARY KEY (company_id, level, bucket, product_id, referrer_host)
+    shard         INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (company_id, level, bucket, product_id, referrer_host, shard)
 ) WITHOUT ROWID;
 
 -- The leads written before this migration. referrer_host() is the server's own function

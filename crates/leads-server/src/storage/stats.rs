@@ -95,7 +95,10 @@ pub struct CountRow {
 /// out of step: a lead's create (not its idempotent replay) adds it, its erasure takes it away,
 /// a change of its referrer moves it between hosts, a member's creation moves the user's past
 /// leads in that company from unconverted to converted in their own buckets, and `leads seed`
-/// adds each batch's leads after summing them in memory. The cost of a read depends on the
+/// adds each batch's leads after summing them in memory. On PostgreSQL a create adds to its
+/// connection's own shard of the bucket row (a row lock lasts until COMMIT, and concurrent creates
+/// of one product and host would otherwise commit one at a time); readers sum the shards. The
+/// cost of a read depends on the
 /// window, the interval and the number of products and hosts, never on the number of leads.
 #[async_trait]
 pub trait StatsStore: Send + Sync + 'static {

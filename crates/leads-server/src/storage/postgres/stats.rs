@@ -15,12 +15,17 @@ use std::collections::HashSet;
 /// A `WITH` item for the statement that inserts a lead (whose insert is the item `ins`, with the
 /// company as `$2`, the user as `$3` and the product as `$4`): counts the lead, if it went in, in
 /// the same statement. Its parameters are [`new_lead_params`], as `$8` to `$10`.
+///
+/// Each connection adds to a shard of its own (one of 16, by backend pid; other writes use
+/// shard 0, and readers sum every shard): a row lock is held until COMMIT, so concurrent creates
+/// of one company, product and host would otherwise queue on one row, one commit at a time.
 pub(super) const COUNT_INSERTED_LEAD: &str = "counted AS (
-        INSERT INTO lead_counts (company_id, level, bucket, product_id, referrer_host, leads, converted)
+        INSERT INTO lead_counts (company_id, level, bucket, product_id, referrer_host, leads, converted, shard)
         SELECT $2, b.level, b.bucket, COALESCE($4, ''), $8, 1,
-               (SELECT COUNT(*) FROM members WHERE company_id = $2 AND user_id = $3)
+               (SELECT COUNT(*) FROM members WHERE company_id = $2 AND user_id = $3),
+               (pg_backend_pid() % 16)::smallint
         FROM ins, (VALUES (0::smallint, $9::bigint), (1::smallint, $10::bigint)) AS b (level, bucket)
-        ON CONFLICT (company_id, level, bucket, product_id, referrer_host) DO UPDATE SET
+        ON CONFLICT (company_id, level, bucket, product_id, referrer_host, shard) DO UPDATE SET
             leads = lead_counts.leads + 1, converted = lead_counts.converted + EXCLUDED.converted)";
 
 /// The parameters of [`COUNT_INSERTED_LEAD`] for `lead` created at `now`: its referrer host and
@@ -43,7 +48,7 @@ async fn apply(client: &impl GenericClient, tally: Tally) -> StoreResult<()> {
         .prepare_cached(
             "INSERT INTO lead_counts (company_id, level, bucket, product_id, referrer_host, leads, converted)
              SELECT * FROM unnest($1::text[], $2::smallint[], $3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::bigint[])
-             ON CONFLICT (company_id, level, bucket, product_id, referrer_host) DO UPDATE SET
+             ON CONFLICT (company_id, level, bucket, product_id, referrer_host, shard) DO UPDATE SET
                  leads = lead_counts.leads + EXCLUDED.leads,
                  converted = lead_counts.converted + EXCLUDED.converted",
         )

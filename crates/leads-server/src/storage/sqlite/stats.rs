@@ -29,7 +29,7 @@ fn apply(conn: &Connection, tally: Tally) -> StoreResult<()> {
         .prepare_cached(
             "INSERT INTO lead_counts (company_id, level, bucket, product_id, referrer_host, leads, converted)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-             ON CONFLICT (company_id, level, bucket, product_id, referrer_host) DO UPDATE SET
+             ON CONFLICT (company_id, level, bucket, product_id, referrer_host, shard) DO UPDATE SET
                  leads = leads + excluded.leads, converted = converted + excluded.converted",
         )
         .map_err(sql_error)?;
