@@ -73,6 +73,10 @@ struct Args {
     /// target/bench/BACKEND-SCENARIO.perf.data. May be repeated.
     #[arg(long, value_name = "SCENARIO")]
     perf: Vec<String>,
+    /// Run only this scenario (its name with dashes, as for --perf; also stats-by-day,
+    /// stats-by-product, conversion-by-week); may be repeated. All of them when not given.
+    #[arg(long, value_name = "SCENARIO")]
+    only: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -89,6 +93,7 @@ struct Plan {
     sizes: Sizes,
     keep: bool,
     perf: Vec<String>,
+    only: Vec<String>,
     work: PathBuf,
 }
 
@@ -130,6 +135,7 @@ async fn run(args: Args) -> Result<bool> {
         },
         keep: args.keep,
         perf: args.perf.clone(),
+        only: args.only.clone(),
         work: workspace.join("target/bench"),
     };
     std::fs::create_dir_all(&plan.work)?;
@@ -344,7 +350,10 @@ async fn measure(
     let deep = plan.sizes.deep;
     eprintln!("{backend}: walking to the cursor {deep} leads deep");
     let cursor = fixture::deep_cursor(addr, &data.big, u64::from(deep)).await?;
-    let scenarios = scenarios::all(data, &cursor, deep);
+    let mut scenarios = scenarios::all(data, &cursor, deep);
+    if !plan.only.is_empty() {
+        scenarios.retain(|s| plan.only.contains(&s.name.replace(' ', "-")));
+    }
     for s in &scenarios {
         if let Kind::List { query, expect } = &s.kind {
             let path = format!("/api/v1/leads?{query}");
@@ -363,6 +372,7 @@ async fn measure(
                 list: scenarios::Get::new(addr, data, list_query),
                 create: scenarios::Create::new(addr, data),
             }),
+            Kind::Stats { path } => Arc::new(scenarios::Get::at(addr, data, path.clone())),
         };
         let slug = s.name.replace(' ', "-");
         let perf = plan.perf.contains(&slug).then(|| {
@@ -370,7 +380,18 @@ async fn measure(
                 .join(format!("{}-{slug}.perf.data", backend.to_lowercase()))
         });
         server.reset_peak_rss();
-        let stats = load_server(settings, &server, workload, perf.as_deref()).await?;
+        // A series is a latency target: measured from one connection, so p50 is what one
+        // request costs the server, not time spent queueing behind 31 others.
+        let one = Settings {
+            connections: 1,
+            ..settings.clone()
+        };
+        let load = if matches!(s.kind, Kind::Stats { .. }) {
+            &one
+        } else {
+            settings
+        };
+        let stats = load_server(load, &server, workload, perf.as_deref()).await?;
         let peak_rss = server.peak_rss();
         let base = match &s.kind {
             Kind::List { query, .. } => {

@@ -380,6 +380,19 @@ fn targets(backends: &[BackendReport]) -> Vec<Target> {
                 verdict: verdict(create.server.per_second, goal, true),
             });
         }
+        for (name, goal) in [
+            ("stats by day", 20.0),
+            ("stats by product", 50.0),
+            ("conversion by week", 50.0),
+        ] {
+            if let Some(row) = b.row(name) {
+                out.push(Target {
+                    what: format!("{} {name} p50 < {goal} ms (one connection)", b.backend),
+                    measured: format!("{} ms", ms(row.server.p50_ms)),
+                    verdict: verdict(row.server.p50_ms, goal, false),
+                });
+            }
+        }
         if let Some(peak) = b.rows.iter().filter_map(|r| r.peak_rss).max() {
             out.push(Target {
                 what: format!("{} peak RSS < 64 MiB", b.backend),

@@ -28,6 +28,8 @@ pub enum Kind {
     Create,
     /// Nine first pages, then one create, on every connection.
     Mixed { list_query: String },
+    /// `GET {path}`, the same every time: a statistics series.
+    Stats { path: String },
 }
 
 /// The scenarios over `data`, given the cursor `deep` leads from the newest.
@@ -103,6 +105,27 @@ pub fn all(data: &Dataset, deep_cursor: &str, deep: u32) -> Vec<Scenario> {
             },
         },
         Scenario {
+            name: "stats by day",
+            what: "`new_leads`, two years by day".into(),
+            kind: Kind::Stats {
+                path: stats_path("new_leads", data, ""),
+            },
+        },
+        Scenario {
+            name: "stats by product",
+            what: "`new_leads`, two years by day, `breakdown_by=product`".into(),
+            kind: Kind::Stats {
+                path: stats_path("new_leads", data, "&breakdown_by=product"),
+            },
+        },
+        Scenario {
+            name: "conversion by week",
+            what: "`lead_conversion_rate`, two years by week".into(),
+            kind: Kind::Stats {
+                path: stats_path("lead_conversion_rate", data, "&interval=week"),
+            },
+        },
+        Scenario {
             name: "create",
             what: "`POST`, distinct bodies".into(),
             kind: Kind::Create,
@@ -115,6 +138,23 @@ pub fn all(data: &Dataset, deep_cursor: &str, deep: u32) -> Vec<Scenario> {
     ]
 }
 
+/// `GET /api/v1/stats/time_series/{metric}` of the big company over the two years up to the
+/// seeding day (the seed spans the last 180 of them), by day in UTC unless `extra` says more.
+fn stats_path(metric: &str, data: &Dataset, extra: &str) -> String {
+    let day = |millis: i64| {
+        leads_types::Timestamp::from_millis(millis)
+            .expect("recent")
+            .to_string()[..10]
+            .to_owned()
+    };
+    format!(
+        "/api/v1/stats/time_series/{metric}?account_id={}&from={}&to={}{extra}",
+        data.big.id,
+        day(data.seeded_at - 730 * DAY_MS),
+        day(data.seeded_at)
+    )
+}
+
 /// The same GET every time.
 pub struct Get {
     addr: SocketAddr,
@@ -124,9 +164,14 @@ pub struct Get {
 
 impl Get {
     pub fn new(addr: SocketAddr, data: &Dataset, query: &str) -> Self {
+        Self::at(addr, data, format!("/api/v1/leads?{query}"))
+    }
+
+    /// Any path, with the big company's key.
+    pub fn at(addr: SocketAddr, data: &Dataset, path: String) -> Self {
         Self {
             addr,
-            path: format!("/api/v1/leads?{query}"),
+            path,
             key: data.big.key.clone(),
         }
     }

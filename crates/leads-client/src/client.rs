@@ -95,6 +95,11 @@ impl Client {
         Leads::new(self.clone())
     }
 
+    /// The statistics resource.
+    pub fn stats(&self) -> crate::stats::Stats {
+        crate::stats::Stats::new(self.clone())
+    }
+
     /// The URL every route is relative to, such as `https://api.whop.com/api/v1`.
     pub fn base_url(&self) -> &Url {
         &self.inner.base_url

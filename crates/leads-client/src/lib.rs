@@ -73,6 +73,7 @@ mod error;
 mod leads;
 mod pagination;
 mod retry;
+mod stats;
 
 pub use client::{
     Client, ClientBuilder, API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES,
@@ -82,3 +83,4 @@ pub use error::{ApiError, Error};
 pub use leads::{CreateLeadParams, Leads, ListLeadsParams, UpdateLeadParams};
 pub use leads_types::{Lead, LeadMember, LeadProduct, LeadUser, PageInfo, Timestamp};
 pub use pagination::{CursorPage, Paginated};
+pub use stats::{Stats, TimeSeriesParams};

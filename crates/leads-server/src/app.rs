@@ -74,6 +74,7 @@ pub async fn build_with_stores(stores: Stores, config: &Config) -> Result<App, S
         jwt: Arc::new(JwtVerifier::new(&config.jwt)),
         limiter: Arc::new(RateLimiter::new(config.rate_limit)),
         keys: Arc::new(KeyCache::default()),
+        stats: stores.stats.clone(),
     };
     Ok(App {
         router: http::router(state, config.request_timeout),

@@ -21,6 +21,8 @@ const CONTRACT_ROUTES: &[&str] = &[
     "POST /api/v1/leads",
     "GET /api/v1/leads/{id}",
     "PATCH /api/v1/leads/{id}",
+    "GET /api/v1/stats/time_series",
+    "GET /api/v1/stats/time_series/{metric}",
 ];
 
 async fn the_openapi_document_describes_exactly_the_routes_that_exist(app: TestApp) {

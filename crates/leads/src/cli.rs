@@ -42,6 +42,8 @@ enum Command {
     Create(remote::CreateArgs),
     /// Change a lead's referrer and/or metadata over the API.
     Update(remote::UpdateArgs),
+    /// Chart a lead metric over time (new_leads, converted_leads, lead_conversion_rate).
+    Stats(crate::stats::StatsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -377,6 +379,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Get(args) => remote::get(args).await,
         Command::Create(args) => remote::create(args).await,
         Command::Update(args) => remote::update(args).await,
+        Command::Stats(args) => crate::stats::run(args).await,
     }
 }
 

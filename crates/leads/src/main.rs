@@ -3,6 +3,7 @@
 mod cli;
 mod output;
 mod remote;
+mod stats;
 
 use clap::Parser;
 use std::process::ExitCode;

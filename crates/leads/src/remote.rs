@@ -33,7 +33,7 @@ pub struct ConnectionArgs {
 }
 
 impl ConnectionArgs {
-    fn client(&self) -> Result<Client, Failure> {
+    pub(crate) fn client(&self) -> Result<Client, Failure> {
         let api_key = self.api_key.clone().filter(|key| !key.trim().is_empty());
         let api_key = api_key.ok_or_else(|| Failure {
             message: "no API key: pass --api-key or set WHOP_API_KEY".into(),

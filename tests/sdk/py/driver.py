@@ -14,6 +14,9 @@ Commands and their JSON args (same convention as ts/driver.mjs):
   create   {"body": {...}, "idempotency_key"?: "..."}   body.company_id is sent as account_id
   retrieve {"id": "lead_..."}
   update   {"id": "lead_...", "body": {...}}
+  stats_list {}                                  client.stats.time_series.list()
+  stats    {"metric": "new_leads", "params": {...}}
+           client.stats.time_series.retrieve(metric, **params); params.from is passed as from_
            -> {"ok": <raw response JSON>, "parsed": <SDK model as JSON>, "status": 200, "requests": [...]}
               or {"error": {...}, "requests": [...]}
 
@@ -61,7 +64,7 @@ def parse_ts(v):
 
 def main():
     if len(sys.argv) < 2:
-        raise SystemExit("usage: driver.py <list|create|retrieve|update> <json args>")
+        raise SystemExit("usage: driver.py <list|create|retrieve|update|stats_list|stats> <json args>")
     command = sys.argv[1]
     args = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
 
@@ -106,6 +109,26 @@ def main():
             out({"ids": ids, "emails": emails, "requests": requests, "error": error_json(e)})
             return
         out({"ids": ids, "emails": emails, "requests": requests})
+        return
+
+    if command in ("stats_list", "stats"):
+        raw = client.stats.time_series.with_raw_response  # what client.stats.time_series.<op>() calls
+        try:
+            if command == "stats_list":
+                resp = raw.list()
+            else:
+                params = dict(args.get("params") or {})
+                params["from_"] = params.pop("from")
+                resp = raw.retrieve(args["metric"], **params)
+        except (ApiError, ParsingError) as e:
+            out({"error": error_json(e), "requests": requests})
+            return
+        out({
+            "ok": resp.response.json(),
+            "parsed": json.loads(resp.data.json()),
+            "status": resp.status_code,
+            "requests": requests,
+        })
         return
 
     if command in ("create", "retrieve", "update"):

@@ -6,6 +6,7 @@ pub mod json_text;
 pub mod lead;
 pub mod metadata;
 pub mod permissions;
+pub mod stats;
 
 pub use idempotency::{IdempotencyClaim, IdempotencyKey};
 pub use ids::{AppId, CompanyId, KeyId, LeadId, MemberId, ProductId, UserId, UserTokenId};

@@ -9,12 +9,14 @@ pub mod leads;
 pub mod observe;
 pub mod openapi;
 pub mod query;
+pub mod stats;
 
 use crate::auth::jwt::JwtVerifier;
 use crate::auth::key_cache::KeyCache;
 use crate::auth::rate_limit::RateLimiter;
 use crate::metrics::Metrics;
 use crate::pagination::CursorCodec;
+use crate::storage::stats::StatsStore;
 use crate::storage::{CredentialStore, Database, LeadStore};
 use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -48,6 +50,8 @@ pub struct AppState {
     pub limiter: Arc<RateLimiter>,
     /// Company API keys this instance has looked up.
     pub keys: Arc<KeyCache>,
+    /// Lead statistics.
+    pub stats: Arc<dyn StatsStore>,
 }
 
 /// Lets handlers take one part of [`AppState`] as `State<Part>`.
@@ -65,6 +69,7 @@ substates! {
     database: Arc<dyn Database>,
     leads: Arc<dyn LeadStore>,
     credentials: Arc<dyn CredentialStore>,
+    stats: Arc<dyn StatsStore>,
     cursors: CursorCodec,
     metrics: Arc<Metrics>,
 }
@@ -74,7 +79,9 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use utoipa::OpenApi;
     let v1 = OpenApiRouter::new()
         .routes(routes!(leads::list, leads::create))
-        .routes(routes!(leads::retrieve, leads::update));
+        .routes(routes!(leads::retrieve, leads::update))
+        .routes(routes!(stats::list))
+        .routes(routes!(stats::retrieve));
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .nest("/api/v1", v1)
         .split_for_parts()

@@ -17,7 +17,10 @@ use utoipa::{Modify, OpenApi};
     components(schemas(Lead, LeadUser, LeadProduct, LeadMember, PageInfo, ErrorBody, ErrorDetail)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
-    tags((name = "leads", description = "Prospective customers of a company's products"))
+    tags(
+        (name = "leads", description = "Prospective customers of a company's products"),
+        (name = "stats", description = "Lead metrics over time: new leads, conversions, conversion rate")
+    )
 )]
 pub struct ApiDoc;
 

@@ -21,12 +21,14 @@ pub mod directory;
 pub mod leads;
 pub mod postgres;
 pub mod sqlite;
+pub mod stats;
 
 pub use credentials::{
     ApiKey, App, AppInstall, AppKey, CredentialStore, KeyListing, KeyOwner, TeamMember, UserToken,
 };
 pub use directory::{Company, DirectoryStore, Member, Product, SeedBatch, SeedLead, User};
 pub use leads::{CreatedLead, LeadFilter, LeadPage, LeadParties, LeadRow, LeadStore};
+pub use stats::StatsStore;
 
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -125,20 +127,22 @@ pub struct Stores {
     pub leads: Arc<dyn LeadStore>,
     pub credentials: Arc<dyn CredentialStore>,
     pub directory: Arc<dyn DirectoryStore>,
+    pub stats: Arc<dyn StatsStore>,
 }
 
 impl Stores {
     /// Every concern's handle on one backend.
     pub fn new<B>(backend: B) -> Self
     where
-        B: Database + LeadStore + CredentialStore + DirectoryStore,
+        B: Database + LeadStore + CredentialStore + DirectoryStore + StatsStore,
     {
         let backend = Arc::new(backend);
         Self {
             database: backend.clone(),
             leads: backend.clone(),
             credentials: backend.clone(),
-            directory: backend,
+            directory: backend.clone(),
+            stats: backend,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The directory for PostgreSQL: companies, products, users and members, and bulk seeding.
 
-use super::{insert_for_company, is_unique_violation, pg_error, PgStore};
+use super::{insert_for_company, is_unique_violation, pg_error, stats, PgStore};
 use crate::domain::{CompanyId, MemberId, ProductId, UserId};
 use crate::storage::{
     Company, DirectoryStore, Member, Product, SeedBatch, StoreError, StoreResult, User,
@@ -107,10 +107,12 @@ impl DirectoryStore for PgStore {
             created_at: Timestamp::now(),
         };
         let (member, company, user) = (&member, &company, &user);
-        self.retrying(|client| async move {
+        self.retrying(|mut client| async move {
+            // The conversion moves the user's past leads here to converted, in this transaction.
+            let tx = client.transaction().await.map_err(pg_error)?;
             // One statement tells the three outcomes apart: which of company and user exist, and
             // whether the row went in. Neither companies nor users are ever deleted.
-            let statement = client
+            let statement = tx
                 .prepare_cached(
                     "WITH c AS (SELECT id FROM companies WHERE id = $2),
                           u AS (SELECT id FROM users WHERE id = $3),
@@ -124,7 +126,7 @@ impl DirectoryStore for PgStore {
                 )
                 .await
                 .map_err(pg_error)?;
-            let row = client
+            let row = tx
                 .query_one(
                     &statement,
                     &[
@@ -147,7 +149,11 @@ impl DirectoryStore for PgStore {
                 (true, true, false) => Err(StoreError::Conflict(format!(
                     "user {user} is already a member of company {company}"
                 ))),
-                (true, true, true) => Ok(member.clone()),
+                (true, true, true) => {
+                    stats::count_conversion(&tx, &member.company_id, &member.user_id).await?;
+                    tx.commit().await.map_err(pg_error)?;
+                    Ok(member.clone())
+                }
             }
         })
         .await
@@ -294,6 +300,7 @@ async fn insert_seed(client: &mut deadpool_postgres::Client, batch: &SeedBatch) 
         ],
     )
     .await?;
+    super::stats::count_seed(&tx, batch).await?;
     tx.commit().await.map_err(pg_error)
 }
 

@@ -14,7 +14,7 @@
 
 mod writes;
 
-use super::{pg_error, query_opt, PgStore};
+use super::{pg_error, query_opt, stats, PgStore};
 use crate::domain::{CompanyId, IdempotencyClaim, KeyId, LeadChange, LeadId, NewLead, UserId};
 use crate::pagination::{self, Edge, Order, PageRequest, Position, ProbeAnswers, Probes};
 use crate::storage::{
@@ -70,8 +70,18 @@ impl LeadStore for PgStore {
         change: LeadChange,
     ) -> StoreResult<Option<LeadRow>> {
         let (company, id, change) = (&company, &id, &change);
-        self.retrying(|client| async move { writes::update(&client, company, id, change).await })
-            .await
+        self.retrying(|mut client| async move {
+            if change.referrer.is_none() {
+                return writes::update(&client, company, id, change).await;
+            }
+            // A new referrer may move the lead to another host's counts, in the same transaction.
+            let tx = client.transaction().await.map_err(pg_error)?;
+            stats::change_referrer(&tx, company, id, change).await?;
+            let row = writes::update(&tx, company, id, change).await?;
+            tx.commit().await.map_err(pg_error)?;
+            Ok(row)
+        })
+        .await
     }
 
     async fn forget_idempotency_claims(&self, before: i64, limit: u32) -> StoreResult<u64> {
@@ -81,15 +91,19 @@ impl LeadStore for PgStore {
 
     async fn delete_lead(&self, id: LeadId) -> StoreResult<bool> {
         let id = &id;
-        self.retrying(|client| async move {
-            let statement = client
+        self.retrying(|mut client| async move {
+            // The lead leaves its statistics in the same transaction.
+            let tx = client.transaction().await.map_err(pg_error)?;
+            stats::forget_lead(&tx, id).await?;
+            let statement = tx
                 .prepare_cached("DELETE FROM leads WHERE id = $1")
                 .await
                 .map_err(pg_error)?;
-            let deleted = client
+            let deleted = tx
                 .execute(&statement, &[&id.as_str()])
                 .await
                 .map_err(pg_error)?;
+            tx.commit().await.map_err(pg_error)?;
             Ok(deleted > 0)
         })
         .await

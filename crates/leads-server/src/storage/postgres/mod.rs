@@ -11,6 +11,7 @@
 mod credentials;
 mod directory;
 mod leads;
+mod stats;
 mod tls;
 
 pub use leads::{issued_statement, list_statements, Param, Query};
@@ -37,6 +38,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         3,
         include_str!("../../../migrations/postgres/0003_credentials.sql"),
+    ),
+    (
+        4,
+        include_str!("../../../migrations/postgres/0004_lead_counts.sql"),
     ),
 ];
 

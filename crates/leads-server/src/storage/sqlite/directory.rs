@@ -1,6 +1,6 @@
 //! The directory for SQLite: companies, products, users and members, and bulk seeding.
 
-use super::{company_exists, is_unique_violation, sql_error, SqliteStore};
+use super::{company_exists, is_unique_violation, sql_error, stats, SqliteStore};
 use crate::domain::{CompanyId, MemberId, ProductId, UserId};
 use crate::storage::{
     Company, DirectoryStore, Member, Product, SeedBatch, StoreError, StoreResult, User,
@@ -117,13 +117,19 @@ impl DirectoryStore for SqliteStore {
                     sql_error(e)
                 }
             })?;
+            // The conversion moves the user's past leads here to converted, in this transaction.
+            stats::count_conversion(conn, &member.company_id, &member.user_id)?;
             Ok(member)
         })
         .await
     }
 
     async fn insert_seed(&self, batch: SeedBatch) -> StoreResult<()> {
-        self.write(move |conn| insert_seed(conn, &batch)).await
+        self.write(move |conn| {
+            insert_seed(conn, &batch)?;
+            stats::count_seed(conn, &batch)
+        })
+        .await
     }
 }
 

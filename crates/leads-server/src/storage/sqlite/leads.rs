@@ -8,7 +8,7 @@
 
 mod writes;
 
-use super::{sql_error, SqliteStore};
+use super::{sql_error, stats, SqliteStore};
 use crate::domain::{CompanyId, IdempotencyClaim, KeyId, LeadChange, LeadId, NewLead, UserId};
 use crate::pagination::{self, Edge, Order, PageRequest, ProbeAnswers, Probes};
 use crate::storage::{
@@ -55,8 +55,12 @@ impl LeadStore for SqliteStore {
         id: LeadId,
         change: LeadChange,
     ) -> StoreResult<Option<LeadRow>> {
-        self.write(move |conn| writes::update(conn, &company, &id, &change))
-            .await
+        self.write(move |conn| {
+            // A new referrer may move the lead to another host's counts, in the same transaction.
+            stats::change_referrer(conn, &company, &id, &change)?;
+            writes::update(conn, &company, &id, &change)
+        })
+        .await
     }
 
     async fn forget_idempotency_claims(&self, before: i64, limit: u32) -> StoreResult<u64> {
@@ -66,6 +70,7 @@ impl LeadStore for SqliteStore {
 
     async fn delete_lead(&self, id: LeadId) -> StoreResult<bool> {
         self.write(move |conn| {
+            stats::forget_lead(conn, &id)?;
             conn.execute("DELETE FROM leads WHERE id = ?1", params![id.as_str()])
                 .map(|n| n > 0)
                 .map_err(sql_error)

@@ -11,6 +11,7 @@ mod checkpoint;
 mod credentials;
 mod directory;
 mod leads;
+mod stats;
 
 pub use leads::{issued_statements, Query};
 
@@ -34,6 +35,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         3,
         include_str!("../../../migrations/sqlite/0003_credentials.sql"),
+    ),
+    (
+        4,
+        include_str!("../../../migrations/sqlite/0004_lead_counts.sql"),
     ),
 ];
 
@@ -216,6 +221,7 @@ fn open_writer(path: &Path) -> StoreResult<Connection> {
             path.display()
         )));
     }
+    stats::register_functions(&conn)?;
     migrate(&mut conn)?;
     // The checkpoint thread checkpoints instead, so no commit waits for one.
     conn.execute_batch("PRAGMA wal_autocheckpoint = 0")

@@ -10,24 +10,33 @@ use crate::domain::{
     CompanyId, IdempotencyClaim, LeadChange, LeadId, NewLead, ProductId, Timestamp,
 };
 use crate::storage::postgres::pg_error;
+use crate::storage::postgres::stats;
 use crate::storage::{CreatedLead, LeadRow, StoreError, StoreResult};
 use deadpool_postgres::GenericClient;
+use std::sync::LazyLock;
 use tokio_postgres::error::SqlState;
 
 /// Checks the user and product and writes the lead in one statement: it answers whether the user
 /// exists and whether the row went in (it does not when the product is not the company's), with
 /// what the answer shows of the user, product and membership.
-const INSERT_LEAD: &str = "WITH u AS (SELECT email, name, username FROM users WHERE id = $3),
+/// The lead is counted in its statistics by the same statement (`stats::COUNT_INSERTED_LEAD`).
+static INSERT_LEAD: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH u AS (SELECT email, name, username FROM users WHERE id = $3),
      p AS (SELECT title FROM products WHERE id = $4 AND company_id = $2),
      ins AS (
         INSERT INTO leads (id, company_id, user_id, product_id, referrer, metadata, created_at, updated_at)
         SELECT $1, $2, $3, $4, $5, $6, $7, $7 FROM u
         WHERE $4::text IS NULL OR EXISTS (SELECT 1 FROM p)
-        RETURNING id)
+        RETURNING id),
+     {counted}
 SELECT EXISTS (SELECT 1 FROM u), EXISTS (SELECT 1 FROM ins),
        (SELECT email FROM u), (SELECT name FROM u), (SELECT username FROM u),
        (SELECT title FROM p),
-       (SELECT id FROM members WHERE company_id = $2 AND user_id = $3)";
+       (SELECT id FROM members WHERE company_id = $2 AND user_id = $3)",
+        counted = stats::COUNT_INSERTED_LEAD
+    )
+});
 
 pub(super) async fn create(
     client: &mut deadpool_postgres::Client,
@@ -85,7 +94,11 @@ pub(super) async fn create(
 }
 
 async fn insert(client: &impl GenericClient, lead: NewLead, now: i64) -> StoreResult<CreatedLead> {
-    let statement = client.prepare_cached(INSERT_LEAD).await.map_err(pg_error)?;
+    let statement = client
+        .prepare_cached(&INSERT_LEAD)
+        .await
+        .map_err(pg_error)?;
+    let (host, quarter, day) = stats::new_lead_params(&lead, now);
     let row = client
         .query_one(
             &statement,
@@ -97,6 +110,9 @@ async fn insert(client: &impl GenericClient, lead: NewLead, now: i64) -> StoreRe
                 &lead.referrer.as_ref().map(|r| r.as_str()),
                 &lead.metadata.as_ref().map(|m| m.as_str()),
                 &now,
+                &host,
+                &quarter,
+                &day,
             ],
         )
         .await

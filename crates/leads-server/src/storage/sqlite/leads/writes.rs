@@ -8,6 +8,8 @@ use crate::domain::{
     CompanyId, IdempotencyClaim, LeadChange, LeadId, NewLead, ProductId, Timestamp, UserId,
 };
 use crate::storage::sqlite::sql_error;
+use crate::storage::sqlite::stats;
+use crate::storage::stats::CountedLead;
 use crate::storage::{CreatedLead, LeadRow, StoreError, StoreResult};
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -74,6 +76,16 @@ pub(super) fn create(
         })
         .map_err(sql_error)?;
     }
+    stats::count_new_lead(
+        conn,
+        &CountedLead {
+            company: lead.company.as_str(),
+            product: lead.product.as_ref().map(ProductId::as_str),
+            referrer: lead.referrer.as_ref().map(|r| r.as_str()),
+            created_at: now,
+            converted: member_id.is_some(),
+        },
+    )?;
     let row = LeadRow {
         id: lead.id,
         created_at: now,
