@@ -4,7 +4,8 @@
 use super::{sql_error, SqliteStore};
 use crate::domain::{CompanyId, LeadChange, LeadId};
 use crate::storage::stats::{
-    raw_rows, referrer_host, CountQuery, CountRow, CountedLead, GroupBy, StatsStore, Tally,
+    raw_rows, referrer_host, CountQuery, CountRow, CountedLead, GroupBy, StatsStore, Tally, DAY_MS,
+    QUARTER_MS,
 };
 use crate::storage::{SeedBatch, StoreResult};
 use rusqlite::functions::FunctionFlags;
@@ -49,11 +50,27 @@ fn apply(conn: &Connection, tally: Tally) -> StoreResult<()> {
     Ok(())
 }
 
-/// Counts a lead just created.
+/// Counts a lead just created: both of its buckets in one statement, as the writer thread does
+/// every create in turn.
 pub(super) fn count_new_lead(conn: &Connection, lead: &CountedLead<'_>) -> StoreResult<()> {
-    let mut tally = Tally::default();
-    tally.add(lead, 1);
-    apply(conn, tally)
+    conn.prepare_cached(
+        "INSERT INTO lead_counts (company_id, level, bucket, product_id, referrer_host, leads, converted)
+         VALUES (?1, 0, ?2, ?4, ?5, 1, ?6), (?1, 1, ?3, ?4, ?5, 1, ?6)
+         ON CONFLICT (company_id, level, bucket, product_id, referrer_host, shard) DO UPDATE SET
+             leads = leads + 1, converted = converted + excluded.converted",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            lead.company,
+            lead.created_at - lead.created_at.rem_euclid(QUARTER_MS),
+            lead.created_at - lead.created_at.rem_euclid(DAY_MS),
+            lead.product.unwrap_or(""),
+            referrer_host(lead.referrer),
+            i64::from(lead.converted),
+        ])
+    })
+    .map(|_| ())
+    .map_err(sql_error)
 }
 
 /// A stored lead as statistics see it: `(company, product, referrer, created_at, converted)`.
