@@ -662,7 +662,7 @@ async fn bad_parameters_are_refused_naming_each(app: TestApp) {
         ),
         (
             "/api/v1/stats/time_series/new_leads".into(),
-            format!("{ok}&product=shoes"),
+            format!("{ok}&product={}", "p".repeat(256)),
             "product",
         ),
         (
@@ -672,7 +672,10 @@ async fn bad_parameters_are_refused_naming_each(app: TestApp) {
         ),
         (
             "/api/v1/stats/time_series/new_leads".into(),
-            "company_id=biz_nope&from=2024-01-01&to=2024-01-02".into(),
+            format!(
+                "company_id={}&from=2024-01-01&to=2024-01-02",
+                "b".repeat(256)
+            ),
             "company_id",
         ),
         (
@@ -761,6 +764,16 @@ async fn another_companys_statistics_are_forbidden(app: TestApp) {
     // Their own leads stay theirs: my empty company counts none.
     assert_eq!(new_leads_total(&app, &mine, "").await, 0.0);
     assert!(new_leads_total(&app, &theirs, "").await > 0.0);
+    // Ids that name nothing are answered like any unknown id: a company that does not exist is
+    // one the key may not act for, and a product that does not exist counts no lead.
+    let (status, body) = app
+        .get(
+            "/api/v1/stats/time_series/new_leads?account_id=biz_nope&from=2024-03-01&to=2024-03-31",
+            Some(&mine.key),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(new_leads_total(&app, &theirs, "&product=shoes").await, 0.0);
 }
 
 /// The official Python SDK 2.6.0, unchanged: `client.stats.time_series.list()` and

@@ -77,8 +77,8 @@ pub async fn list(_credential: Credential) -> Result<Response, ApiError> {
     operation_id = "retrieveTimeSeries",
     params(
         ("metric" = String, Path, description = "new_leads, converted_leads or lead_conversion_rate.", example = "new_leads"),
-        ("account_id" = Option<String>, Query, description = "The company whose leads to count (the Python SDK's name); this or company_id is required.", pattern = r"^biz_[0-9A-Za-z]{14}$"),
-        ("company_id" = Option<String>, Query, description = "The same, by the name the leads list uses.", pattern = r"^biz_[0-9A-Za-z]{14}$"),
+        ("account_id" = Option<String>, Query, description = "The company whose leads to count (the Python SDK's name); this or company_id is required. Any id of 1 to 255 characters without control characters is accepted; one that names no company is answered like any unknown company.", min_length = 1, max_length = 255),
+        ("company_id" = Option<String>, Query, description = "The same, by the name the leads list uses.", min_length = 1, max_length = 255),
         ("from" = String, Query, description = "Start of the window, included: a date (YYYY-MM-DD), the start of that day in time_zone, or an RFC 3339 instant used exactly.", example = "2024-01-01"),
         ("to" = String, Query, description = "End of the window: a date (YYYY-MM-DD), the end of that day in time_zone (included), or an RFC 3339 instant used exactly (excluded).", example = "2024-01-31"),
         ("interval" = Option<String>, Query, description = "Period width: minute, five_minutes, thirty_minutes, hour, day (default), week (from Monday), month or year."),
