@@ -1,5 +1,5 @@
-//! `leads list | get | create | update`: the real binary against a real server, in-process on
-//! a free port over a fresh database.
+//! `leads list | get | create | update | stats`: the real binary against a real server,
+//! in-process on a free port over a fresh database.
 
 use leads_client::{Client, Lead, ListLeadsParams};
 use leads_server::app::{self, Config};
@@ -459,4 +459,62 @@ async fn create_get_and_update_a_lead() {
         .await;
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("JSON object"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_prints_a_line_per_period_with_totals_and_refuses_bad_input() {
+    let server = &Server::start(500).await;
+    let today = chrono::Utc::now().date_naive();
+    let from = (today - chrono::Duration::days(364)).to_string();
+    let run = |args: Vec<String>| async move {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        server.leads(&args).await
+    };
+    let args = |extra: &[&str]| {
+        let mut args: Vec<String> = [
+            "stats",
+            "new_leads",
+            "--company",
+            &server.company,
+            "--from",
+            &from,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(["--to".to_owned(), today.to_string()]);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+
+    let out = run(args(&["--interval", "week", "--time-zone", "Asia/Kolkata"])).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("PERIOD"), "{text}");
+    assert!(
+        (53..=54).contains(&(lines.len() - 2)),
+        "a line per week: {text}"
+    );
+    assert_eq!(lines.last().unwrap(), &"total new_leads: 500", "{text}");
+    assert!(text.contains('█'), "{text}");
+
+    let out = run(args(&["--breakdown", "product", "--interval", "month"])).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    for product in &server.products {
+        assert!(text.contains(&format!("total {product}: ")), "{text}");
+    }
+
+    let out = run(args(&["--interval", "fortnight"])).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("interval"));
 }
