@@ -69,17 +69,9 @@ async fn sixty_four_writers_on_a_serializable_database_see_no_5xx_and_nothing_ap
         keyed_bodies.push((format!("serializable-{k}"), body));
     }
     // One lead is patched by one writer only, in sequence, so its final value is known.
-    let body = json!({"company_id": company.id, "user_id": app.user().await.id});
-    let (_, sequential) = send(
-        &app,
-        &company.key,
-        Method::POST,
-        "/api/v1/leads",
-        &body,
-        None,
-    )
-    .await;
-    let sequential = sequential["id"].as_str().unwrap().to_owned();
+    let sequential = app.leads(&company, &[(1_700_000_000_000, None)]).await[0]
+        .id
+        .clone();
     let unkeyed_users: Vec<String> = {
         let mut users = Vec::new();
         for _ in 0..WRITERS {
@@ -250,17 +242,9 @@ async fn a_statement_held_past_the_statement_timeout_answers_503_and_frees_its_c
         .expect("open store");
     let app = TestApp::instance_over(stores, &database.url, Backend::Postgres).await;
     let company = app.company(0, None).await;
-    let body = json!({"company_id": company.id, "user_id": app.user().await.id});
-    let (_, lead) = send(
-        &app,
-        &company.key,
-        Method::POST,
-        "/api/v1/leads",
-        &body,
-        None,
-    )
-    .await;
-    let lead = lead["id"].as_str().unwrap().to_owned();
+    let lead = app.leads(&company, &[(1_700_000_000_000, None)]).await[0]
+        .id
+        .clone();
 
     // Another session holds the lead's row, so a patch of it waits past the timeout.
     let holder = common::admin_client(&database.url).await;
