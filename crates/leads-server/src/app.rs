@@ -8,7 +8,7 @@ use crate::http::{self, AppState};
 use crate::metrics::Metrics;
 use crate::pagination::CursorCodec;
 use crate::server::{self, ServerLimits};
-use crate::storage::{self, LeadStore, StoreError, Stores};
+use crate::storage::{self, sessions, LeadStore, SessionStore, StoreError, Stores};
 use axum::Router;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -30,6 +30,11 @@ pub struct Config {
     pub jwt: JwtConfig,
     /// Requests per credential and operation.
     pub rate_limit: RateLimit,
+    /// Whether `/dashboard` is served (`serve --dashboard false` turns it off).
+    pub dashboard: bool,
+    /// The URL people reach this server at (`serve --public-url`); an `https` one makes the
+    /// dashboard's session cookie `Secure`.
+    pub public_url: Option<String>,
 }
 
 impl Default for Config {
@@ -42,6 +47,8 @@ impl Default for Config {
             limits: ServerLimits::default(),
             jwt: JwtConfig::default(),
             rate_limit: RateLimit::default(),
+            dashboard: true,
+            public_url: None,
         }
     }
 }
@@ -75,7 +82,19 @@ pub async fn build_with_stores(stores: Stores, config: &Config) -> Result<App, S
         limiter: Arc::new(RateLimiter::new(config.rate_limit)),
         keys: Arc::new(KeyCache::default()),
         stats: stores.stats.clone(),
+        sessions: stores.sessions.clone(),
+        directory: stores.directory.clone(),
+        dashboard: http::dashboard::DashboardSettings {
+            enabled: config.dashboard,
+            secure_cookies: config
+                .public_url
+                .as_deref()
+                .is_some_and(|url| url.to_ascii_lowercase().starts_with("https://")),
+        },
     };
+    if config.dashboard {
+        tokio::spawn(forget_idle_sessions(Arc::downgrade(&stores.sessions)));
+    }
     Ok(App {
         router: http::router(state, config.request_timeout),
         stores,
@@ -113,6 +132,28 @@ async fn forget_old_idempotency_claims(store: Weak<dyn LeadStore>) {
         }
         if forgotten > 0 {
             tracing::info!(forgotten, "forgot idempotency claims past their retention");
+        }
+    }
+}
+
+/// Every [`FORGET_EVERY`], deletes dashboard sessions idle past their expiry (a request would
+/// refuse them anyway; this keeps the table small); stops once the database is gone.
+async fn forget_idle_sessions(store: Weak<dyn SessionStore>) {
+    let mut ticks = tokio::time::interval(FORGET_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(store) = store.upgrade() else { return };
+        let before = Timestamp::now().as_millis() - sessions::IDLE_EXPIRY_MILLIS;
+        loop {
+            match store.forget_idle_sessions(before, FORGET_BATCH).await {
+                Ok(n) if n < u64::from(FORGET_BATCH) => break,
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "forgetting idle dashboard sessions failed; will retry");
+                    break;
+                }
+            }
         }
     }
 }

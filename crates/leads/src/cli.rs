@@ -108,6 +108,14 @@ struct ServeArgs {
     /// 503; 0 turns the limit off.
     #[arg(long, env = "LEADS_DATABASE_STATEMENT_TIMEOUT", default_value_t = 10)]
     database_statement_timeout: u64,
+    /// Whether to serve the dashboard under /dashboard (and redirect / to it); false for
+    /// API-only deployments.
+    #[arg(long, env = "LEADS_DASHBOARD", default_value_t = true, action = clap::ArgAction::Set)]
+    dashboard: bool,
+    /// The URL people reach this server at, such as https://leads.example.com. An https URL
+    /// makes the dashboard's session cookie Secure.
+    #[arg(long, env = "LEADS_PUBLIC_URL", value_parser = public_url)]
+    public_url: Option<String>,
     #[command(flatten)]
     database: DatabaseArg,
 }
@@ -407,6 +415,19 @@ fn read(path: &Path, what: &str) -> Result<String, Failure> {
 }
 
 /// The JWT keys, issuer and audience `serve` was given.
+/// `--public-url`: an absolute http or https URL.
+fn public_url(text: &str) -> Result<String, String> {
+    let lower = text.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"))
+        .ok_or("must start with http:// or https://")?;
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err("must name a host".into());
+    }
+    Ok(text.trim_end_matches('/').to_owned())
+}
+
 fn jwt_config(args: &ServeArgs) -> Result<JwtConfig, Failure> {
     let invalid = |path: &Path, e: &dyn std::fmt::Display| Failure {
         message: format!("{}: {e}", path.display()),
@@ -446,6 +467,8 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
             per_minute: args.rate_limit,
             burst: args.rate_limit_burst.unwrap_or(args.rate_limit.max(1)),
         },
+        dashboard: args.dashboard,
+        public_url: args.public_url,
     };
     let built = app::build(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.addr)
@@ -457,6 +480,7 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
         jwt_keys = config.jwt.keys.len(),
         rate_limit = config.rate_limit.per_minute,
         rate_limit_burst = config.rate_limit.burst,
+        dashboard = config.dashboard,
         "serving"
     );
     let served = app::serve(

@@ -40,6 +40,7 @@ pub use secrets::{hash_secret, NewSecret, APP_KEY_PREFIX, COMPANY_KEY_PREFIX, US
 use crate::domain::{
     AppId, CompanyId, KeyId, LeadId, Permission, Permissions, Timestamp, UserId, UserTokenId,
 };
+use crate::storage::sessions::SecretKind;
 use crate::storage::{CredentialStore, LeadStore};
 use axum::http::header::AUTHORIZATION;
 use axum::http::HeaderMap;
@@ -258,9 +259,9 @@ impl Credential {
         }
     }
 
-    /// Confirms on its own round trip that a remembered key is still valid; nothing to do for
-    /// any other credential.
-    async fn confirm(&self, credentials: &dyn CredentialStore) -> Result<(), AuthError> {
+    /// Confirms on its own round trip that a remembered key is still valid (401 when it was
+    /// revoked since); nothing to do for any other credential, which was looked up already.
+    pub async fn confirm(&self, credentials: &dyn CredentialStore) -> Result<(), AuthError> {
         let Some(recheck) = &self.recheck else {
             return Ok(());
         };
@@ -376,71 +377,106 @@ pub async fn authenticate(
     keys: &Arc<KeyCache>,
     headers: &HeaderMap,
 ) -> Result<Credential, AuthError> {
-    let token = bearer_token(headers)?;
+    authenticate_token(credentials, jwt, keys, bearer_token(headers)?).await
+}
+
+/// The kind of stored secret a token is, by its prefix; `None` for a JWT or anything else.
+pub fn secret_kind(token: &str) -> Option<SecretKind> {
     if token.starts_with(COMPANY_KEY_PREFIX) {
-        let hash = hash_secret(token);
-        if let Some(known) = keys.get(&hash) {
-            return Ok(Credential {
+        Some(SecretKind::CompanyKey)
+    } else if token.starts_with(APP_KEY_PREFIX) {
+        Some(SecretKind::AppKey)
+    } else if token.starts_with(USER_TOKEN_PREFIX) {
+        Some(SecretKind::UserToken)
+    } else {
+        None
+    }
+}
+
+/// Resolves a secret known by its kind and SHA-256 hash to a credential: what a bearer token of
+/// that kind resolves to, and how a dashboard session, which keeps only the hash, is
+/// re-authenticated on every request. Unknown, revoked and expired secrets are 401.
+pub async fn authenticate_secret(
+    credentials: &dyn CredentialStore,
+    keys: &Arc<KeyCache>,
+    kind: SecretKind,
+    hash: [u8; 32],
+) -> Result<Credential, AuthError> {
+    match kind {
+        SecretKind::CompanyKey => {
+            if let Some(known) = keys.get(&hash) {
+                return Ok(Credential {
+                    kind: known.kind(),
+                    permissions: known.permissions,
+                    recheck: Some(Recheck {
+                        key: known.key,
+                        hash,
+                        cache: keys.clone(),
+                    }),
+                });
+            }
+            let key = credentials.find_api_key(hash).await?.ok_or_else(unknown)?;
+            if !same_hash(&key.secret_hash, &hash) || key.revoked {
+                return Err(unknown());
+            }
+            let known = RememberedKey {
+                key: key.id,
+                company: key.company_id,
+                permissions: key.permissions,
+            };
+            keys.remember(hash, known.clone());
+            Ok(Credential {
                 kind: known.kind(),
                 permissions: known.permissions,
-                recheck: Some(Recheck {
-                    key: known.key,
-                    hash,
-                    cache: keys.clone(),
-                }),
-            });
+                recheck: None,
+            })
         }
-        let key = credentials.find_api_key(hash).await?.ok_or_else(unknown)?;
-        if !same_hash(&key.secret_hash, &hash) || key.revoked {
-            return Err(unknown());
+        SecretKind::AppKey => {
+            let key = credentials.find_app_key(hash).await?.ok_or_else(unknown)?;
+            if !same_hash(&key.secret_hash, &hash) || key.revoked {
+                return Err(unknown());
+            }
+            Ok(Credential {
+                kind: CredentialKind::AppApiKey {
+                    key: key.id,
+                    app: key.app_id,
+                },
+                permissions: key.permissions,
+                recheck: None,
+            })
         }
-        let known = RememberedKey {
-            key: key.id,
-            company: key.company_id,
-            permissions: key.permissions,
-        };
-        keys.remember(hash, known.clone());
-        return Ok(Credential {
-            kind: known.kind(),
-            permissions: known.permissions,
-            recheck: None,
-        });
+        SecretKind::UserToken => {
+            let found = credentials
+                .find_user_token(hash)
+                .await?
+                .ok_or_else(unknown)?;
+            if !same_hash(&found.secret_hash, &hash) || found.revoked {
+                return Err(unknown());
+            }
+            if found.expires_at <= Timestamp::now().as_millis() {
+                return Err(AuthError::unauthorized("This token has expired."));
+            }
+            Ok(Credential {
+                kind: CredentialKind::UserToken {
+                    token: found.id,
+                    user: found.user_id,
+                },
+                permissions: found.scopes,
+                recheck: None,
+            })
+        }
     }
-    if token.starts_with(APP_KEY_PREFIX) {
-        let hash = hash_secret(token);
-        let key = credentials.find_app_key(hash).await?.ok_or_else(unknown)?;
-        if !same_hash(&key.secret_hash, &hash) || key.revoked {
-            return Err(unknown());
-        }
-        return Ok(Credential {
-            kind: CredentialKind::AppApiKey {
-                key: key.id,
-                app: key.app_id,
-            },
-            permissions: key.permissions,
-            recheck: None,
-        });
-    }
-    if token.starts_with(USER_TOKEN_PREFIX) {
-        let hash = hash_secret(token);
-        let found = credentials
-            .find_user_token(hash)
-            .await?
-            .ok_or_else(unknown)?;
-        if !same_hash(&found.secret_hash, &hash) || found.revoked {
-            return Err(unknown());
-        }
-        if found.expires_at <= Timestamp::now().as_millis() {
-            return Err(AuthError::unauthorized("This token has expired."));
-        }
-        return Ok(Credential {
-            kind: CredentialKind::UserToken {
-                token: found.id,
-                user: found.user_id,
-            },
-            permissions: found.scopes,
-            recheck: None,
-        });
+}
+
+/// Resolves a bearer token (without its `Bearer ` scheme) to a credential.
+pub async fn authenticate_token(
+    credentials: &dyn CredentialStore,
+    jwt: &JwtVerifier,
+    keys: &Arc<KeyCache>,
+    token: &str,
+) -> Result<Credential, AuthError> {
+    if let Some(kind) = secret_kind(token) {
+        return authenticate_secret(credentials, keys, kind, hash_secret(token)).await;
     }
     if token.split('.').count() == 3 {
         let claims = jwt

@@ -43,18 +43,30 @@ impl FromRequestParts<AppState> for Credential {
             &parts.headers,
         )
         .await?;
-        if let Some(slot) = parts.extensions.get::<CredentialSlot>() {
-            slot.record(credential.id());
-        }
-        let operation = operation(parts);
-        if let Err(wait) = state.limiter.check(credential.id(), &operation) {
-            state
-                .metrics
-                .rate_limited
-                .get_or_create(&OperationLabels { operation })
-                .inc();
-            return Err(ApiError::rate_limited(wait));
-        }
+        admit(parts, state, &credential)?;
         Ok(credential)
     }
+}
+
+/// Lets an authenticated credential's request in: records the credential for the request's
+/// log line and counts the request against its rate limit (429 when over it). Bearer requests
+/// and dashboard sessions both pass here.
+pub(super) fn admit(
+    parts: &Parts,
+    state: &AppState,
+    credential: &Credential,
+) -> Result<(), ApiError> {
+    if let Some(slot) = parts.extensions.get::<CredentialSlot>() {
+        slot.record(credential.id());
+    }
+    let operation = operation(parts);
+    if let Err(wait) = state.limiter.check(credential.id(), &operation) {
+        state
+            .metrics
+            .rate_limited
+            .get_or_create(&OperationLabels { operation })
+            .inc();
+        return Err(ApiError::rate_limited(wait));
+    }
+    Ok(())
 }

@@ -6,7 +6,7 @@ use super::json;
 use super::lead_bodies::{lead_change, new_lead};
 use super::query::ListRequest;
 use crate::auth::{Access, Credential};
-use crate::domain::{IdempotencyClaim, IdempotencyKey, LeadId, Permission};
+use crate::domain::{CompanyId, IdempotencyClaim, IdempotencyKey, LeadId, Permission};
 use crate::pagination::{CursorCodec, Positioned};
 use crate::storage::{CredentialStore, LeadRow, LeadStore};
 use axum::extract::rejection::PathRejection;
@@ -81,9 +81,30 @@ pub async fn list(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let request = ListRequest::parse(query.as_deref().unwrap_or(""), &cursors)?;
+    let (page, _) = list_page(
+        leads.as_ref(),
+        credentials.as_ref(),
+        &cursors,
+        &credential,
+        request,
+    )
+    .await?;
+    json(&page)
+}
+
+/// One page of a list request as `GET /leads` answers it, with what the credential may do for
+/// the company: authorized as the list route authorizes (403 for a company the credential may
+/// not act for), emails shown only with `member:email:read`. The dashboard's table is this page.
+pub async fn list_page(
+    leads: &dyn LeadStore,
+    credentials: &dyn CredentialStore,
+    cursors: &CursorCodec,
+    credential: &Credential,
+    request: ListRequest,
+) -> Result<(Page<Lead>, Access), ApiError> {
     let company = request.filter.company.clone();
     let (access, recheck) = credential
-        .authorize_deferred(credentials.as_ref(), &company, &READ_PERMISSIONS)
+        .authorize_deferred(credentials, &company, &READ_PERMISSIONS)
         .await?;
     let page = credential.rechecked(
         leads
@@ -105,7 +126,7 @@ pub async fn list(
             .map(|row| view.lead(row))
             .collect::<Result<_, _>>()?,
     };
-    json(&body)
+    Ok((body, access))
 }
 
 /// Record a lead for a company and answer it, once it is durable.
@@ -200,14 +221,33 @@ pub async fn retrieve(
 ) -> Result<Response, ApiError> {
     credential.require(&READ_PERMISSIONS)?;
     let id = lead_id(id)?;
+    let (lead, _) = find_lead(leads.as_ref(), credentials.as_ref(), &credential, &id, None).await?;
+    json(&lead)
+}
+
+/// One lead as `GET /leads/{id}` answers it, with what the credential may do in its company:
+/// absent and unseeable leads are both 404. With `only_in`, so is a lead of any other company:
+/// a dashboard session acts for one company only.
+pub async fn find_lead(
+    leads: &dyn LeadStore,
+    credentials: &dyn CredentialStore,
+    credential: &Credential,
+    id: &LeadId,
+    only_in: Option<&CompanyId>,
+) -> Result<(Lead, Access), ApiError> {
+    credential.require(&READ_PERMISSIONS)?;
     let (company, access) = credential
-        .authorize_lead(credentials.as_ref(), leads.as_ref(), &id, &READ_PERMISSIONS)
+        .authorize_lead(credentials, leads, id, &READ_PERMISSIONS)
         .await?;
+    if only_in.is_some_and(|only| *only != company) {
+        return Err(no_such_lead());
+    }
     let row = leads
-        .find_lead(company, id)
+        .find_lead(company, id.clone())
         .await?
         .ok_or_else(no_such_lead)?;
-    json(&LeadView::new(&access).lead(row)?)
+    let lead = LeadView::new(&access).lead(row)?;
+    Ok((lead, access))
 }
 
 /// Update a lead's `metadata` and/or `referrer`.
@@ -243,20 +283,42 @@ pub async fn update(
 ) -> Result<Response, ApiError> {
     credential.require(&WRITE_PERMISSIONS)?;
     let id = lead_id(id)?;
+    let lead = change_lead(
+        leads.as_ref(),
+        credentials.as_ref(),
+        &credential,
+        &id,
+        body,
+        None,
+    )
+    .await?;
+    json(&lead)
+}
+
+/// Applies an update body to a lead as `PATCH /leads/{id}` does (the same validation, the same
+/// authorization) and answers the lead as it now is. With `only_in`, a lead of any other
+/// company is a 404 too: a dashboard session acts for one company only.
+pub async fn change_lead(
+    leads: &dyn LeadStore,
+    credentials: &dyn CredentialStore,
+    credential: &Credential,
+    id: &LeadId,
+    body: UpdateLead,
+    only_in: Option<&CompanyId>,
+) -> Result<Lead, ApiError> {
+    credential.require(&WRITE_PERMISSIONS)?;
     let change = lead_change(body)?;
     let (company, access) = credential
-        .authorize_lead(
-            credentials.as_ref(),
-            leads.as_ref(),
-            &id,
-            &WRITE_PERMISSIONS,
-        )
+        .authorize_lead(credentials, leads, id, &WRITE_PERMISSIONS)
         .await?;
+    if only_in.is_some_and(|only| *only != company) {
+        return Err(no_such_lead());
+    }
     let row = leads
-        .update_lead(company, id, change)
+        .update_lead(company, id.clone(), change)
         .await?
         .ok_or_else(no_such_lead)?;
-    json(&LeadView::new(&access).lead(row)?)
+    LeadView::new(&access).lead(row)
 }
 
 /// The same answer for an absent lead, another company's lead and an id that could be one but
@@ -267,7 +329,7 @@ fn no_such_lead() -> ApiError {
 
 /// The path's id. Text no id can be (over 255 characters, or with control characters) is a 400
 /// naming `id`; bytes that are not UTF-8 once percent-decoded name no lead, like any unknown id.
-fn lead_id(path: Result<Path<String>, PathRejection>) -> Result<LeadId, ApiError> {
+pub fn lead_id(path: Result<Path<String>, PathRejection>) -> Result<LeadId, ApiError> {
     let Ok(Path(text)) = path else {
         return Err(no_such_lead());
     };

@@ -1,6 +1,7 @@
 //! The HTTP layer: routes, the JSON error shape, and request limits.
 
 pub mod body;
+pub mod dashboard;
 pub mod error;
 pub mod extract;
 pub mod health;
@@ -17,7 +18,7 @@ use crate::auth::rate_limit::RateLimiter;
 use crate::metrics::Metrics;
 use crate::pagination::CursorCodec;
 use crate::storage::stats::StatsStore;
-use crate::storage::{CredentialStore, Database, LeadStore};
+use crate::storage::{CredentialStore, Database, DirectoryStore, LeadStore, SessionStore};
 use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -52,6 +53,12 @@ pub struct AppState {
     pub keys: Arc<KeyCache>,
     /// Lead statistics.
     pub stats: Arc<dyn StatsStore>,
+    /// Dashboard sessions.
+    pub sessions: Arc<dyn SessionStore>,
+    /// Companies and products: the dashboard's product filter lists them.
+    pub directory: Arc<dyn DirectoryStore>,
+    /// Whether the dashboard is served, and how its cookies are set.
+    pub dashboard: dashboard::DashboardSettings,
 }
 
 /// Lets handlers take one part of [`AppState`] as `State<Part>`.
@@ -70,6 +77,8 @@ substates! {
     leads: Arc<dyn LeadStore>,
     credentials: Arc<dyn CredentialStore>,
     stats: Arc<dyn StatsStore>,
+    sessions: Arc<dyn SessionStore>,
+    directory: Arc<dyn DirectoryStore>,
     cursors: CursorCodec,
     metrics: Arc<Metrics>,
 }
@@ -91,8 +100,14 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
     let (api, doc) = api();
     let doc = Arc::new(doc.to_json().expect("the OpenAPI document serializes"));
+    let pages = if state.dashboard.enabled {
+        dashboard::router()
+    } else {
+        Router::new()
+    };
     Router::new()
         .merge(api)
+        .merge(pages)
         .route(
             "/openapi.json",
             get(move || async move {

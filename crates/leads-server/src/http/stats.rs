@@ -118,64 +118,16 @@ pub async fn retrieve(
     credential
         .authorize(credentials.as_ref(), &request.company, &READ_PERMISSIONS)
         .await?;
-    let grid = grid::grid(request.from, request.to, request.interval, request.zone)
-        .map_err(window_error)?;
-    let rows = stats
-        .lead_counts(CountQuery {
-            company: request.company,
-            spans: plan(&grid.segments),
-            product: request.product,
-            referrer_host: request.referrer_host,
-            group_by: request.breakdown.map(|p| match p {
-                Property::Product => GroupBy::Product,
-                Property::Referrer => GroupBy::ReferrerHost,
-            }),
-        })
-        .await?;
-
-    // (leads, converted) per period, and per period and group.
-    let mut periods = vec![(0i64, 0i64); grid.starts.len()];
-    let mut groups: HashMap<(usize, String), (i64, i64)> = HashMap::new();
-    for row in rows {
-        let Some(period) = grid.period_of(row.at) else {
-            continue;
-        };
-        periods[period].0 += row.leads;
-        periods[period].1 += row.converted;
-        if request.breakdown.is_some() {
-            let entry = groups.entry((period, row.key)).or_default();
-            entry.0 += row.leads;
-            entry.1 += row.converted;
-        }
-    }
-    let mut per_period: Vec<BTreeMap<String, (i64, i64)>> = vec![
-        BTreeMap::new();
-        if request.breakdown.is_some() {
-            grid.starts.len()
-        } else {
-            0
-        }
-    ];
-    let mut totals_by_name: BTreeMap<String, (i64, i64)> = BTreeMap::new();
-    for ((period, key), (leads, converted)) in groups {
-        if leads == 0 {
-            continue;
-        }
-        let name = if key.is_empty() { NONE.to_owned() } else { key };
-        let total = totals_by_name.entry(name.clone()).or_default();
-        total.0 += leads;
-        total.1 += converted;
-        per_period[period].insert(name, (leads, converted));
-    }
-    let points = grid
+    let tally = Tally::count(stats.as_ref(), &request).await?;
+    let points = tally
         .starts
         .iter()
         .enumerate()
         .map(|(i, start)| Point {
             timestamp: start.div_euclid(1000),
-            value: metric.value(periods[i].0, periods[i].1),
+            value: metric.value(tally.periods[i].0, tally.periods[i].1),
             breakdown: request.breakdown.map(|_| {
-                per_period[i]
+                tally.per_period[i]
                     .iter()
                     .map(|(name, (leads, converted))| Breakdown {
                         name: name.clone(),
@@ -187,15 +139,14 @@ pub async fn retrieve(
         .collect();
     let totals = match request.breakdown {
         None => {
-            let (leads, converted) = periods
-                .iter()
-                .fold((0, 0), |(l, c), (pl, pc)| (l + pl, c + pc));
+            let (leads, converted) = tally.totals();
             vec![Total {
                 name: metric.key().to_owned(),
                 value: metric.value(leads, converted),
             }]
         }
-        Some(_) => totals_by_name
+        Some(_) => tally
+            .by_name
             .into_iter()
             .map(|(name, (leads, converted))| Total {
                 name,
@@ -206,6 +157,90 @@ pub async fn retrieve(
     json(&TimeSeries {
         data: TimeSeriesData { points, totals },
     })
+}
+
+/// New and converted leads counted over a request's window: per period, and with a breakdown
+/// per period and group and per group over the whole window. Every metric is a function of
+/// these two counts ([`Metric::value`]), so one tally serves them all (the dashboard draws its
+/// KPIs, chart and breakdowns from it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tally {
+    /// Where each period starts, in milliseconds, oldest first.
+    pub starts: Vec<i64>,
+    /// `(new, converted)` per period.
+    pub periods: Vec<(i64, i64)>,
+    /// With a breakdown, `(new, converted)` per group name per period; else empty.
+    pub per_period: Vec<BTreeMap<String, (i64, i64)>>,
+    /// With a breakdown, `(new, converted)` per group name over the whole window; else empty.
+    /// Leads without the property are named [`NONE`].
+    pub by_name: BTreeMap<String, (i64, i64)>,
+}
+
+impl Tally {
+    /// Counts the request's window in the stats store. The caller has authorized the request.
+    pub async fn count(stats: &dyn StatsStore, request: &SeriesRequest) -> Result<Self, ApiError> {
+        let grid = grid::grid(request.from, request.to, request.interval, request.zone)
+            .map_err(window_error)?;
+        let rows = stats
+            .lead_counts(CountQuery {
+                company: request.company.clone(),
+                spans: plan(&grid.segments),
+                product: request.product.clone(),
+                referrer_host: request.referrer_host.clone(),
+                group_by: request.breakdown.map(|p| match p {
+                    Property::Product => GroupBy::Product,
+                    Property::Referrer => GroupBy::ReferrerHost,
+                }),
+            })
+            .await?;
+
+        let mut periods = vec![(0i64, 0i64); grid.starts.len()];
+        let mut groups: HashMap<(usize, String), (i64, i64)> = HashMap::new();
+        for row in rows {
+            let Some(period) = grid.period_of(row.at) else {
+                continue;
+            };
+            periods[period].0 += row.leads;
+            periods[period].1 += row.converted;
+            if request.breakdown.is_some() {
+                let entry = groups.entry((period, row.key)).or_default();
+                entry.0 += row.leads;
+                entry.1 += row.converted;
+            }
+        }
+        let mut per_period: Vec<BTreeMap<String, (i64, i64)>> = vec![
+            BTreeMap::new();
+            if request.breakdown.is_some() {
+                grid.starts.len()
+            } else {
+                0
+            }
+        ];
+        let mut by_name: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+        for ((period, key), (leads, converted)) in groups {
+            if leads == 0 {
+                continue;
+            }
+            let name = if key.is_empty() { NONE.to_owned() } else { key };
+            let total = by_name.entry(name.clone()).or_default();
+            total.0 += leads;
+            total.1 += converted;
+            per_period[period].insert(name, (leads, converted));
+        }
+        Ok(Self {
+            starts: grid.starts,
+            periods,
+            per_period,
+            by_name,
+        })
+    }
+
+    /// `(new, converted)` over the whole window.
+    pub fn totals(&self) -> (i64, i64) {
+        self.periods
+            .iter()
+            .fold((0, 0), |(l, c), (pl, pc)| (l + pl, c + pc))
+    }
 }
 
 fn window_error(error: WindowError) -> ApiError {
@@ -223,23 +258,25 @@ fn window_error(error: WindowError) -> ApiError {
 }
 
 /// A validated `GET /stats/time_series/{metric}` query.
-#[derive(Debug)]
-struct SeriesRequest {
-    company: CompanyId,
+#[derive(Debug, Clone)]
+pub struct SeriesRequest {
+    pub company: CompanyId,
     /// The window, `[from, to)` in milliseconds.
-    from: i64,
-    to: i64,
-    interval: Interval,
-    zone: Tz,
+    pub from: i64,
+    pub to: i64,
+    pub interval: Interval,
+    pub zone: Tz,
     /// A product key: a product id, or `""` for leads without one.
-    product: Option<String>,
+    pub product: Option<String>,
     /// A referrer host key, or `""` for leads without a referrer.
-    referrer_host: Option<String>,
-    breakdown: Option<Property>,
+    pub referrer_host: Option<String>,
+    pub breakdown: Option<Property>,
 }
 
 impl SeriesRequest {
-    fn parse(query: &str) -> Result<Self, ApiError> {
+    /// Parses and validates a query string of `GET /stats/time_series/{metric}`; each failure
+    /// is a 400 naming its parameter.
+    pub fn parse(query: &str) -> Result<Self, ApiError> {
         let mut given: HashMap<&'static str, String> = HashMap::new();
         let mut company: Option<(&'static str, String)> = None;
         for (key, value) in form_urlencoded::parse(query.as_bytes()) {

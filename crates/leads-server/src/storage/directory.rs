@@ -64,6 +64,8 @@ pub struct SeedLead {
 pub trait DirectoryStore: Send + Sync + 'static {
     async fn create_company(&self, title: String) -> StoreResult<Company>;
     async fn create_product(&self, company: CompanyId, title: String) -> StoreResult<Product>;
+    /// A company's products, by title (then id); none for an unknown company.
+    async fn list_products(&self, company: CompanyId) -> StoreResult<Vec<Product>>;
     async fn create_user(
         &self,
         username: String,

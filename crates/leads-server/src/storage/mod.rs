@@ -6,6 +6,8 @@
 //! | leads and idempotency claims | [`LeadStore`] | [`LeadRow`], [`LeadFilter`], [`LeadPage`], ... |
 //! | keys, apps, user tokens, teams | [`CredentialStore`] | [`ApiKey`], [`AppKey`], [`UserToken`], ... |
 //! | companies, products, users, members, seeding | [`DirectoryStore`] | [`Company`], [`User`], ... |
+//! | lead statistics | [`StatsStore`] | [`stats::CountQuery`], ... |
+//! | dashboard sessions | [`SessionStore`] | [`sessions::Session`], ... |
 //!
 //! Each backend implements every trait once, one file per concern
 //! (`sqlite/leads.rs`, `postgres/credentials.rs`, ...), on one backend object; [`open`] answers
@@ -20,6 +22,7 @@ pub mod credentials;
 pub mod directory;
 pub mod leads;
 pub mod postgres;
+pub mod sessions;
 pub mod sqlite;
 pub mod stats;
 
@@ -28,6 +31,7 @@ pub use credentials::{
 };
 pub use directory::{Company, DirectoryStore, Member, Product, SeedBatch, SeedLead, User};
 pub use leads::{CreatedLead, LeadFilter, LeadPage, LeadParties, LeadRow, LeadStore};
+pub use sessions::SessionStore;
 pub use stats::StatsStore;
 
 use async_trait::async_trait;
@@ -128,13 +132,14 @@ pub struct Stores {
     pub credentials: Arc<dyn CredentialStore>,
     pub directory: Arc<dyn DirectoryStore>,
     pub stats: Arc<dyn StatsStore>,
+    pub sessions: Arc<dyn SessionStore>,
 }
 
 impl Stores {
     /// Every concern's handle on one backend.
     pub fn new<B>(backend: B) -> Self
     where
-        B: Database + LeadStore + CredentialStore + DirectoryStore + StatsStore,
+        B: Database + LeadStore + CredentialStore + DirectoryStore + StatsStore + SessionStore,
     {
         let backend = Arc::new(backend);
         Self {
@@ -142,7 +147,8 @@ impl Stores {
             leads: backend.clone(),
             credentials: backend.clone(),
             directory: backend.clone(),
-            stats: backend,
+            stats: backend.clone(),
+            sessions: backend,
         }
     }
 }

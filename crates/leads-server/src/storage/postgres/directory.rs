@@ -1,6 +1,6 @@
 //! The directory for PostgreSQL: companies, products, users and members, and bulk seeding.
 
-use super::{insert_for_company, is_unique_violation, pg_error, stats, PgStore};
+use super::{insert_for_company, is_unique_violation, pg_error, stats, ts, PgStore};
 use crate::domain::{CompanyId, MemberId, ProductId, UserId};
 use crate::storage::{
     Company, DirectoryStore, Member, Product, SeedBatch, StoreError, StoreResult, User,
@@ -54,6 +54,31 @@ impl DirectoryStore for PgStore {
         )
         .await?;
         Ok(product)
+    }
+
+    async fn list_products(&self, company: CompanyId) -> StoreResult<Vec<Product>> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(
+                "SELECT id, company_id, title, created_at FROM products
+                 WHERE company_id = $1 ORDER BY title, id",
+            )
+            .await
+            .map_err(pg_error)?;
+        let rows = client
+            .query(&statement, &[&company.as_str()])
+            .await
+            .map_err(pg_error)?;
+        rows.iter()
+            .map(|row| {
+                Ok(Product {
+                    id: row.try_get(0).map_err(pg_error)?,
+                    company_id: row.try_get(1).map_err(pg_error)?,
+                    title: row.try_get(2).map_err(pg_error)?,
+                    created_at: ts(row.try_get(3).map_err(pg_error)?),
+                })
+            })
+            .collect()
     }
 
     async fn create_user(

@@ -11,6 +11,7 @@
 mod credentials;
 mod directory;
 mod leads;
+mod sessions;
 mod stats;
 mod tls;
 
@@ -42,6 +43,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         4,
         include_str!("../../../migrations/postgres/0004_lead_counts.sql"),
+    ),
+    (
+        8,
+        include_str!("../../../migrations/postgres/0008_dashboard_sessions.sql"),
     ),
 ];
 

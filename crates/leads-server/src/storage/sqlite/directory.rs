@@ -1,6 +1,6 @@
 //! The directory for SQLite: companies, products, users and members, and bulk seeding.
 
-use super::{company_exists, is_unique_violation, sql_error, stats, SqliteStore};
+use super::{company_exists, is_unique_violation, sql_error, stats, ts, SqliteStore};
 use crate::domain::{CompanyId, MemberId, ProductId, UserId};
 use crate::storage::{
     Company, DirectoryStore, Member, Product, SeedBatch, StoreError, StoreResult, User,
@@ -48,6 +48,29 @@ impl DirectoryStore for SqliteStore {
             )
             .map_err(sql_error)?;
             Ok(product)
+        })
+        .await
+    }
+
+    async fn list_products(&self, company: CompanyId) -> StoreResult<Vec<Product>> {
+        self.on_reader(move |conn| {
+            let mut statement = conn
+                .prepare_cached(
+                    "SELECT id, company_id, title, created_at FROM products
+                     WHERE company_id = ?1 ORDER BY title, id",
+                )
+                .map_err(sql_error)?;
+            let rows = statement
+                .query_map(params![company.as_str()], |row| {
+                    Ok(Product {
+                        id: row.get(0)?,
+                        company_id: row.get(1)?,
+                        title: row.get(2)?,
+                        created_at: ts(row.get(3)?),
+                    })
+                })
+                .map_err(sql_error)?;
+            rows.collect::<Result<_, _>>().map_err(sql_error)
         })
         .await
     }

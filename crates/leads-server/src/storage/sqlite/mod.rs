@@ -11,6 +11,7 @@ mod checkpoint;
 mod credentials;
 mod directory;
 mod leads;
+mod sessions;
 mod stats;
 
 pub use leads::{issued_statements, Query};
@@ -39,6 +40,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         4,
         include_str!("../../../migrations/sqlite/0004_lead_counts.sql"),
+    ),
+    (
+        8,
+        include_str!("../../../migrations/sqlite/0008_dashboard_sessions.sql"),
     ),
 ];
 
