@@ -128,7 +128,7 @@ fn assert_security_headers(answer: &Answer, what: &str) {
     assert!(csp.contains("default-src 'self'"), "{what}: {csp}");
     assert!(csp.contains("frame-ancestors 'none'"), "{what}: {csp}");
     assert_eq!(header("x-content-type-options"), "nosniff", "{what}");
-    assert_eq!(header("referrer-policy"), "no-referrer", "{what}");
+    assert_eq!(header("referrer-policy"), "same-origin", "{what}");
 }
 
 /// A company key's id and secret.

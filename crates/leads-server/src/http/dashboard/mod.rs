@@ -48,7 +48,9 @@ impl Default for DashboardSettings {
 
 /// What every page's response says about where it may be loaded from and shown: scripts,
 /// styles, images and forms only from this origin, never in a frame, never sniffed, no
-/// `Referer` to other sites, never cached (pages show a company's data).
+/// `Referer` to other sites (`same-origin`, not `no-referrer`, under which browsers send
+/// `Origin: null` with a form and the sign-in form's origin check could not tell), never cached
+/// (pages show a company's data).
 pub const CONTENT_SECURITY_POLICY: &str =
     "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
 
@@ -92,7 +94,7 @@ pub async fn security_headers(mut response: Response) -> Response {
     );
     headers.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers
