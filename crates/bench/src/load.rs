@@ -189,6 +189,17 @@ pub fn request(
     .expect("a valid request")
 }
 
+/// A GET of a dashboard page, with a session cookie instead of a bearer token.
+pub fn page(addr: SocketAddr, path: &str, cookie: &str) -> Request<Full<Bytes>> {
+    Request::builder()
+        .method(Method::GET)
+        .uri(path)
+        .header(hyper::header::HOST, addr.to_string())
+        .header(hyper::header::COOKIE, format!("leads_session={cookie}"))
+        .body(Full::new(Bytes::new()))
+        .expect("a valid request")
+}
+
 /// A client for the few requests that prepare a run (walking to a deep cursor, checking
 /// answers), on one kept-alive connection.
 pub struct Client {
@@ -204,6 +215,58 @@ impl Client {
             key: key.to_owned(),
             sender: connect(addr).await?,
         })
+    }
+
+    /// Signs in to the dashboard with the client's key; answers the session cookie's value.
+    pub async fn sign_in(&mut self) -> Result<String> {
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("api_key", &self.key)
+            .finish();
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri("/dashboard/sign-in")
+            .header(hyper::header::HOST, self.addr.to_string())
+            .header(
+                hyper::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(Full::new(Bytes::from(body)))
+            .expect("a valid request");
+        self.sender.ready().await?;
+        let response = self.sender.send_request(request).await?;
+        let status = response.status();
+        let cookie = response
+            .headers()
+            .get(hyper::header::SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("leads_session="))
+            .and_then(|v| v.split(';').next())
+            .map(str::to_owned);
+        response.into_body().collect().await?;
+        match cookie {
+            Some(cookie) if status == StatusCode::SEE_OTHER => Ok(cookie),
+            _ => Err(anyhow!(
+                "signing in to the dashboard: HTTP {status}, no session"
+            )),
+        }
+    }
+
+    /// GETs a dashboard page with the session `cookie`; it must answer 200 with HTML.
+    pub async fn get_page(&mut self, path: &str, cookie: &str) -> Result<()> {
+        self.sender.ready().await?;
+        let response = self
+            .sender
+            .send_request(page(self.addr, path, cookie))
+            .await?;
+        let status = response.status();
+        let body = response.into_body().collect().await?.to_bytes();
+        if status != StatusCode::OK || !body.starts_with(b"<!doctype html>") {
+            return Err(anyhow!(
+                "GET {path}: HTTP {status}: {}",
+                String::from_utf8_lossy(&body[..body.len().min(300)])
+            ));
+        }
+        Ok(())
     }
 
     /// GETs `path` and parses the 200 answer's JSON.

@@ -20,7 +20,7 @@ use leads_server::http::query::ListRequest;
 use leads_server::pagination::CursorCodec;
 use load::Workload;
 use report::{BackendReport, Row, Settings, Stats};
-use scenarios::Kind;
+use scenarios::{DashboardPage, Kind};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -362,6 +362,27 @@ async fn measure(
                 .with_context(|| format!("the {} scenario", s.name))?;
         }
     }
+    // Dashboard pages: one session of the big company's key, and its newest lead's id.
+    let mut client = load::Client::new(addr, &data.big.key).await?;
+    let cookie = client.sign_in().await?;
+    let newest = client
+        .get_json(&format!("/api/v1/leads?company_id={}&first=1", data.big.id))
+        .await?["data"][0]["id"]
+        .as_str()
+        .context("the big company has no lead")?
+        .to_owned();
+    let page_path = |page: DashboardPage| match page {
+        DashboardPage::Leads => "/dashboard".to_owned(),
+        DashboardPage::Lead => format!("/dashboard/leads/{newest}"),
+    };
+    for s in &scenarios {
+        if let Kind::Page { page } = &s.kind {
+            client
+                .get_page(&page_path(*page), &cookie)
+                .await
+                .with_context(|| format!("the {} scenario", s.name))?;
+        }
+    }
     let codec = CursorCodec::new(&data.cursor_secret);
     let mut rows = Vec::new();
     for s in scenarios {
@@ -373,6 +394,11 @@ async fn measure(
                 create: scenarios::Create::new(addr, data),
             }),
             Kind::Stats { path } => Arc::new(scenarios::Get::at(addr, data, path.clone())),
+            Kind::Page { page } => Arc::new(scenarios::Page {
+                addr,
+                path: page_path(*page),
+                cookie: cookie.clone(),
+            }),
         };
         let slug = s.name.replace(' ', "-");
         let perf = plan.perf.contains(&slug).then(|| {
@@ -380,13 +406,13 @@ async fn measure(
                 .join(format!("{}-{slug}.perf.data", backend.to_lowercase()))
         });
         server.reset_peak_rss();
-        // A series is a latency target: measured from one connection, so p50 is what one
+        // A series and a page are latency targets: measured from one connection, so p50 is what one
         // request costs the server, not time spent queueing behind 31 others.
         let one = Settings {
             connections: 1,
             ..settings.clone()
         };
-        let load = if matches!(s.kind, Kind::Stats { .. }) {
+        let load = if matches!(s.kind, Kind::Stats { .. } | Kind::Page { .. }) {
             &one
         } else {
             settings

@@ -30,6 +30,18 @@ pub enum Kind {
     Mixed { list_query: String },
     /// `GET {path}`, the same every time: a statistics series.
     Stats { path: String },
+    /// A dashboard page, signed in with the big company's key: the leads page, or the page of
+    /// the big company's newest lead.
+    Page { page: DashboardPage },
+}
+
+/// Which dashboard page a [`Kind::Page`] renders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DashboardPage {
+    /// `/dashboard`: KPIs, the chart and breakdowns of the last 30 days, and 50 rows.
+    Leads,
+    /// `/dashboard/leads/{id}` of the newest lead.
+    Lead,
 }
 
 /// The scenarios over `data`, given the cursor `deep` leads from the newest.
@@ -123,6 +135,20 @@ pub fn all(data: &Dataset, deep_cursor: &str, deep: u32) -> Vec<Scenario> {
             what: "`lead_conversion_rate`, two years by week".into(),
             kind: Kind::Stats {
                 path: stats_path("lead_conversion_rate", data, "&interval=week"),
+            },
+        },
+        Scenario {
+            name: "leads page",
+            what: "`/dashboard`: KPIs, chart and breakdowns of 30 days, 50 rows".into(),
+            kind: Kind::Page {
+                page: DashboardPage::Leads,
+            },
+        },
+        Scenario {
+            name: "lead page",
+            what: "`/dashboard/leads/{id}`".into(),
+            kind: Kind::Page {
+                page: DashboardPage::Lead,
             },
         },
         Scenario {
@@ -251,5 +277,18 @@ impl Workload for Mixed {
         } else {
             self.list.request(connection, sequence)
         }
+    }
+}
+
+/// The same dashboard page every time, with one session's cookie.
+pub struct Page {
+    pub addr: SocketAddr,
+    pub path: String,
+    pub cookie: String,
+}
+
+impl Workload for Page {
+    fn request(&self, _: usize, _: u64) -> Request<Full<Bytes>> {
+        crate::load::page(self.addr, &self.path, &self.cookie)
     }
 }
