@@ -647,7 +647,72 @@ async fn the_dashboard_can_be_turned_off(mut app: TestApp) {
     assert_eq!(status, StatusCode::OK, "the API is still served");
 }
 
+async fn bad_filters_are_shown_beside_their_fields_and_never_answer_500(app: TestApp) {
+    let company = app.company(1, None).await;
+    app.leads(&company, &[(days_ago(1, 0), Some(0))]).await;
+    let mut visitor = Visitor::new(&app);
+    visitor.sign_in(&company.key).await;
+
+    let dates = visitor
+        .get("/dashboard?from=yesterday&to=%2B262143-12-31")
+        .await;
+    assert_eq!(dates.status, StatusCode::OK);
+    assert!(dates.body.contains("id=\"from_error\""));
+    assert!(dates.body.contains("id=\"to_error\""));
+    assert!(
+        dates.body.contains("value=\"yesterday\""),
+        "the typed text is kept"
+    );
+    let reversed = visitor
+        .get("/dashboard?from=2026-02-01&to=2026-01-01")
+        .await;
+    assert_eq!(reversed.status, StatusCode::OK);
+    assert!(reversed.body.contains("Must not be before From."));
+    for query in [
+        "after=garbage",
+        "before=%00",
+        "product=%01",
+        &format!("product={}", "p".repeat(300)),
+        "from=1970-01-01&to=9998-12-31",
+    ] {
+        let answer = visitor.get(&format!("/dashboard?{query}")).await;
+        assert!(
+            answer.status == StatusCode::OK || answer.status == StatusCode::BAD_REQUEST,
+            "{query}: {} {}",
+            answer.status,
+            answer.body
+        );
+        assert!(answer.headers[CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"));
+    }
+    let not_an_id = visitor
+        .get(&format!("/dashboard/leads/{}", "x".repeat(300)))
+        .await;
+    assert_eq!(not_an_id.status, StatusCode::BAD_REQUEST);
+    let unknown = visitor.get("/dashboard/leads/lead_doesnotexist00").await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let no_page = visitor.get("/dashboard/nothing/here").await;
+    assert_eq!(no_page.status, StatusCode::NOT_FOUND);
+    assert_security_headers(&no_page, "a missing page");
+    let garbage = visitor
+        .answer(
+            visitor
+                .http
+                .post(format!("{}/dashboard/sign-in", visitor.base))
+                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(vec![0xff, 0xfe, b'=', 0x00]),
+        )
+        .await;
+    assert_eq!(garbage.status, StatusCode::BAD_REQUEST);
+    let jwt = visitor.sign_in("a.b.c").await;
+    assert_eq!(jwt.status, StatusCode::UNAUTHORIZED);
+    assert!(jwt.body.contains("JWT cannot start a session"));
+}
+
 conformance!(
+    bad_filters_are_shown_beside_their_fields_and_never_answer_500,
     signing_in_with_a_company_key_sets_a_strict_cookie_and_shows_its_leads,
     the_cookie_is_secure_behind_an_https_public_url,
     a_forged_form_without_the_csrf_token_is_refused,

@@ -16,7 +16,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
-use chrono::{Days, NaiveDate, Utc};
+use chrono::{Datelike, Days, NaiveDate, Utc};
 use leads_types::{Lead, UpdateLead};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -66,18 +66,24 @@ impl Filters {
             to: today,
             ..Filters::default()
         };
-        let date = |text: &str| NaiveDate::parse_from_str(text, "%Y-%m-%d").ok();
+        // Dates the list's RFC 3339 bounds can carry, a day either side included.
+        let date = |text: &str| {
+            NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .ok()
+                .filter(|d| (1970..=9998).contains(&d.year()))
+        };
+        const DATE_ERROR: &str = "Enter a date from 1970-01-01 to 9998-12-31, as YYYY-MM-DD.";
         if let Some(text) = given.remove("from") {
             match date(&text) {
                 Some(from) => filters.from = from,
-                None => filters.from_error = Some("Enter a date as YYYY-MM-DD.".into()),
+                None => filters.from_error = Some(DATE_ERROR.into()),
             }
             filters.from_text = text;
         }
         if let Some(text) = given.remove("to") {
             match date(&text) {
                 Some(to) => filters.to = to,
-                None => filters.to_error = Some("Enter a date as YYYY-MM-DD.".into()),
+                None => filters.to_error = Some(DATE_ERROR.into()),
             }
             filters.to_text = text;
         }
