@@ -9,6 +9,7 @@ use leads_server::auth::jwt::{JwtConfig, VerifyingKey};
 use leads_server::auth::rate_limit::RateLimit;
 use leads_server::seed::{self, SeedOptions};
 use leads_server::server::ServerLimits;
+use leads_server::storage::postgres::PoolMode;
 use leads_server::storage::{self, StoreError};
 use serde::Serialize;
 use std::net::SocketAddr;
@@ -116,8 +117,20 @@ struct ServeArgs {
     /// makes the dashboard's session cookie Secure.
     #[arg(long, env = "LEADS_PUBLIC_URL", value_parser = public_url)]
     public_url: Option<String>,
+    /// `transaction` when a transaction pooler (PgBouncer's `pool_mode = transaction`) stands
+    /// before PostgreSQL: no statement is prepared across transactions. The URL's
+    /// `?pgbouncer=true` says the same.
+    #[arg(long, env = "LEADS_DATABASE_POOL_MODE", value_enum, default_value_t = PoolModeArg::Session)]
+    database_pool_mode: PoolModeArg,
     #[command(flatten)]
     database: DatabaseArg,
+}
+
+/// How connections reach PostgreSQL (see `leads_server::storage::postgres::PoolMode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum PoolModeArg {
+    Session,
+    Transaction,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -456,6 +469,10 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
         addr: args.addr,
         database_url: args.database.url,
         database_statement_timeout: Duration::from_secs(args.database_statement_timeout),
+        database_pool_mode: match args.database_pool_mode {
+            PoolModeArg::Session => PoolMode::Session,
+            PoolModeArg::Transaction => PoolMode::Transaction,
+        },
         request_timeout: Duration::from_secs(args.request_timeout),
         limits: ServerLimits {
             max_connections: args.max_connections as usize,

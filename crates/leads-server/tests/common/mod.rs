@@ -436,32 +436,54 @@ fn skipped_loudly() {
     });
 }
 
-/// A plain connection to the server `url` names, for creating and dropping databases.
+/// A plain connection to the server `url` names, for creating and dropping databases. The
+/// server's own `pgbouncer=true` is left out of the URL; what runs on this connection is sent
+/// over the simple protocol, which a transaction pooler passes through.
 pub async fn admin_client(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+    let url = without_pgbouncer(url);
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
         .await
         .unwrap_or_else(|e| {
             panic!(
                 "cannot connect to LEADS_TEST_DATABASE_URL ({}): {e}",
-                storage::redact_url(url)
+                storage::redact_url(&url)
             )
         });
     tokio::spawn(connection);
     client
 }
 
-async fn drop_stale_databases(admin: &tokio_postgres::Client, now: u64) {
-    let Ok(rows) = admin
-        .query(
-            "SELECT datname FROM pg_database WHERE datname LIKE 'leads\\_t\\_%'",
-            &[],
+/// `url` without the `pgbouncer` parameter, which only the leads server reads.
+fn without_pgbouncer(url: &str) -> String {
+    let Some((base, query)) = url.split_once('?') else {
+        return url.to_owned();
+    };
+    let rest: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(
+            form_urlencoded::parse(query.as_bytes()).filter(|(name, _)| name != "pgbouncer"),
         )
+        .finish();
+    if rest.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{rest}")
+    }
+}
+
+async fn drop_stale_databases(admin: &tokio_postgres::Client, now: u64) {
+    let Ok(messages) = admin
+        .simple_query("SELECT datname FROM pg_database WHERE datname LIKE 'leads\\_t\\_%'")
         .await
     else {
         return;
     };
-    for row in rows {
-        let name: String = row.get(0);
+    for message in messages {
+        let tokio_postgres::SimpleQueryMessage::Row(row) = message else {
+            continue;
+        };
+        let Some(name) = row.get(0).map(str::to_owned) else {
+            continue;
+        };
         let made = name
             .split('_')
             .nth(2)

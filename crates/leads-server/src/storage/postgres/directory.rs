@@ -1,5 +1,6 @@
 //! The directory for PostgreSQL: companies, products, users and members, and bulk seeding.
 
+use super::sql::{PgClient, PgTx, Sql};
 use super::{insert_for_company, is_unique_violation, pg_error, stats, ts, PgStore};
 use crate::domain::{CompanyId, MemberId, ProductId, UserId};
 use crate::storage::{
@@ -190,7 +191,7 @@ impl DirectoryStore for PgStore {
     }
 }
 
-async fn insert_seed(client: &mut deadpool_postgres::Client, batch: &SeedBatch) -> StoreResult<()> {
+async fn insert_seed(client: &mut PgClient, batch: &SeedBatch) -> StoreResult<()> {
     // One statement per table, each row's values as arrays: one round trip for thousands of rows.
     let tx = client.transaction().await.map_err(pg_error)?;
     let companies = &batch.companies;
@@ -331,7 +332,7 @@ async fn insert_seed(client: &mut deadpool_postgres::Client, batch: &SeedBatch) 
 
 /// Runs one bulk insert, unless it has no rows.
 async fn insert_rows(
-    tx: &deadpool_postgres::Transaction<'_>,
+    tx: &PgTx<'_>,
     rows: usize,
     sql: &str,
     params: &[&(dyn ToSql + Sync)],

@@ -14,6 +14,7 @@
 
 mod writes;
 
+use super::sql::{PgClient, Sql};
 use super::{pg_error, query_opt, stats, PgStore};
 use crate::domain::{CompanyId, IdempotencyClaim, KeyId, LeadChange, LeadId, NewLead, UserId};
 use crate::pagination::{self, Edge, Order, PageRequest, Position, ProbeAnswers, Probes};
@@ -22,7 +23,6 @@ use crate::storage::{
 };
 use async_trait::async_trait;
 use bytes::BytesMut;
-use deadpool_postgres::GenericClient;
 use std::fmt::Write;
 use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use tokio_postgres::Row;
@@ -127,7 +127,7 @@ pub(super) const LEAD_JOINS: &str = "CROSS JOIN LATERAL (
 
 /// A page of `filter`'s leads. With `recheck`, `None` when that key has been revoked.
 pub(super) async fn list(
-    client: &deadpool_postgres::Client,
+    client: &PgClient,
     filter: &LeadFilter,
     page: &PageRequest,
     recheck: Option<&KeyId>,
@@ -159,7 +159,7 @@ pub(super) async fn list(
 }
 
 /// Whether the API key `id` exists and is not revoked.
-pub(super) async fn key_is_valid(client: &impl GenericClient, key: &KeyId) -> StoreResult<bool> {
+pub(super) async fn key_is_valid(client: &impl Sql, key: &KeyId) -> StoreResult<bool> {
     let statement = client
         .prepare_cached("SELECT revoked_at IS NULL FROM api_keys WHERE id = $1")
         .await
@@ -253,7 +253,7 @@ impl Query {
             .collect()
     }
 
-    async fn run(&self, client: &impl GenericClient) -> StoreResult<Vec<Row>> {
+    async fn run(&self, client: &impl Sql) -> StoreResult<Vec<Row>> {
         let statement = client.prepare_cached(&self.sql).await.map_err(pg_error)?;
         client
             .query(&statement, &self.params())
@@ -445,7 +445,7 @@ pub(super) fn lead_row(row: &Row) -> StoreResult<LeadRow> {
 
 /// The lead `id` if it is `company`'s.
 pub(super) async fn find(
-    client: &impl GenericClient,
+    client: &impl Sql,
     company: &CompanyId,
     id: &LeadId,
 ) -> StoreResult<Option<LeadRow>> {
@@ -488,7 +488,7 @@ pub fn list_statements(filter: &LeadFilter, page: &PageRequest) -> Vec<Query> {
 }
 
 pub(super) async fn lead_parties(
-    client: &deadpool_postgres::Client,
+    client: &PgClient,
     id: &LeadId,
 ) -> StoreResult<Option<LeadParties>> {
     let row = query_opt(

@@ -1,6 +1,7 @@
 //! Dashboard sessions for PostgreSQL: each call one statement (two for an expired or stale
 //! session), so every instance sees a sign-out or a revoked key's sessions gone at once.
 
+use super::sql::Sql;
 use super::{execute, pg_error, query_opt, PgStore};
 use crate::domain::CompanyId;
 use crate::storage::sessions::{

@@ -5,6 +5,7 @@
 //! through the claim's primary key: the claim goes in first, so a second create with the same key,
 //! from any instance, waits for the first to commit and then replays its lead.
 
+use super::super::sql::{PgClient, Sql};
 use super::{LEAD_COLUMNS, LEAD_JOINS};
 use crate::domain::{
     CompanyId, IdempotencyClaim, LeadChange, LeadId, NewLead, ProductId, Timestamp,
@@ -12,7 +13,6 @@ use crate::domain::{
 use crate::storage::postgres::pg_error;
 use crate::storage::postgres::stats;
 use crate::storage::{CreatedLead, LeadRow, StoreError, StoreResult};
-use deadpool_postgres::GenericClient;
 use std::sync::LazyLock;
 use tokio_postgres::error::SqlState;
 
@@ -39,7 +39,7 @@ SELECT EXISTS (SELECT 1 FROM u), EXISTS (SELECT 1 FROM ins),
 });
 
 pub(super) async fn create(
-    client: &mut deadpool_postgres::Client,
+    client: &mut PgClient,
     lead: NewLead,
     claim: Option<IdempotencyClaim>,
 ) -> StoreResult<CreatedLead> {
@@ -93,7 +93,7 @@ pub(super) async fn create(
     ))
 }
 
-async fn insert(client: &impl GenericClient, lead: NewLead, now: i64) -> StoreResult<CreatedLead> {
+async fn insert(client: &impl Sql, lead: NewLead, now: i64) -> StoreResult<CreatedLead> {
     let statement = client
         .prepare_cached(&INSERT_LEAD)
         .await
@@ -170,7 +170,7 @@ async fn insert(client: &impl GenericClient, lead: NewLead, now: i64) -> StoreRe
 
 /// The lead an earlier create under the same claim made; `None` when the claim is gone.
 async fn replay(
-    client: &impl GenericClient,
+    client: &impl Sql,
     lead: &NewLead,
     claim: &IdempotencyClaim,
 ) -> StoreResult<Option<CreatedLead>> {
@@ -208,7 +208,7 @@ async fn replay(
 }
 
 pub(super) async fn update(
-    client: &impl GenericClient,
+    client: &impl Sql,
     company: &CompanyId,
     id: &LeadId,
     change: &LeadChange,
@@ -253,11 +253,7 @@ pub(super) async fn update(
     row.as_ref().map(super::lead_row).transpose()
 }
 
-pub(super) async fn forget_claims(
-    client: &impl GenericClient,
-    before: i64,
-    limit: u32,
-) -> StoreResult<u64> {
+pub(super) async fn forget_claims(client: &impl Sql, before: i64, limit: u32) -> StoreResult<u64> {
     let statement = client
         .prepare_cached(
             "DELETE FROM idempotency_claims WHERE (credential_id, key) IN (
