@@ -711,7 +711,44 @@ async fn bad_filters_are_shown_beside_their_fields_and_never_answer_500(app: Tes
     assert!(jwt.body.contains("JWT cannot start a session"));
 }
 
+async fn idle_sessions_are_forgotten_in_batches_and_others_kept(app: TestApp) {
+    use leads_server::storage::sessions::{SecretKind, Session};
+    let company = app.company(0, None).await;
+    let sessions = app.stores.sessions.clone();
+    let now = Timestamp::now().as_millis();
+    let session = |n: u8, last_seen_at: i64| Session {
+        id_hash: [n; 32],
+        credential_kind: SecretKind::CompanyKey,
+        credential_hash: hash_secret(&company.key),
+        company: None,
+        csrf_token: format!("csrf{n}"),
+        created_at: last_seen_at,
+        last_seen_at,
+    };
+    for n in 1..=3 {
+        sessions
+            .create_session(session(n, now - IDLE_EXPIRY_MILLIS - i64::from(n)))
+            .await
+            .unwrap();
+    }
+    sessions.create_session(session(9, now)).await.unwrap();
+    let before = now - IDLE_EXPIRY_MILLIS;
+    assert_eq!(sessions.forget_idle_sessions(before, 2).await.unwrap(), 2);
+    assert_eq!(sessions.forget_idle_sessions(before, 2).await.unwrap(), 1);
+    assert_eq!(sessions.forget_idle_sessions(before, 2).await.unwrap(), 0);
+    let kept = sessions.touch_session([9; 32], now).await.unwrap().unwrap();
+    assert_eq!(kept.csrf_token, "csrf9");
+    assert_eq!(kept.credential_kind, SecretKind::CompanyKey);
+    assert_eq!(kept.company, None);
+    assert!(sessions
+        .touch_session([1; 32], now)
+        .await
+        .unwrap()
+        .is_none());
+}
+
 conformance!(
+    idle_sessions_are_forgotten_in_batches_and_others_kept,
     bad_filters_are_shown_beside_their_fields_and_never_answer_500,
     signing_in_with_a_company_key_sets_a_strict_cookie_and_shows_its_leads,
     the_cookie_is_secure_behind_an_https_public_url,
