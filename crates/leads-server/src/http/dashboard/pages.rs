@@ -150,6 +150,9 @@ impl Filters {
         if !self.product.is_empty() {
             url.append_pair("product_ids", &self.product);
         }
+        if !self.query.is_empty() {
+            url.append_pair("query", &self.query);
+        }
         url.finish()
     }
 
