@@ -11,7 +11,7 @@ mod common;
 use common::PgDatabase;
 use leads_server::domain::{CompanyId, LeadId, ProductId, UserId};
 use leads_server::pagination::{Direction, PageRequest, PageSize, Position};
-use leads_server::storage::postgres::list_statements;
+use leads_server::storage::postgres::{list_statements, Plan};
 use leads_server::storage::{self, Company, LeadFilter, Product, SeedBatch, SeedLead, User};
 use leads_types::Timestamp;
 
@@ -51,6 +51,7 @@ async fn every_list_query_shape_is_an_index_seek_whatever_the_depth_or_company_s
                     products: products.clone(),
                     created_after,
                     created_before,
+                    search: None,
                 };
                 // No cursor, a cursor near the top, one deep down, and both together.
                 let near = position(total - 30);
@@ -69,7 +70,10 @@ async fn every_list_query_shape_is_an_index_seek_whatever_the_depth_or_company_s
                             after: after.clone(),
                             before: before.clone(),
                         };
-                        for (i, statement) in list_statements(&filter, &page).iter().enumerate() {
+                        for (i, statement) in list_statements(&filter, &page, &Plan::Walk)
+                            .iter()
+                            .enumerate()
+                        {
                             let limit = if i == 0 { 21 } else { 1 } * products.len().max(1);
                             let custom =
                                 explain_custom(&client, &statement.sql, &statement.params()).await;

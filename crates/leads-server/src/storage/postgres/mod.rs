@@ -14,6 +14,7 @@ mod leads;
 mod stats;
 mod tls;
 
+pub use leads::search::{contains_pattern, user_lookup, Plan};
 pub use leads::{issued_statement, list_statements, Param, Query};
 
 use super::{Database, PoolStatus, StoreError, StoreResult};
@@ -43,7 +44,14 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../../../migrations/postgres/0004_lead_counts.sql"),
     ),
+    (
+        5,
+        include_str!("../../../migrations/postgres/0005_search.sql"),
+    ),
 ];
+
+/// The migration that made the search tables, which the application then fills.
+const SEARCH_MIGRATION: i64 = 5;
 
 /// Connections one instance keeps at most. Several instances share the server's
 /// `max_connections` (100 by default), so this stays modest.
@@ -257,6 +265,10 @@ async fn migrate_once(client: &mut deadpool_postgres::Client) -> Result<(), Migr
         )
         .await?;
         tx.batch_execute(sql).await?;
+        if *version == SEARCH_MIGRATION {
+            // Folding is the application's: the rows already there are folded here.
+            leads::search::backfill(&tx).await?;
+        }
         tracing::info!(version, "applied migration");
     }
     tx.commit().await?;
