@@ -33,7 +33,7 @@ pub enum Kind {
 }
 
 /// The scenarios over `data`, given the cursor `deep` leads from the newest.
-pub fn all(data: &Dataset, deep_cursor: &str, deep: u32) -> Vec<Scenario> {
+pub fn all(data: &Dataset, deep_cursor: &str, deep: u32, email: &str) -> Vec<Scenario> {
     let company = &data.big.id;
     let first = format!("company_id={company}&first=20");
     let products = &data.big.products;
@@ -101,6 +101,63 @@ pub fn all(data: &Dataset, deep_cursor: &str, deep: u32) -> Vec<Scenario> {
                     max_leads: 20,
                     has_next_page: Some(false),
                     has_previous_page: Some(true),
+                },
+            },
+        },
+        // Searches (an extension). The seed's usernames are `{first}{last}{i}_{run}`, so
+        // `123456_` is in one user's username and email only: user 123,456, whose one lead in
+        // the big company is its 123,457th. "www." is in four of the seed's eight referrers, and
+        // three leads in four have one: about 37% of leads, through referrers alone.
+        Scenario {
+            name: "search rare",
+            what: "`query=123456_` (one lead)".into(),
+            kind: Kind::List {
+                query: format!("{first}&query=123456_"),
+                expect: Expect {
+                    min_leads: 1,
+                    max_leads: 1,
+                    has_next_page: Some(false),
+                    has_previous_page: Some(false),
+                },
+            },
+        },
+        Scenario {
+            name: "search common",
+            what: "`query=www.` (about 37% of leads)".into(),
+            kind: Kind::List {
+                query: format!("{first}&query=www."),
+                expect: Expect {
+                    min_leads: 20,
+                    max_leads: 20,
+                    has_next_page: Some(true),
+                    has_previous_page: Some(false),
+                },
+            },
+        },
+        Scenario {
+            name: "search none",
+            what: "`query=zqxjv` (no lead)".into(),
+            kind: Kind::List {
+                query: format!("{first}&query=zqxjv"),
+                expect: Expect {
+                    min_leads: 0,
+                    max_leads: 0,
+                    has_next_page: Some(false),
+                    has_previous_page: Some(false),
+                },
+            },
+        },
+        Scenario {
+            name: "search email",
+            what: "`email=` a user's address".into(),
+            kind: Kind::List {
+                // Seeded addresses are letters, digits, `_`, `.` and one `@`.
+                query: format!("{first}&email={}", email.replace('@', "%40")),
+                expect: Expect {
+                    min_leads: 1,
+                    max_leads: 20,
+                    has_next_page: None,
+                    has_previous_page: Some(false),
                 },
             },
         },

@@ -582,3 +582,108 @@ async fn other_companies_leads_never_match(app: TestApp) {
         assert!(!page.ids.is_empty());
     }
 }
+
+/// An old schema (the server migrates it on through statistics, which SQLite's migration computes
+/// with a function the server registers, and search), and one company, user and lead written
+/// with it.
+const BEFORE_SEARCH: [&str; 3] = ["0001_init", "0002_idempotency_claims", "0003_credentials"];
+const OLD_ROWS: &str = "
+    INSERT INTO companies (id, title, created_at) VALUES ('biz_oldoldoldoldo1', 'Old', 0);
+    INSERT INTO users (id, username, email, name, created_at)
+        VALUES ('user_oldoldoldold1', 'OldTimer', 'Old.Timer@Example.ORG', 'ÉMILE Ancien', 0);
+    INSERT INTO leads (id, company_id, user_id, product_id, referrer, metadata, created_at, updated_at)
+        VALUES ('lead_oldoldoldold1', 'biz_oldoldoldoldo1', 'user_oldoldoldold1', NULL,
+                'https://Old.example/ΣPARK', NULL, 1700000000000, 1700000000000);";
+
+/// The old lead is found by every field a search looks at, once the server has migrated.
+async fn old_rows_are_found(app: &TestApp) {
+    let (_, key) = admin::create_key(app.stores.credentials.as_ref(), "biz_oldoldoldoldo1", None)
+        .await
+        .expect("key");
+    for term in ["oldtimer", "émile", "old.timer@example.org", "σpark", "Ol"] {
+        let page = app
+            .list(
+                &key,
+                &format!("company_id=biz_oldoldoldoldo1&query={}", enc(term)),
+            )
+            .await;
+        assert_eq!(page.ids, vec!["lead_oldoldoldold1".to_owned()], "{term}");
+    }
+    let page = app
+        .list(
+            &key,
+            &format!(
+                "company_id=biz_oldoldoldoldo1&email={}",
+                enc("OLD.TIMER@example.org")
+            ),
+        )
+        .await;
+    assert_eq!(page.ids, vec!["lead_oldoldoldold1".to_owned()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_users_and_leads_written_before_search_are_found_after_the_upgrade() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("old.db");
+    {
+        let conn = rusqlite::Connection::open(&path).expect("open");
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+        )
+        .unwrap();
+        for (i, name) in BEFORE_SEARCH.iter().enumerate() {
+            let file = format!(
+                "{}/migrations/sqlite/{name}.sql",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            conn.execute_batch(&std::fs::read_to_string(file).unwrap())
+                .unwrap();
+            conn.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, 0)",
+                [i as i64 + 1],
+            )
+            .unwrap();
+        }
+        conn.execute_batch(OLD_ROWS).unwrap();
+    }
+    let app = TestApp::instance_on(
+        &format!("sqlite://{}", path.display()),
+        common::Backend::Sqlite,
+    )
+    .await;
+    old_rows_are_found(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_users_and_leads_written_before_search_are_found_after_the_upgrade() {
+    let Some(database) = common::PgDatabase::create().await else {
+        return;
+    };
+    let client = common::admin_client(&database.url).await;
+    client
+        .batch_execute(
+            "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        )
+        .await
+        .unwrap();
+    for (i, name) in BEFORE_SEARCH.iter().enumerate() {
+        let file = format!(
+            "{}/migrations/postgres/{name}.sql",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        client
+            .batch_execute(&std::fs::read_to_string(file).unwrap())
+            .await
+            .unwrap();
+        client
+            .execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, 0)",
+                &[&(i as i64 + 1)],
+            )
+            .await
+            .unwrap();
+    }
+    client.batch_execute(OLD_ROWS).await.unwrap();
+    let app = TestApp::instance_on(&database.url, common::Backend::Postgres).await;
+    old_rows_are_found(&app).await;
+}

@@ -20,9 +20,11 @@ CREATE TABLE user_search (
 CREATE INDEX user_search_by_username ON user_search (username);
 CREATE INDEX user_search_by_name ON user_search (name);
 CREATE INDEX user_search_by_email ON user_search (email);
--- Terms of three or more characters: any substring.
-CREATE INDEX user_search_trigrams ON user_search
-    USING gin (username gin_trgm_ops, name gin_trgm_ops, email gin_trgm_ops);
+-- Terms of three or more characters: any substring. One index a column (not one over all
+-- three), as CockroachDB's inverted indexes take one inverted column each.
+CREATE INDEX user_search_username_trigrams ON user_search USING gin (username gin_trgm_ops);
+CREATE INDEX user_search_name_trigrams ON user_search USING gin (name gin_trgm_ops);
+CREATE INDEX user_search_email_trigrams ON user_search USING gin (email gin_trgm_ops);
 
 -- A lead's referrer, folded; NULL when it has none.
 ALTER TABLE leads ADD COLUMN referrer_folded TEXT COLLATE "C";

@@ -14,7 +14,9 @@ mod leads;
 mod stats;
 mod tls;
 
-pub use leads::search::{contains_pattern, user_lookup, Plan};
+pub use leads::search::{
+    contains_pattern, plan as search_plan, referrer_lookup, user_leads_lookup, user_lookup, Plan,
+};
 pub use leads::{issued_statement, list_statements, Param, Query};
 
 use super::{Database, PoolStatus, StoreError, StoreResult};

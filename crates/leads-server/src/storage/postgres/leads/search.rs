@@ -3,7 +3,7 @@
 //! A search is answered by one of two plans, chosen per request:
 //!
 //! - **Candidates**, for rare terms: the users the term matches come from an index (pg_trgm's
-//!   GIN index `user_search_trigrams` for three or more characters, the btree indexes of
+//!   GIN indexes `user_search_*_trigrams` for three or more characters, the btree indexes of
 //!   `user_search` for a prefix or an email), then their leads in the company from
 //!   `leads_by_user_company_time`, and the leads whose referrer matches from
 //!   `leads_referrer_trigrams`. When those come to at most [`SEARCH_CANDIDATE_LIMIT`] leads, the
@@ -22,7 +22,6 @@ use crate::domain::{fold, LeadSearch, MatchKind};
 use crate::storage::postgres::pg_error;
 use crate::storage::{StoreResult, SEARCH_CANDIDATE_LIMIT};
 use deadpool_postgres::GenericClient;
-use tokio_postgres::types::ToSql;
 
 /// How a search\'s page finds its rows: candidates are lead ids.
 pub type Plan = crate::storage::SearchPlan<String>;
@@ -33,7 +32,7 @@ pub(super) fn condition(q: &mut Query, search: &LeadSearch) -> String {
     if let Some(email) = &search.email {
         let e = q.bind_text(email.folded());
         parts.push(format!(
-            "EXISTS (SELECT 1 FROM user_search s WHERE s.user_id = l.user_id AND s.email = {e})"
+            "COALESCE((SELECT s.email = {e} FROM user_search s WHERE s.user_id = l.user_id), false)"
         ));
     }
     if let Some(query) = &search.query {
@@ -51,8 +50,12 @@ pub(super) fn condition(q: &mut Query, search: &LeadSearch) -> String {
             .map(|f| test(f))
             .collect::<Vec<_>>()
             .join(" OR ");
-        let user =
-            format!("EXISTS (SELECT 1 FROM user_search s WHERE s.user_id = l.user_id AND ({any}))");
+        // A scalar subquery on the user's one row, not EXISTS: PostgreSQL may run an EXISTS
+        // once for all users (a "hashed SubPlan" reading user_search whole); this is one
+        // primary-key look-up for each lead the page reads.
+        let user = format!(
+            "COALESCE((SELECT {any} FROM user_search s WHERE s.user_id = l.user_id), false)"
+        );
         parts.push(match query.kind() {
             MatchKind::Prefix => user,
             MatchKind::Substring => format!("({} OR {user})", test("l.referrer_folded")),
@@ -129,14 +132,46 @@ pub fn user_lookup(search: &LeadSearch) -> Option<Query> {
     })
 }
 
-/// Looks up the rows of `sql` with text `params`, unprepared (planned for these values).
-async fn texts(
-    client: &impl GenericClient,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-) -> StoreResult<Vec<String>> {
-    let statement = client.prepare(sql).await.map_err(pg_error)?;
-    let rows = client.query(&statement, params).await.map_err(pg_error)?;
+/// The statement that finds the leads of `users` in `company` (at most one more than
+/// [`SEARCH_CANDIDATE_LIMIT`]): one seek of `leads_by_user_company_time` per user.
+pub fn user_leads_lookup(company: &str, users: &[String]) -> Query {
+    Query {
+        sql: "SELECT l.id FROM unnest($1::text[]) AS u(id)
+              CROSS JOIN LATERAL (
+                  SELECT id FROM leads l WHERE l.user_id = u.id AND l.company_id = $2 LIMIT $3) l
+              LIMIT $3"
+            .into(),
+        params: vec![
+            Param::Texts(users.to_vec()),
+            Param::Text(company.to_owned()),
+            Param::Int(SEARCH_CANDIDATE_LIMIT as i64 + 1),
+        ],
+    }
+}
+
+/// The statement that finds the leads of `company` whose referrer contains the search's term
+/// (at most one more than [`SEARCH_CANDIDATE_LIMIT`]); `None` when the search does not look at
+/// referrers (an `email`, or a term of one or two characters).
+pub fn referrer_lookup(company: &str, search: &LeadSearch) -> Option<Query> {
+    let query = search.query.as_ref().filter(|_| search.email.is_none())?;
+    (query.kind() == MatchKind::Substring).then(|| Query {
+        sql: "SELECT id FROM leads WHERE company_id = $1 AND referrer_folded LIKE $2 LIMIT $3"
+            .into(),
+        params: vec![
+            Param::Text(company.to_owned()),
+            Param::Text(contains_pattern(query.folded())),
+            Param::Int(SEARCH_CANDIDATE_LIMIT as i64 + 1),
+        ],
+    })
+}
+
+/// The first column of the rows of `q`, sent unprepared (planned for these very values).
+async fn texts(client: &impl GenericClient, q: &Query) -> StoreResult<Vec<String>> {
+    let statement = client.prepare(&q.sql).await.map_err(pg_error)?;
+    let rows = client
+        .query(&statement, &q.params())
+        .await
+        .map_err(pg_error)?;
     rows.iter()
         .map(|r| r.try_get::<_, String>(0).map_err(pg_error))
         .collect()
@@ -144,14 +179,14 @@ async fn texts(
 
 /// Chooses the plan for `search` in `company`: the candidate leads when there are at most
 /// [`SEARCH_CANDIDATE_LIMIT`], else the walk.
-pub(super) async fn plan(
+pub async fn plan(
     client: &impl GenericClient,
     company: &str,
     search: &LeadSearch,
 ) -> StoreResult<Plan> {
     let cap = SEARCH_CANDIDATE_LIMIT + 1;
     let mut users = match user_lookup(search) {
-        Some(q) => texts(client, &q.sql, &q.params()).await?,
+        Some(q) => texts(client, &q).await?,
         None => Vec::new(),
     };
     users.sort_unstable();
@@ -159,32 +194,13 @@ pub(super) async fn plan(
     if users.len() >= cap {
         return Ok(Plan::Walk);
     }
-    let limit = cap as i64;
     let mut leads = if users.is_empty() {
         Vec::new()
     } else {
-        texts(
-            client,
-            "SELECT l.id FROM unnest($1::text[]) AS u(id)
-             CROSS JOIN LATERAL (
-                 SELECT id FROM leads l WHERE l.user_id = u.id AND l.company_id = $2 LIMIT $3) l
-             LIMIT $3",
-            &[&users, &company, &limit],
-        )
-        .await?
+        texts(client, &user_leads_lookup(company, &users)).await?
     };
-    if let (None, Some(query)) = (&search.email, &search.query) {
-        if query.kind() == MatchKind::Substring {
-            leads.extend(
-                texts(
-                    client,
-                    "SELECT id FROM leads WHERE company_id = $1 AND referrer_folded LIKE $2
-                     LIMIT $3",
-                    &[&company, &contains_pattern(query.folded()), &limit],
-                )
-                .await?,
-            );
-        }
+    if let Some(q) = referrer_lookup(company, search) {
+        leads.extend(texts(client, &q).await?);
     }
     leads.sort_unstable();
     leads.dedup();
