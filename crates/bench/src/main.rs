@@ -74,7 +74,8 @@ struct Args {
     #[arg(long, value_name = "SCENARIO")]
     perf: Vec<String>,
     /// Run only this scenario (its name with dashes, as for --perf; also stats-by-day,
-    /// stats-by-product, conversion-by-week); may be repeated. All of them when not given.
+    /// stats-by-product, conversion-by-week, search-rare, search-common, search-none,
+    /// search-email); may be repeated. All of them when not given.
     #[arg(long, value_name = "SCENARIO")]
     only: Vec<String>,
 }

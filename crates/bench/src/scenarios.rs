@@ -44,6 +44,7 @@ pub fn all(data: &Dataset, deep_cursor: &str, deep: u32, email: &str) -> Vec<Sce
     let before = leads_types::Timestamp::from_millis(data.seeded_at - 60 * DAY_MS)
         .expect("recent")
         .to_string();
+    let rare = rare_term(data.big.leads);
     let filtered = format!(
         "company_id={company}&first=20&product_ids%5B%5D={}&product_ids%5B%5D={}&created_after={after}&created_before={before}",
         products[0], products[1]
@@ -104,15 +105,13 @@ pub fn all(data: &Dataset, deep_cursor: &str, deep: u32, email: &str) -> Vec<Sce
                 },
             },
         },
-        // Searches (an extension). The seed's usernames are `{first}{last}{i}_{run}`, so
-        // `123456_` is in one user's username and email only: user 123,456, whose one lead in
-        // the big company is its 123,457th. "www." is in four of the seed's eight referrers, and
-        // three leads in four have one: about 37% of leads, through referrers alone.
+        // Searches (an extension). "www." is in four of the seed's eight referrers, and three
+        // leads in four have one: about 37% of leads, through referrers alone.
         Scenario {
             name: "search rare",
-            what: "`query=123456_` (one lead)".into(),
+            what: format!("`query={rare}` (one lead)"),
             kind: Kind::List {
-                query: format!("{first}&query=123456_"),
+                query: format!("{first}&query={rare}"),
                 expect: Expect {
                     min_leads: 1,
                     max_leads: 1,
@@ -193,6 +192,16 @@ pub fn all(data: &Dataset, deep_cursor: &str, deep: u32, email: &str) -> Vec<Sce
             kind: Kind::Mixed { list_query: first },
         },
     ]
+}
+
+/// A term in the username and email of one user of the big company, which has `leads` leads.
+/// The seed's usernames are `{first}{last}{i}_{run}`, where user `i` is the `i`-th lead of every
+/// company; `{k}_` is in user `k`'s only, when `k` has as many digits as the largest `i` (any
+/// other `i` ending in `k` is longer, so too large).
+fn rare_term(leads: u64) -> String {
+    let digits = (leads.max(2) - 1).to_string().len() as u32;
+    let low = 10u64.pow(digits - 1);
+    format!("{}_", low + (leads - low) / 3)
 }
 
 /// `GET /api/v1/stats/time_series/{metric}` of the big company over the two years up to the

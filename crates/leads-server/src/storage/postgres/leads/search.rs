@@ -23,7 +23,7 @@ use crate::storage::postgres::pg_error;
 use crate::storage::{StoreResult, SEARCH_CANDIDATE_LIMIT};
 use deadpool_postgres::GenericClient;
 
-/// How a search\'s page finds its rows: candidates are lead ids.
+/// How a search's page finds its rows: candidates are lead ids.
 pub type Plan = crate::storage::SearchPlan<String>;
 
 /// The condition that a lead aliased `l` matches `search`, as SQL with its parameters bound.

@@ -21,7 +21,7 @@ use crate::storage::sqlite::sql_error;
 use crate::storage::{StoreResult, SEARCH_CANDIDATE_LIMIT};
 use rusqlite::{params, Connection};
 
-/// How a search\'s page finds its rows: candidates are lead rowids.
+/// How a search's page finds its rows: candidates are lead rowids.
 pub type Plan = crate::storage::SearchPlan<i64>;
 
 /// The condition that a lead aliased `l` matches `search`, as SQL with its parameters bound.
@@ -78,55 +78,61 @@ pub(super) fn prefix_end(prefix: &str) -> String {
     format!("{prefix}{}", char::MAX)
 }
 
+/// The users with an email (folded), at most `?2`.
+const USERS_BY_EMAIL: &str = "SELECT user_id FROM user_search WHERE email = ?1 LIMIT ?2";
+/// The users an FTS5 expression `?1` matches, at most `?2`. CROSS JOIN keeps the full-text
+/// table the outer loop: SQLite never reads `user_search` in order to probe it.
+const USERS_BY_TRIGRAMS: &str = "SELECT s.user_id FROM user_search_trigrams f
+     CROSS JOIN user_search s ON s.rowid = f.rowid
+     WHERE user_search_trigrams MATCH ?1 LIMIT ?2";
+/// The leads in company `?2` of the users in the JSON array `?1`, at most `?3`: one seek each.
+const LEADS_OF_USERS: &str = "SELECT l.rowid FROM leads l INDEXED BY leads_by_user_company_time
+     WHERE l.user_id IN (SELECT value FROM json_each(?1)) AND l.company_id = ?2 LIMIT ?3";
+/// The leads in company `?2` whose referrer the FTS5 phrase `?1` matches, at most `?3`; the
+/// full-text table is the outer loop, never the company's leads.
+const LEADS_BY_REFERRER: &str = "SELECT l.rowid FROM lead_referrer_trigrams f
+     CROSS JOIN leads l ON l.rowid = f.rowid
+     WHERE lead_referrer_trigrams MATCH ?1 AND l.company_id = ?2 LIMIT ?3";
+
+/// The users one of whose `fields` starts with `?1` (`?2` being [`prefix_end`] of it), at most
+/// `?3`. UNION ALL, not UNION: it stops at the limit (a user counted twice only makes the walk
+/// a little likelier).
+fn users_by_prefix(fields: &[&str]) -> String {
+    let sql = fields
+        .iter()
+        .map(|f| format!("SELECT user_id FROM user_search WHERE {f} >= ?1 AND {f} < ?2"))
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    format!("{sql} LIMIT ?3")
+}
+
 /// Chooses the plan for `search` in `company`: the candidate leads when there are at most
 /// [`SEARCH_CANDIDATE_LIMIT`], else the walk.
 pub(super) fn plan(conn: &Connection, company: &str, search: &LeadSearch) -> StoreResult<Plan> {
     let cap = SEARCH_CANDIDATE_LIMIT as i64 + 1;
     let mut users: Vec<String> = Vec::new();
-    let mut collect = |sql: &str, params: &[&dyn rusqlite::ToSql]| -> StoreResult<()> {
-        users.extend(first_column::<String>(conn, sql, params)?);
-        Ok(())
-    };
     let mut referrer_term = None;
     if let Some(email) = &search.email {
         // Every match is a lead of these users, whatever the query says besides.
-        collect(
-            "SELECT user_id FROM user_search WHERE email = ?1 LIMIT ?2",
-            params![email.folded(), cap],
-        )?;
+        users = first_column(conn, USERS_BY_EMAIL, params![email.folded(), cap])?;
     } else if let Some(query) = &search.query {
         let fields: &[&str] = if search.emails_visible {
             &["username", "name", "email"]
         } else {
             &["username", "name"]
         };
-        match query.kind() {
-            MatchKind::Prefix => {
-                // UNION ALL, not UNION: it stops at the limit (a user counted twice only makes
-                // the walk a little likelier).
-                let sql = fields
-                    .iter()
-                    .map(|f| {
-                        format!("SELECT user_id FROM user_search WHERE {f} >= ?1 AND {f} < ?2")
-                    })
-                    .collect::<Vec<_>>()
-                    .join(" UNION ALL ");
-                collect(
-                    &format!("{sql} LIMIT ?3"),
-                    params![query.folded(), prefix_end(query.folded()), cap],
-                )?;
-            }
+        users = match query.kind() {
+            MatchKind::Prefix => first_column(
+                conn,
+                &users_by_prefix(fields),
+                params![query.folded(), prefix_end(query.folded()), cap],
+            )?,
             MatchKind::Substring => {
-                let columns = format!("{{{}}} : {}", fields.join(" "), phrase(query.folded()));
-                collect(
-                    "SELECT s.user_id FROM user_search_trigrams f
-                     JOIN user_search s ON s.rowid = f.rowid
-                     WHERE user_search_trigrams MATCH ?1 LIMIT ?2",
-                    params![columns, cap],
-                )?;
                 referrer_term = Some(query.folded());
+                let columns = format!("{{{}}} : {}", fields.join(" "), phrase(query.folded()));
+                first_column(conn, USERS_BY_TRIGRAMS, params![columns, cap])?
             }
-        }
+        };
     }
     users.sort_unstable();
     users.dedup();
@@ -134,25 +140,16 @@ pub(super) fn plan(conn: &Connection, company: &str, search: &LeadSearch) -> Sto
         return Ok(Plan::Walk);
     }
     let mut leads: Vec<i64> = Vec::new();
-    let mut collect = |sql: &str, params: &[&dyn rusqlite::ToSql]| -> StoreResult<()> {
-        leads.extend(first_column::<i64>(conn, sql, params)?);
-        Ok(())
-    };
     if !users.is_empty() {
         let users = serde_json::to_string(&users).expect("strings serialize");
-        collect(
-            "SELECT l.rowid FROM leads l INDEXED BY leads_by_user_company_time
-             WHERE l.user_id IN (SELECT value FROM json_each(?1)) AND l.company_id = ?2
-             LIMIT ?3",
-            params![users, company, cap],
-        )?;
+        leads = first_column(conn, LEADS_OF_USERS, params![users, company, cap])?;
     }
     if let Some(term) = referrer_term {
-        collect(
-            "SELECT l.rowid FROM lead_referrer_trigrams f JOIN leads l ON l.rowid = f.rowid
-             WHERE lead_referrer_trigrams MATCH ?1 AND l.company_id = ?2 LIMIT ?3",
+        leads.extend(first_column::<i64>(
+            conn,
+            LEADS_BY_REFERRER,
             params![phrase(term), company, cap],
-        )?;
+        )?);
     }
     leads.sort_unstable();
     leads.dedup();
@@ -225,4 +222,118 @@ pub(in crate::storage::sqlite) fn backfill(conn: &Connection) -> StoreResult<()>
             .map_err(sql_error)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{CompanyId, EmailQuery, LeadId, SearchQuery};
+    use crate::pagination::{PageRequest, Position};
+    use crate::storage::LeadFilter;
+    use rusqlite::types::Value;
+
+    /// An empty database with the server's schema, planned as SQLite plans without statistics
+    /// (the server never runs ANALYZE).
+    fn database() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::storage::sqlite::stats::register_functions(&conn).unwrap();
+        crate::storage::sqlite::migrate(&mut conn).unwrap();
+        conn
+    }
+
+    /// The `EXPLAIN QUERY PLAN` of `sql`, a line a step.
+    fn plan_of(conn: &Connection, sql: &str, params: &[Value]) -> String {
+        let mut st = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = st
+            .query_map(rusqlite::params_from_iter(params), |r| {
+                r.get::<_, String>(3)
+            })
+            .unwrap();
+        rows.map(Result::unwrap).collect::<Vec<_>>().join("\n")
+    }
+
+    /// No table is read whole: every SCAN is of a full-text index, a JSON array or the rows a
+    /// subquery made (a co-routine); everything else is a SEARCH of an index or by rowid.
+    fn assert_no_table_scan(plan: &str, sql: &str) {
+        let made: Vec<&str> = plan
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("CO-ROUTINE "))
+            .collect();
+        for line in plan.lines().map(str::trim) {
+            let ok = !line.starts_with("SCAN")
+                || line.contains("VIRTUAL TABLE")
+                || line.contains("json_each")
+                || made.iter().any(|m| line == format!("SCAN {m}"));
+            assert!(ok, "{line} in\n{plan}\nof {sql}");
+        }
+    }
+
+    #[test]
+    fn look_ups_and_pages_read_indexes_only() {
+        let conn = database();
+        let text = |s: &str| Value::Text(s.to_owned());
+        let n = Value::Integer(10);
+        for (sql, params) in [
+            (USERS_BY_EMAIL.to_owned(), vec![text("a@b.c"), n.clone()]),
+            (
+                USERS_BY_TRIGRAMS.to_owned(),
+                vec![text("\"abc\""), n.clone()],
+            ),
+            (
+                users_by_prefix(&["username", "name", "email"]),
+                vec![text("ab"), text(&prefix_end("ab")), n.clone()],
+            ),
+            (
+                LEADS_OF_USERS.to_owned(),
+                vec![text("[\"u\"]"), text("biz"), n.clone()],
+            ),
+            (
+                LEADS_BY_REFERRER.to_owned(),
+                vec![text("\"abc\""), text("biz"), n.clone()],
+            ),
+        ] {
+            let plan = plan_of(&conn, &sql, &params);
+            if std::env::var_os("EXPLAIN_PRINT").is_some() {
+                eprintln!("---- {sql}\n{plan}");
+            }
+            assert_no_table_scan(&plan, &sql);
+        }
+        for search in [
+            LeadSearch {
+                query: Some(SearchQuery::parse("doe").unwrap()),
+                email: None,
+                emails_visible: true,
+            },
+            LeadSearch {
+                query: Some(SearchQuery::parse("jo").unwrap()),
+                email: Some(EmailQuery::parse("a@b.c").unwrap()),
+                emails_visible: false,
+            },
+        ] {
+            let filter = LeadFilter {
+                company: CompanyId::parse("biz_x").unwrap(),
+                products: vec![],
+                created_after: Some(1),
+                created_before: None,
+                search: Some(search),
+            };
+            let page = PageRequest {
+                after: Some(Position {
+                    created_at: 5,
+                    id: LeadId::parse("lead_aaaaaaaaaaaaa").unwrap(),
+                }),
+                ..PageRequest::default()
+            };
+            // The candidates by rowid, then sorted: never the company's index.
+            let q = super::super::page_query(&filter, &page, &Plan::Candidates(vec![1, 2, 3]));
+            let plan = plan_of(&conn, &q.sql, &q.params);
+            assert_no_table_scan(&plan, &q.sql);
+            assert!(!plan.contains("leads_by_company_time"), "{plan}");
+            // The walk: the company's index in list order.
+            let q = super::super::page_query(&filter, &page, &Plan::Walk);
+            let plan = plan_of(&conn, &q.sql, &q.params);
+            assert_no_table_scan(&plan, &q.sql);
+            assert!(plan.contains("leads_by_company_time"), "{plan}");
+        }
+    }
 }
