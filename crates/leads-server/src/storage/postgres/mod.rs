@@ -15,6 +15,9 @@ mod sql;
 mod stats;
 mod tls;
 
+pub use leads::search::{
+    contains_pattern, plan as search_plan, referrer_lookup, user_leads_lookup, user_lookup, Plan,
+};
 pub use leads::{issued_statement, list_statements, Param, Query};
 pub use sql::PoolMode;
 use sql::{PgClient, Sql, Statements};
@@ -46,7 +49,14 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../../../migrations/postgres/0004_lead_counts.sql"),
     ),
+    (
+        5,
+        include_str!("../../../migrations/postgres/0005_search.sql"),
+    ),
 ];
+
+/// The migration that made the search tables, which the application then fills.
+const SEARCH_MIGRATION: i64 = 5;
 
 /// Connections one instance keeps at most. Several instances share the server's
 /// `max_connections` (100 by default), so this stays modest.
@@ -282,6 +292,10 @@ async fn migrate_once(client: &mut PgClient) -> Result<(), Migration> {
         )
         .await?;
         tx.batch_execute(sql).await?;
+        if *version == SEARCH_MIGRATION {
+            // Folding is the application's: the rows already there are folded here.
+            leads::search::backfill(&tx).await?;
+        }
         tracing::info!(version, "applied migration");
     }
     tx.commit().await?;
