@@ -158,7 +158,6 @@ async fn searches_find_their_users_and_leads_through_indexes() {
             tokio_postgres::NoTls,
         )
         .expect("pool");
-    let pooled = pool.get().await.expect("connection");
     let search = |query: Option<&str>, email: Option<&str>| LeadSearch {
         query: query.map(|q| SearchQuery::parse(q).unwrap()),
         email: email.map(|e| EmailQuery::parse(e).unwrap()),
@@ -184,9 +183,13 @@ async fn searches_find_their_users_and_leads_through_indexes() {
         if print {
             eprintln!("---- users of {search:?}\n{plan}");
         }
-        let chosen = search_plan(&pooled, company.as_str(), &search)
-            .await
-            .expect("plan");
+        let chosen = search_plan(
+            pool.get().await.expect("connection"),
+            company.as_str(),
+            &search,
+        )
+        .await
+        .expect("plan");
         assert_eq!(
             matches!(chosen, Plan::Candidates(_)),
             rare,

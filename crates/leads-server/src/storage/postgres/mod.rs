@@ -15,9 +15,7 @@ mod sql;
 mod stats;
 mod tls;
 
-pub use leads::search::{
-    contains_pattern, plan as search_plan, referrer_lookup, user_leads_lookup, user_lookup, Plan,
-};
+pub use leads::search::{contains_pattern, referrer_lookup, user_leads_lookup, user_lookup, Plan};
 pub use leads::{issued_statement, list_statements, Param, Query};
 pub use sql::PoolMode;
 use sql::{PgClient, Sql, Statements};
@@ -411,6 +409,17 @@ fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
 
 fn ts(millis: i64) -> Timestamp {
     Timestamp::from_millis(millis).unwrap_or_else(|| Timestamp::from_millis(0).expect("epoch"))
+}
+
+/// The plan a list with `search` in `company` takes, chosen on `client` (a direct connection)
+/// as the list chooses it: for the plan tests.
+pub async fn search_plan(
+    client: deadpool_postgres::Client,
+    company: &str,
+    search: &crate::domain::LeadSearch,
+) -> StoreResult<Plan> {
+    let client = PgClient::new(client, Statements::new(PoolMode::Session));
+    leads::search::plan(&client, company, search).await
 }
 
 /// Runs a prepared (cached) statement that answers at most one row.

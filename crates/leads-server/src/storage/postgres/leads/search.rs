@@ -17,11 +17,11 @@
 //! the page applies the match condition itself, in its own snapshot, so a candidate that stopped
 //! matching since it was found is not shown.
 
+use super::super::sql::Sql;
 use super::{Param, Query};
 use crate::domain::{fold, LeadSearch, MatchKind};
 use crate::storage::postgres::pg_error;
 use crate::storage::{StoreResult, SEARCH_CANDIDATE_LIMIT};
-use super::super::sql::{PgClient, PgTx, Sql};
 
 /// How a search's page finds its rows: candidates are lead ids.
 pub type Plan = crate::storage::SearchPlan<String>;
@@ -179,7 +179,7 @@ async fn texts(client: &impl Sql, q: &Query) -> StoreResult<Vec<String>> {
 
 /// Chooses the plan for `search` in `company`: the candidate leads when there are at most
 /// [`SEARCH_CANDIDATE_LIMIT`], else the walk.
-pub async fn plan(
+pub(crate) async fn plan(
     client: &impl Sql,
     company: &str,
     search: &LeadSearch,
