@@ -64,5 +64,5 @@ cd - >/dev/null
 echo "[pgbouncer-tests] PgBouncer $("$pgbouncer" --version | head -1 | awk '{print $2}') in transaction mode on 127.0.0.1:$bouncer_port, before PostgreSQL on $pg_port"
 LEADS_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$bouncer_port/postgres?pgbouncer=true" \
   cargo test --locked -p leads-server \
-    --test list_leads --test write_leads --test credentials --test stats \
+    --test list_leads --test write_leads --test credentials --test stats --test search_leads \
     "$@" -- postgres::

@@ -254,6 +254,73 @@ impl TestApp {
         assert_eq!(status, StatusCode::OK, "GET /leads?{query}: {body}");
         Page::from(body)
     }
+
+    /// Walks `query` forward with `first=n`, checking both flags on every page; the ids visited.
+    pub async fn walk_forward(
+        &self,
+        key: &str,
+        query: &str,
+        n: usize,
+        total: usize,
+    ) -> Vec<String> {
+        let mut seen = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let cursor = after
+                .as_ref()
+                .map(|c| format!("&after={c}"))
+                .unwrap_or_default();
+            let page = self.list(key, &format!("{query}&first={n}{cursor}")).await;
+            if page.ids.is_empty() {
+                assert!(!page.has_next && !page.has_previous && page.end_cursor.is_none());
+                break;
+            }
+            seen.extend(page.ids.iter().cloned());
+            assert_eq!(
+                page.has_previous,
+                seen.len() > page.ids.len(),
+                "{query}: has_previous_page"
+            );
+            assert_eq!(page.has_next, seen.len() < total, "{query}: has_next_page");
+            assert!(seen.len() <= total + n, "{query}: the walk does not end");
+            after = page.end_cursor.clone();
+        }
+        seen
+    }
+
+    /// Walks `query` backward with `last=n`, checking both flags on every page; the ids in list order.
+    pub async fn walk_backward(
+        &self,
+        key: &str,
+        query: &str,
+        n: usize,
+        total: usize,
+    ) -> Vec<String> {
+        let mut pages: Vec<Vec<String>> = Vec::new();
+        let mut before: Option<String> = None;
+        loop {
+            let cursor = before
+                .as_ref()
+                .map(|c| format!("&before={c}"))
+                .unwrap_or_default();
+            let page = self.list(key, &format!("{query}&last={n}{cursor}")).await;
+            if page.ids.is_empty() {
+                assert!(!page.has_next && !page.has_previous);
+                break;
+            }
+            let after_this: usize = pages.iter().map(Vec::len).sum();
+            assert_eq!(page.has_next, after_this > 0, "{query}: has_next_page");
+            assert_eq!(
+                page.has_previous,
+                after_this + page.ids.len() < total,
+                "{query}: has_previous_page"
+            );
+            assert!(after_this <= total + n, "{query}: the walk does not end");
+            before = page.start_cursor.clone();
+            pages.push(page.ids);
+        }
+        pages.into_iter().rev().flatten().collect()
+    }
 }
 
 /// Serves the app over `store` on a free port until the test ends; answers its base URL.

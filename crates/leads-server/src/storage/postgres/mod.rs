@@ -16,6 +16,7 @@ mod sql;
 mod stats;
 mod tls;
 
+pub use leads::search::{contains_pattern, referrer_lookup, user_leads_lookup, user_lookup, Plan};
 pub use leads::{issued_statement, list_statements, Param, Query};
 pub use sql::PoolMode;
 use sql::{PgClient, Sql, Statements};
@@ -48,10 +49,17 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../../migrations/postgres/0004_lead_counts.sql"),
     ),
     (
+        5,
+        include_str!("../../../migrations/postgres/0005_search.sql"),
+    ),
+    (
         8,
         include_str!("../../../migrations/postgres/0008_dashboard_sessions.sql"),
     ),
 ];
+
+/// The migration that made the search tables, which the application then fills.
+const SEARCH_MIGRATION: i64 = 5;
 
 /// Connections one instance keeps at most. Several instances share the server's
 /// `max_connections` (100 by default), so this stays modest.
@@ -287,6 +295,10 @@ async fn migrate_once(client: &mut PgClient) -> Result<(), Migration> {
         )
         .await?;
         tx.batch_execute(sql).await?;
+        if *version == SEARCH_MIGRATION {
+            // Folding is the application's: the rows already there are folded here.
+            leads::search::backfill(&tx).await?;
+        }
         tracing::info!(version, "applied migration");
     }
     tx.commit().await?;
@@ -402,6 +414,17 @@ fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
 
 fn ts(millis: i64) -> Timestamp {
     Timestamp::from_millis(millis).unwrap_or_else(|| Timestamp::from_millis(0).expect("epoch"))
+}
+
+/// The plan a list with `search` in `company` takes, chosen on `client` (a direct connection)
+/// as the list chooses it: for the plan tests.
+pub async fn search_plan(
+    client: deadpool_postgres::Client,
+    company: &str,
+    search: &crate::domain::LeadSearch,
+) -> StoreResult<Plan> {
+    let client = PgClient::new(client, Statements::new(PoolMode::Session));
+    leads::search::plan(&client, company, search).await
 }
 
 /// Runs a prepared (cached) statement that answers at most one row.

@@ -105,6 +105,11 @@ pub(crate) trait Sql: Sync {
     /// pooler, its parameter types (learnt on first use).
     async fn prepare_cached(&self, sql: &str) -> Result<Stmt, Error>;
 
+    /// The statement for `sql`, to run once and be planned for the values it runs with:
+    /// prepared afresh (and closed when dropped), or through a transaction pooler, the same as
+    /// [`Sql::prepare_cached`], whose unnamed statements are planned for their values anyway.
+    async fn prepare(&self, sql: &str) -> Result<Stmt, Error>;
+
     /// The client or transaction underneath, for running a [`Stmt`].
     #[doc(hidden)]
     fn runner(&self) -> Runner<'_>;
@@ -334,6 +339,13 @@ impl Sql for PgClient {
         }
     }
 
+    async fn prepare(&self, sql: &str) -> Result<Stmt, Error> {
+        match self.statements.mode {
+            PoolMode::Session => self.client.prepare(sql).await.map(Stmt::Prepared),
+            PoolMode::Transaction => self.prepare_cached(sql).await,
+        }
+    }
+
     fn runner(&self) -> Runner<'_> {
         Runner::Client(&self.client)
     }
@@ -369,6 +381,13 @@ impl Sql for PgTx<'_> {
                 let statement = self.tx.prepare(sql).await?;
                 Ok(self.statements.learn(sql, &statement))
             }
+        }
+    }
+
+    async fn prepare(&self, sql: &str) -> Result<Stmt, Error> {
+        match self.statements.mode {
+            PoolMode::Session => self.tx.prepare(sql).await.map(Stmt::Prepared),
+            PoolMode::Transaction => self.prepare_cached(sql).await,
         }
     }
 

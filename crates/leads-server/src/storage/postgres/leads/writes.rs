@@ -8,7 +8,7 @@
 use super::super::sql::{PgClient, Sql};
 use super::{LEAD_COLUMNS, LEAD_JOINS};
 use crate::domain::{
-    CompanyId, IdempotencyClaim, LeadChange, LeadId, NewLead, ProductId, Timestamp,
+    fold, CompanyId, IdempotencyClaim, LeadChange, LeadId, NewLead, ProductId, Timestamp,
 };
 use crate::storage::postgres::pg_error;
 use crate::storage::postgres::stats;
@@ -25,8 +25,8 @@ static INSERT_LEAD: LazyLock<String> = LazyLock::new(|| {
         "WITH u AS (SELECT email, name, username FROM users WHERE id = $3),
      p AS (SELECT title FROM products WHERE id = $4 AND company_id = $2),
      ins AS (
-        INSERT INTO leads (id, company_id, user_id, product_id, referrer, metadata, created_at, updated_at)
-        SELECT $1, $2, $3, $4, $5, $6, $7, $7 FROM u
+        INSERT INTO leads (id, company_id, user_id, product_id, referrer, metadata, created_at, updated_at, referrer_folded)
+        SELECT $1, $2, $3, $4, $5, $6, $7, $7, $11 FROM u
         WHERE $4::text IS NULL OR EXISTS (SELECT 1 FROM p)
         RETURNING id),
      {counted}
@@ -113,6 +113,7 @@ async fn insert(client: &impl Sql, lead: NewLead, now: i64) -> StoreResult<Creat
                 &host,
                 &quarter,
                 &day,
+                &lead.referrer.as_ref().map(|r| fold(r.as_str())),
             ],
         )
         .await
@@ -227,6 +228,7 @@ pub(super) async fn update(
             "WITH l AS (
                 UPDATE leads SET
                     referrer = CASE WHEN $3 THEN $4 ELSE referrer END,
+                    referrer_folded = CASE WHEN $3 THEN $8 ELSE referrer_folded END,
                     metadata = CASE WHEN $5 THEN $6 ELSE metadata END,
                     updated_at = GREATEST($7, updated_at + 1)
                 WHERE id = $1 AND company_id = $2
@@ -246,6 +248,7 @@ pub(super) async fn update(
                 &metadata.is_some(),
                 &metadata.flatten(),
                 &Timestamp::now().as_millis(),
+                &referrer.flatten().map(fold),
             ],
         )
         .await
