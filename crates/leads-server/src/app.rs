@@ -9,6 +9,7 @@ use crate::metrics::Metrics;
 use crate::pagination::CursorCodec;
 use crate::server::{self, ServerLimits};
 use crate::storage::{self, LeadStore, StoreError, Stores};
+use crate::webhooks;
 use axum::Router;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -30,6 +31,8 @@ pub struct Config {
     pub jwt: JwtConfig,
     /// Requests per credential and operation.
     pub rate_limit: RateLimit,
+    /// How webhooks are delivered: retry schedule, timeout, private targets.
+    pub webhooks: webhooks::Settings,
 }
 
 impl Default for Config {
@@ -42,14 +45,17 @@ impl Default for Config {
             limits: ServerLimits::default(),
             jwt: JwtConfig::default(),
             rate_limit: RateLimit::default(),
+            webhooks: webhooks::Settings::default(),
         }
     }
 }
 
-/// A built application: its router and the stores behind it.
+/// A built application: its router, the stores behind it, and its webhook delivery worker
+/// (stop it with [`webhooks::Worker::stop`] once the server has stopped).
 pub struct App {
     pub router: Router,
     pub stores: Stores,
+    pub worker: webhooks::Worker,
 }
 
 /// Opens the database (applying migrations) and builds the router.
@@ -65,20 +71,27 @@ pub async fn build(config: &Config) -> Result<App, StoreError> {
 pub async fn build_with_stores(stores: Stores, config: &Config) -> Result<App, StoreError> {
     let secret = stores.database.cursor_secret().await?;
     tokio::spawn(forget_old_idempotency_claims(Arc::downgrade(&stores.leads)));
+    let sender =
+        Arc::new(webhooks::Sender::new(config.webhooks.clone()).map_err(StoreError::Internal)?);
+    let metrics = Metrics::new();
+    let worker = webhooks::Worker::start(stores.webhooks.clone(), sender.clone(), metrics.clone());
     let state = AppState {
         database: stores.database.clone(),
         leads: stores.leads.clone(),
         credentials: stores.credentials.clone(),
         cursors: CursorCodec::new(&secret),
-        metrics: Metrics::new(),
+        metrics,
         jwt: Arc::new(JwtVerifier::new(&config.jwt)),
         limiter: Arc::new(RateLimiter::new(config.rate_limit)),
         keys: Arc::new(KeyCache::default()),
         stats: stores.stats.clone(),
+        webhooks: stores.webhooks.clone(),
+        sender,
     };
     Ok(App {
         router: http::router(state, config.request_timeout),
         stores,
+        worker,
     })
 }
 

@@ -14,3 +14,4 @@ pub mod pagination;
 pub mod seed;
 pub mod server;
 pub mod storage;
+pub mod webhooks;

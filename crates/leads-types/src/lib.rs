@@ -8,6 +8,7 @@ use serde_json::value::RawValue;
 
 pub mod stats;
 mod timestamp;
+pub mod webhooks;
 
 pub use timestamp::Timestamp;
 

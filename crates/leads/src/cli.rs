@@ -7,6 +7,7 @@ use leads_server::admin::{self, AdminError};
 use leads_server::app::{self, Config};
 use leads_server::auth::jwt::{JwtConfig, VerifyingKey};
 use leads_server::auth::rate_limit::RateLimit;
+use leads_server::domain::webhooks::{self, RetrySchedule};
 use leads_server::seed::{self, SeedOptions};
 use leads_server::server::ServerLimits;
 use leads_server::storage::{self, StoreError};
@@ -108,8 +109,32 @@ struct ServeArgs {
     /// 503; 0 turns the limit off.
     #[arg(long, env = "LEADS_DATABASE_STATEMENT_TIMEOUT", default_value_t = 10)]
     database_statement_timeout: u64,
+    /// When webhook attempts are made, each delay counted from the previous failure (ms, s, m,
+    /// h). Standard Webhooks' schedule by default: immediately, 5s, 5m, 30m, 2h, 5h, 10h, 14h,
+    /// 20h, 24h.
+    #[arg(long, env = "LEADS_WEBHOOK_RETRY_SCHEDULE", value_parser = parse_retry_schedule)]
+    webhook_retry_schedule: Option<RetrySchedule>,
+    /// How long a webhook receiver has to answer an attempt (ms, s, m, h).
+    #[arg(long, env = "LEADS_WEBHOOK_TIMEOUT", default_value = "15s", value_parser = parse_webhook_timeout)]
+    webhook_timeout: Duration,
+    /// Let webhook endpoints resolve to loopback, private, link-local, multicast and
+    /// unique-local addresses (internal receivers, tests). Off by default.
+    #[arg(long, env = "LEADS_WEBHOOK_ALLOW_PRIVATE_TARGETS")]
+    webhook_allow_private_targets: bool,
     #[command(flatten)]
     database: DatabaseArg,
+}
+
+fn parse_retry_schedule(text: &str) -> Result<RetrySchedule, String> {
+    RetrySchedule::parse(text)
+}
+
+fn parse_webhook_timeout(text: &str) -> Result<Duration, String> {
+    let timeout = webhooks::parse_duration(text)?;
+    if timeout.is_zero() || timeout > Duration::from_secs(300) {
+        return Err("must be more than 0 and at most 5m".into());
+    }
+    Ok(timeout)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -446,6 +471,11 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
             per_minute: args.rate_limit,
             burst: args.rate_limit_burst.unwrap_or(args.rate_limit.max(1)),
         },
+        webhooks: leads_server::webhooks::Settings {
+            retry_schedule: args.webhook_retry_schedule.unwrap_or_default(),
+            timeout: args.webhook_timeout,
+            allow_private_targets: args.webhook_allow_private_targets,
+        },
     };
     let built = app::build(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.addr)
@@ -466,6 +496,8 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
         app::shutdown_signal(),
     )
     .await;
+    // Attempts in flight get the same grace as requests; one cut short is retried later.
+    built.worker.stop(config.limits.shutdown_grace).await;
     built.stores.database.close().await?;
     tracing::info!("database closed; bye");
     served.map_err(|e| failure(format!("server failed: {e}")))

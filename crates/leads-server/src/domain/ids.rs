@@ -141,6 +141,14 @@ id_type!(
     /// A user OAuth token's public id; the secret is separate and never stored.
     UserTokenId, "utok_"
 );
+id_type!(
+    /// A webhook endpoint.
+    WebhookId, "hook_"
+);
+id_type!(
+    /// One delivery attempt of a webhook message, as Whop names them.
+    DeliveryId, "whdel_"
+);
 
 #[cfg(test)]
 mod tests {

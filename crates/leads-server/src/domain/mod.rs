@@ -7,9 +7,13 @@ pub mod lead;
 pub mod metadata;
 pub mod permissions;
 pub mod stats;
+pub mod webhooks;
 
 pub use idempotency::{IdempotencyClaim, IdempotencyKey};
-pub use ids::{AppId, CompanyId, KeyId, LeadId, MemberId, ProductId, UserId, UserTokenId};
+pub use ids::{
+    AppId, CompanyId, DeliveryId, KeyId, LeadId, MemberId, ProductId, UserId, UserTokenId,
+    WebhookId,
+};
 pub use lead::{LeadChange, NewLead, Referrer};
 pub use leads_types::Timestamp;
 pub use metadata::Metadata;

@@ -10,6 +10,7 @@ pub mod observe;
 pub mod openapi;
 pub mod query;
 pub mod stats;
+pub mod webhooks;
 
 use crate::auth::jwt::JwtVerifier;
 use crate::auth::key_cache::KeyCache;
@@ -17,7 +18,8 @@ use crate::auth::rate_limit::RateLimiter;
 use crate::metrics::Metrics;
 use crate::pagination::CursorCodec;
 use crate::storage::stats::StatsStore;
-use crate::storage::{CredentialStore, Database, LeadStore};
+use crate::storage::{CredentialStore, Database, LeadStore, WebhookStore};
+use crate::webhooks::Sender;
 use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -52,6 +54,10 @@ pub struct AppState {
     pub keys: Arc<KeyCache>,
     /// Lead statistics.
     pub stats: Arc<dyn StatsStore>,
+    /// Webhook endpoints, their outbox and delivery log.
+    pub webhooks: Arc<dyn WebhookStore>,
+    /// Sends tests and replays, and checks endpoint URLs.
+    pub sender: Arc<Sender>,
 }
 
 /// Lets handlers take one part of [`AppState`] as `State<Part>`.
@@ -70,6 +76,8 @@ substates! {
     leads: Arc<dyn LeadStore>,
     credentials: Arc<dyn CredentialStore>,
     stats: Arc<dyn StatsStore>,
+    webhooks: Arc<dyn WebhookStore>,
+    sender: Arc<Sender>,
     cursors: CursorCodec,
     metrics: Arc<Metrics>,
 }
@@ -81,7 +89,17 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(leads::list, leads::create))
         .routes(routes!(leads::retrieve, leads::update))
         .routes(routes!(stats::list))
-        .routes(routes!(stats::retrieve));
+        .routes(routes!(stats::retrieve))
+        .routes(routes!(webhooks::list, webhooks::create))
+        .routes(routes!(
+            webhooks::retrieve,
+            webhooks::update,
+            webhooks::delete
+        ))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::replay_delivery))
+        .routes(routes!(webhooks::replay))
+        .routes(routes!(webhooks::test));
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .nest("/api/v1", v1)
         .split_for_parts()

@@ -19,7 +19,8 @@ use utoipa::{Modify, OpenApi};
     security(("bearer" = [])),
     tags(
         (name = "leads", description = "Prospective customers of a company's products"),
-        (name = "stats", description = "Lead metrics over time: new leads, conversions, conversion rate")
+        (name = "stats", description = "Lead metrics over time: new leads, conversions, conversion rate"),
+        (name = "webhooks", description = "Endpoints a company's lead events are POSTed to, signed as Standard Webhooks specifies; their delivery log, replays and tests")
     )
 )]
 pub struct ApiDoc;

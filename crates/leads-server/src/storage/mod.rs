@@ -6,6 +6,7 @@
 //! | leads and idempotency claims | [`LeadStore`] | [`LeadRow`], [`LeadFilter`], [`LeadPage`], ... |
 //! | keys, apps, user tokens, teams | [`CredentialStore`] | [`ApiKey`], [`AppKey`], [`UserToken`], ... |
 //! | companies, products, users, members, seeding | [`DirectoryStore`] | [`Company`], [`User`], ... |
+//! | webhook endpoints, their outbox and deliveries | [`WebhookStore`] | [`webhooks::WebhookRow`], ... |
 //!
 //! Each backend implements every trait once, one file per concern
 //! (`sqlite/leads.rs`, `postgres/credentials.rs`, ...), on one backend object; [`open`] answers
@@ -22,6 +23,7 @@ pub mod leads;
 pub mod postgres;
 pub mod sqlite;
 pub mod stats;
+pub mod webhooks;
 
 pub use credentials::{
     ApiKey, App, AppInstall, AppKey, CredentialStore, KeyListing, KeyOwner, TeamMember, UserToken,
@@ -29,6 +31,7 @@ pub use credentials::{
 pub use directory::{Company, DirectoryStore, Member, Product, SeedBatch, SeedLead, User};
 pub use leads::{CreatedLead, LeadFilter, LeadPage, LeadParties, LeadRow, LeadStore};
 pub use stats::StatsStore;
+pub use webhooks::WebhookStore;
 
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -128,13 +131,14 @@ pub struct Stores {
     pub credentials: Arc<dyn CredentialStore>,
     pub directory: Arc<dyn DirectoryStore>,
     pub stats: Arc<dyn StatsStore>,
+    pub webhooks: Arc<dyn WebhookStore>,
 }
 
 impl Stores {
     /// Every concern's handle on one backend.
     pub fn new<B>(backend: B) -> Self
     where
-        B: Database + LeadStore + CredentialStore + DirectoryStore + StatsStore,
+        B: Database + LeadStore + CredentialStore + DirectoryStore + StatsStore + WebhookStore,
     {
         let backend = Arc::new(backend);
         Self {
@@ -142,7 +146,8 @@ impl Stores {
             leads: backend.clone(),
             credentials: backend.clone(),
             directory: backend.clone(),
-            stats: backend,
+            stats: backend.clone(),
+            webhooks: backend,
         }
     }
 }

@@ -14,9 +14,12 @@
 
 mod writes;
 
-use super::{pg_error, query_opt, stats, PgStore};
+use super::{pg_error, query_opt, stats, webhooks, PgStore};
+use crate::domain::webhooks::EventType;
+use crate::domain::Timestamp;
 use crate::domain::{CompanyId, IdempotencyClaim, KeyId, LeadChange, LeadId, NewLead, UserId};
 use crate::pagination::{self, Edge, Order, PageRequest, Position, ProbeAnswers, Probes};
+use crate::storage::webhooks::{previous_attributes, EventData};
 use crate::storage::{
     CreatedLead, LeadFilter, LeadPage, LeadParties, LeadRow, LeadStore, StoreResult,
 };
@@ -56,11 +59,16 @@ impl LeadStore for PgStore {
         claim: Option<IdempotencyClaim>,
     ) -> StoreResult<CreatedLead> {
         // The whole transaction, claim included, is run again on a serialization failure.
-        self.retrying(|mut client| {
-            let (lead, claim) = (lead.clone(), claim.clone());
-            async move { writes::create(&mut client, lead, claim).await }
-        })
-        .await
+        let (created, queued) = self
+            .retrying(|mut client| {
+                let (lead, claim) = (lead.clone(), claim.clone());
+                async move { writes::create(&mut client, lead, claim).await }
+            })
+            .await?;
+        if queued {
+            self.wakeup.notify_one();
+        }
+        Ok(created)
     }
 
     async fn update_lead(
@@ -70,18 +78,39 @@ impl LeadStore for PgStore {
         change: LeadChange,
     ) -> StoreResult<Option<LeadRow>> {
         let (company, id, change) = (&company, &id, &change);
-        self.retrying(|mut client| async move {
-            if change.referrer.is_none() {
-                return writes::update(&client, company, id, change).await;
-            }
-            // A new referrer may move the lead to another host's counts, in the same transaction.
-            let tx = client.transaction().await.map_err(pg_error)?;
-            stats::change_referrer(&tx, company, id, change).await?;
-            let row = writes::update(&tx, company, id, change).await?;
-            tx.commit().await.map_err(pg_error)?;
-            Ok(row)
-        })
-        .await
+        let (row, queued) = self
+            .retrying(|mut client| async move {
+                // A new referrer may move the lead to another host's counts, and `lead.updated`
+                // is queued, in the same transaction.
+                let tx = client.transaction().await.map_err(pg_error)?;
+                if change.referrer.is_some() {
+                    stats::change_referrer(&tx, company, id, change).await?;
+                }
+                let before = if webhooks::subscribed(&tx, company, EventType::LeadUpdated).await? {
+                    find(&tx, company, id).await?
+                } else {
+                    None
+                };
+                let row = writes::update(&tx, company, id, change).await?;
+                let mut queued = false;
+                if let (Some(row), Some(before)) = (&row, before) {
+                    queued = webhooks::enqueue(
+                        &tx,
+                        company,
+                        EventType::LeadUpdated,
+                        row.updated_at,
+                        || EventData::lead(row, Some(&previous_attributes(&before, row))),
+                    )
+                    .await?;
+                }
+                tx.commit().await.map_err(pg_error)?;
+                Ok((row, queued))
+            })
+            .await?;
+        if queued {
+            self.wakeup.notify_one();
+        }
+        Ok(row)
     }
 
     async fn forget_idempotency_claims(&self, before: i64, limit: u32) -> StoreResult<u64> {
@@ -96,17 +125,35 @@ impl LeadStore for PgStore {
             let tx = client.transaction().await.map_err(pg_error)?;
             stats::forget_lead(&tx, id).await?;
             let statement = tx
-                .prepare_cached("DELETE FROM leads WHERE id = $1")
+                .prepare_cached("DELETE FROM leads WHERE id = $1 RETURNING company_id")
                 .await
                 .map_err(pg_error)?;
-            let deleted = tx
-                .execute(&statement, &[&id.as_str()])
+            let Some(deleted) = tx
+                .query_opt(&statement, &[&id.as_str()])
                 .await
-                .map_err(pg_error)?;
+                .map_err(pg_error)?
+            else {
+                return Ok((false, false));
+            };
+            let company = CompanyId::from_trusted(deleted.try_get(0).map_err(pg_error)?);
+            let queued = webhooks::enqueue(
+                &tx,
+                &company,
+                EventType::LeadDeleted,
+                Timestamp::now().as_millis(),
+                || Ok(EventData::deleted(id.as_str())),
+            )
+            .await?;
             tx.commit().await.map_err(pg_error)?;
-            Ok(deleted > 0)
+            Ok((true, queued))
         })
         .await
+        .map(|(deleted, queued)| {
+            if queued {
+                self.wakeup.notify_one();
+            }
+            deleted
+        })
     }
 }
 
@@ -444,6 +491,27 @@ pub(super) fn lead_row(row: &Row) -> StoreResult<LeadRow> {
 }
 
 /// The lead `id` if it is `company`'s.
+/// Every lead of `user` in `company`, as they now are.
+pub(super) async fn of_user(
+    client: &impl GenericClient,
+    company: &CompanyId,
+    user: &UserId,
+) -> StoreResult<Vec<LeadRow>> {
+    let statement = client
+        .prepare_cached(&format!(
+            "SELECT {LEAD_COLUMNS} FROM leads l {LEAD_JOINS} WHERE l.company_id = $1 AND l.user_id = $2"
+        ))
+        .await
+        .map_err(pg_error)?;
+    client
+        .query(&statement, &[&company.as_str(), &user.as_str()])
+        .await
+        .map_err(pg_error)?
+        .iter()
+        .map(lead_row)
+        .collect()
+}
+
 pub(super) async fn find(
     client: &impl GenericClient,
     company: &CompanyId,

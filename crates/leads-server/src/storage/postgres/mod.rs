@@ -13,6 +13,7 @@ mod directory;
 mod leads;
 mod stats;
 mod tls;
+pub(crate) mod webhooks;
 
 pub use leads::{issued_statement, list_statements, Param, Query};
 
@@ -42,6 +43,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         4,
         include_str!("../../../migrations/postgres/0004_lead_counts.sql"),
+    ),
+    (
+        6,
+        include_str!("../../../migrations/postgres/0006_webhooks.sql"),
     ),
 ];
 
@@ -77,6 +82,8 @@ impl Default for PgSettings {
 
 pub struct PgStore {
     pool: Pool,
+    /// Told when a write of this instance committed webhook messages.
+    wakeup: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl PgStore {
@@ -125,7 +132,10 @@ impl PgStore {
             .recycle_timeout(Some(CONNECTION_WAIT))
             .build()
             .map_err(|e| StoreError::Internal(format!("cannot make the connection pool: {e}")))?;
-        let store = Self { pool };
+        let store = Self {
+            pool,
+            wakeup: Default::default(),
+        };
         store.migrate().await?;
         store.make_cursor_secret().await?;
         Ok(store)

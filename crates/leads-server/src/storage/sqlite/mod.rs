@@ -12,6 +12,7 @@ mod credentials;
 mod directory;
 mod leads;
 mod stats;
+pub(crate) mod webhooks;
 
 pub use leads::{issued_statements, Query};
 
@@ -40,6 +41,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../../../migrations/sqlite/0004_lead_counts.sql"),
     ),
+    (
+        6,
+        include_str!("../../../migrations/sqlite/0006_webhooks.sql"),
+    ),
 ];
 
 /// Reader threads, each with its connection. Reads are CPU-bound once the pages are cached, so
@@ -56,6 +61,8 @@ pub struct SqliteStore {
     read_slots: Arc<Semaphore>,
     writer: mpsc::Sender<Message>,
     checkpointer: checkpoint::Checkpointer,
+    /// Told when a committed write queued webhook messages.
+    wakeup: Arc<tokio::sync::Notify>,
 }
 
 /// What a reader thread is asked to do.
@@ -109,6 +116,7 @@ impl SqliteStore {
             reader_threads: Mutex::new(reader_threads),
             read_slots: Arc::new(Semaphore::new(READERS)),
             writer: tx,
+            wakeup: Arc::default(),
         })
     }
 
