@@ -41,6 +41,83 @@ conformance!(configured by deliver_fast;
     the_typescript_sdk_creates_an_endpoint_and_verifies_a_delivery,
 );
 
+/// Two instances on one PostgreSQL database share the outbox: a burst written through both is
+/// delivered whole, each message once, never by both instances at the same time.
+mod several_instances {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn two_instances_deliver_a_burst_once_each() {
+        let Some(app) = TestApp::spawn_or_skip_with(common::Backend::Postgres, deliver_fast).await
+        else {
+            return;
+        };
+        let other = TestApp::instance_with(&app.database_url, app.backend, deliver_fast).await;
+        let receiver = Receiver::start().await;
+        // Slow enough answers that two senders of one message would overlap.
+        receiver.answer_always(Reply::ok().after(Duration::from_millis(30)));
+        let company = app.company(0, None).await;
+        endpoint(&app, &company, &receiver.url, Some(&["lead.created"])).await;
+        const BURST: usize = 120;
+        let users: Vec<_> = futures_users(&app, BURST).await;
+        let mut creates = Vec::new();
+        for (i, user) in users.into_iter().enumerate() {
+            let instance = if i % 2 == 0 {
+                app.base.clone()
+            } else {
+                other.base.clone()
+            };
+            let (http, key, company_id) =
+                (app.http.clone(), company.key.clone(), company.id.clone());
+            creates.push(tokio::spawn(async move {
+                let response = http
+                    .post(format!("{instance}/api/v1/leads"))
+                    .bearer_auth(key)
+                    .json(&json!({"company_id": company_id, "user_id": user}))
+                    .send()
+                    .await
+                    .expect("create");
+                assert_eq!(response.status(), StatusCode::OK);
+                response.json::<Value>().await.unwrap()["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            }));
+        }
+        let mut created = Vec::new();
+        for create in creates {
+            created.push(create.await.unwrap());
+        }
+        let got = receiver.wait_for(BURST, Duration::from_secs(30)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let got = receiver.received().len().max(got.len());
+        let received = receiver.received();
+        assert_eq!(got, BURST, "every message once, none twice");
+        let mut by_id: HashMap<String, usize> = HashMap::new();
+        for r in &received {
+            *by_id.entry(r.webhook_id().to_owned()).or_default() += 1;
+        }
+        assert!(by_id.values().all(|&n| n == 1), "a message was sent twice");
+        let mut leads: Vec<String> = received
+            .iter()
+            .map(|r| r.json()["data"]["id"].as_str().unwrap().to_owned())
+            .collect();
+        leads.sort();
+        created.sort();
+        assert_eq!(leads, created);
+        drop(other);
+    }
+
+    async fn futures_users(app: &TestApp, n: usize) -> Vec<String> {
+        let mut users = Vec::with_capacity(n);
+        for _ in 0..n {
+            users.push(app.user().await.id);
+        }
+        users
+    }
+}
+
 /// With the server's defaults: private targets refused.
 mod refusing {
     use super::*;
@@ -450,7 +527,10 @@ async fn a_receiver_that_fails_twice_then_succeeds_gets_three_attempts_with_one_
         "leads_webhook_oldest_message_age_seconds 0.0",
         "leads_webhook_delivery_latency_seconds_count 1",
     ] {
-        assert!(text.lines().any(|l| l == line), "{line} missing from:\n{text}");
+        assert!(
+            text.lines().any(|l| l == line),
+            "{line} missing from:\n{text}"
+        );
     }
 }
 

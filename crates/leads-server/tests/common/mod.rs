@@ -163,6 +163,30 @@ impl TestApp {
         Self::instance_over(stores, url, backend).await
     }
 
+    /// Another server instance on the database at `url`, configured as `configure` says.
+    pub async fn instance_with(
+        url: &str,
+        backend: Backend,
+        configure: impl FnOnce(&mut Config),
+    ) -> TestApp {
+        let stores = storage::open(url).await.expect("open store");
+        let mut config = Config {
+            database_url: url.to_owned(),
+            ..Config::default()
+        };
+        configure(&mut config);
+        let base = serve_on(stores.clone(), &config).await;
+        TestApp {
+            base,
+            http: reqwest::Client::new(),
+            stores,
+            backend,
+            database_url: url.to_owned(),
+            _dir: None,
+            _database: None,
+        }
+    }
+
     /// A server instance over `stores`, already opened on the database at `url`.
     pub async fn instance_over(stores: Stores, url: &str, backend: Backend) -> TestApp {
         let config = Config {
