@@ -95,6 +95,11 @@ impl Client {
         Leads::new(self.clone())
     }
 
+    /// The webhooks resource: endpoints, their deliveries, replays and tests.
+    pub fn webhooks(&self) -> crate::webhooks::Webhooks {
+        crate::webhooks::Webhooks::new(self.clone())
+    }
+
     /// The statistics resource.
     pub fn stats(&self) -> crate::stats::Stats {
         crate::stats::Stats::new(self.clone())

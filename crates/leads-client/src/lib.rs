@@ -74,6 +74,7 @@ mod leads;
 mod pagination;
 mod retry;
 mod stats;
+pub mod webhooks;
 
 pub use client::{
     Client, ClientBuilder, API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES,
@@ -84,3 +85,4 @@ pub use leads::{CreateLeadParams, Leads, ListLeadsParams, UpdateLeadParams};
 pub use leads_types::{Lead, LeadMember, LeadProduct, LeadUser, PageInfo, Timestamp};
 pub use pagination::{CursorPage, Paginated};
 pub use stats::{Stats, TimeSeriesParams};
+pub use webhooks::{verify, VerifyError, Webhooks};

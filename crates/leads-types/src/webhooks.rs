@@ -174,3 +174,20 @@ pub struct TestedWebhook {
     pub body: serde_json::Value,
     pub success: bool,
 }
+
+/// A delivered event, as an endpoint receives it: Whop's envelope.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookEvent {
+    /// The message id (`msg_...`), the same as the `webhook-id` header and on every attempt.
+    pub id: String,
+    /// Always `v1`.
+    pub api_version: String,
+    /// When the event happened.
+    pub timestamp: Timestamp,
+    /// `lead.created`, `lead.updated`, `lead.converted`, `lead.deleted`, ...
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub company_id: Option<String>,
+    /// The lead (with `previous_attributes` for `lead.updated`), or `{"id"}` for `lead.deleted`.
+    pub data: serde_json::Value,
+}

@@ -45,6 +45,9 @@ enum Command {
     Update(remote::UpdateArgs),
     /// Chart a lead metric over time (new_leads, converted_leads, lead_conversion_rate).
     Stats(crate::stats::StatsArgs),
+    /// Manage webhook endpoints over the API: create, list, get, update, delete, deliveries,
+    /// replay, test.
+    Webhooks(crate::webhooks::WebhooksArgs),
 }
 
 #[derive(Debug, Args)]
@@ -405,6 +408,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Create(args) => remote::create(args).await,
         Command::Update(args) => remote::update(args).await,
         Command::Stats(args) => crate::stats::run(args).await,
+        Command::Webhooks(args) => crate::webhooks::run(args).await,
     }
 }
 

@@ -4,6 +4,7 @@ mod cli;
 mod output;
 mod remote;
 mod stats;
+mod webhooks;
 
 use clap::Parser;
 use std::process::ExitCode;
