@@ -206,6 +206,27 @@ impl Client {
         })
     }
 
+    /// POSTs `body` to `path` and parses the 200 answer's JSON.
+    pub async fn post_json(
+        &mut self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value> {
+        let body = serde_json::to_vec(body)?;
+        let request = request(Method::POST, self.addr, path, &self.key, Some(body));
+        self.sender.ready().await?;
+        let response = self.sender.send_request(request).await?;
+        let status = response.status();
+        let body = response.into_body().collect().await?.to_bytes();
+        if status != StatusCode::OK {
+            return Err(anyhow!(
+                "POST {path}: HTTP {status}: {}",
+                String::from_utf8_lossy(&body)
+            ));
+        }
+        serde_json::from_slice(&body).with_context(|| format!("POST {path}: not JSON"))
+    }
+
     /// GETs `path` and parses the 200 answer's JSON.
     pub async fn get_json(&mut self, path: &str) -> Result<serde_json::Value> {
         let request = request(Method::GET, self.addr, path, &self.key, None);

@@ -11,6 +11,7 @@ mod load;
 mod report;
 mod scenarios;
 mod server;
+mod webhooks;
 
 use anyhow::{anyhow, Context, Result};
 use clap::{Parser, ValueEnum};
@@ -431,7 +432,86 @@ async fn measure(
             baseline: base,
         });
     }
+    let wanted = |name: &str| plan.only.is_empty() || plan.only.iter().any(|o| o == name);
+    if wanted("create-webhook") || wanted("webhook-delivery") || wanted("webhook-latency") {
+        rows.extend(measure_webhooks(backend, data, plan, &server).await?);
+    }
     server.stop()?;
+    Ok(rows)
+}
+
+/// With one endpoint subscribed to `lead.created` whose receiver answers at once: creates
+/// (to set beside the plain `create` row), the deliveries they cause (throughput and
+/// commit-to-delivery latency while the queue is busy), and the latency on an idle queue (one
+/// create at a time). The endpoint stays, so these run after every other scenario.
+async fn measure_webhooks(
+    backend: &str,
+    data: &Dataset,
+    plan: &Plan,
+    server: &server::Server,
+) -> Result<Vec<Row>> {
+    let receiver = webhooks::Receiver::start()?;
+    let mut client = load::Client::new(server.addr, &data.big.key).await?;
+    client
+        .post_json(
+            "/api/v1/webhooks",
+            &serde_json::json!({"url": receiver.url, "events": ["lead.created"]}),
+        )
+        .await?;
+    let settings = &plan.settings;
+    let drain = Duration::from_secs(120);
+    let mut rows = Vec::new();
+
+    receiver.reset();
+    let create: Arc<dyn Workload> = Arc::new(scenarios::Create::new(server.addr, data));
+    let creates = load_server(settings, server, create, None).await?;
+    receiver.settle(drain).await;
+    let delivered = receiver.outcome();
+    let delivery = Stats::of(&delivered, std::slice::from_ref(&delivered));
+    eprintln!(
+        "{backend} create + webhook: {:.0} req/s; delivered {} at {:.0}/s, commit to delivery p50 {:.1} ms",
+        creates.per_second, delivered.ok, delivery.per_second, delivery.p50_ms
+    );
+    rows.push(Row {
+        name: "create, webhook subscribed",
+        what: "`POST`, one endpoint on `lead.created` answering at once".into(),
+        profiled: false,
+        server: creates,
+        peak_rss: server.peak_rss(),
+        baseline: None,
+    });
+    rows.push(Row {
+        name: "webhook delivery",
+        what: "deliveries/s of the creates above, first to last; latency: commit to delivery"
+            .into(),
+        profiled: false,
+        server: delivery,
+        peak_rss: None,
+        baseline: None,
+    });
+
+    receiver.reset();
+    let one = Settings {
+        connections: 1,
+        ..settings.clone()
+    };
+    let create: Arc<dyn Workload> = Arc::new(scenarios::Create::new(server.addr, data));
+    load_server(&one, server, create, None).await?;
+    receiver.settle(drain).await;
+    let idle = receiver.outcome();
+    let idle = Stats::of(&idle, std::slice::from_ref(&idle));
+    eprintln!(
+        "{backend} webhook latency, idle queue: p50 {:.1} ms, p99 {:.1} ms",
+        idle.p50_ms, idle.p99_ms
+    );
+    rows.push(Row {
+        name: "webhook latency, idle",
+        what: "one create at a time; latency: commit to delivery".into(),
+        profiled: false,
+        server: idle,
+        peak_rss: None,
+        baseline: None,
+    });
     Ok(rows)
 }
 

@@ -73,6 +73,8 @@ impl Server {
             .args(["serve", "--addr", &addr.to_string(), "--database", database])
             // The load comes from one key at full speed: measure the server, not its limiter.
             .args(["--rate-limit", "0"])
+            // The webhook scenarios' receiver is on loopback.
+            .arg("--webhook-allow-private-targets")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(log_file)

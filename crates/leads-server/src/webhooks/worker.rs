@@ -15,7 +15,7 @@ use crate::storage::webhooks::{
 };
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinSet;
 
 /// How often the outbox is looked at when nothing woke the worker.
@@ -26,6 +26,8 @@ pub const LEASE: Duration = Duration::from_secs(120);
 const IN_FLIGHT: usize = 128;
 /// How often old delivery attempts are forgotten.
 const FORGET_EVERY: Duration = Duration::from_secs(10 * 60);
+/// Attempts recorded in one write at most.
+const RECORD_BATCH: usize = 256;
 
 /// A running worker; [`Worker::stop`] ends it. Dropping it leaves the worker running.
 pub struct Worker {
@@ -60,9 +62,18 @@ async fn run(
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     let mut in_flight = JoinSet::new();
     let lease = format!("lease_{}", random_base62(16));
+    let (records, to_record) = mpsc::unbounded_channel();
+    let recorder = tokio::spawn(record(store.clone(), to_record));
     let mut last_forget = tokio::time::Instant::now();
     loop {
-        drain(&store, &sender, &metrics, &lease, &slots, &mut in_flight).await;
+        let work = Work {
+            store: &store,
+            sender: &sender,
+            metrics: &metrics,
+            lease: &lease,
+            records: &records,
+        };
+        drain(work, &slots, &mut in_flight).await;
         while in_flight.try_join_next().is_some() {}
         if last_forget.elapsed() >= FORGET_EVERY {
             last_forget = tokio::time::Instant::now();
@@ -75,6 +86,41 @@ async fn run(
         }
     }
     while in_flight.join_next().await.is_some() {}
+    drop(records);
+    let _ = recorder.await;
+}
+
+/// What attempts need, borrowed from the worker.
+#[derive(Clone, Copy)]
+struct Work<'a> {
+    store: &'a Arc<dyn WebhookStore>,
+    sender: &'a Arc<Sender>,
+    metrics: &'a Arc<Metrics>,
+    lease: &'a str,
+    records: &'a mpsc::UnboundedSender<AttemptRecord>,
+}
+
+/// Records attempts as they come, as many as have queued up in one write: under load one
+/// transaction records a batch instead of each attempt its own.
+async fn record(store: Arc<dyn WebhookStore>, mut records: mpsc::UnboundedReceiver<AttemptRecord>) {
+    while let Some(first) = records.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < RECORD_BATCH {
+            match records.try_recv() {
+                Ok(record) => batch.push(record),
+                Err(_) => break,
+            }
+        }
+        // A batch that cannot be written leaves its messages leased: they are sent again when
+        // their leases end (at least once, never lost).
+        let n = batch.len();
+        if let Err(error) = store
+            .record_attempts(batch, Timestamp::now().as_millis())
+            .await
+        {
+            tracing::warn!(%error, attempts = n, "cannot record webhook attempts; they will be retried");
+        }
+    }
 }
 
 /// Resolves once [`Worker::stop`] is called; never if the [`Worker`] was dropped instead (the
@@ -86,14 +132,14 @@ async fn stop_asked(stopped: &mut watch::Receiver<bool>) {
 }
 
 /// Leases and starts due messages while there are any and slots to send them.
-async fn drain(
-    store: &Arc<dyn WebhookStore>,
-    sender: &Arc<Sender>,
-    metrics: &Arc<Metrics>,
-    lease: &str,
-    slots: &Arc<Semaphore>,
-    in_flight: &mut JoinSet<()>,
-) {
+async fn drain(work: Work<'_>, slots: &Arc<Semaphore>, in_flight: &mut JoinSet<()>) {
+    let Work {
+        store,
+        sender,
+        metrics,
+        lease,
+        records,
+    } = work;
     loop {
         let free = slots.available_permits();
         if free == 0 {
@@ -123,10 +169,12 @@ async fn drain(
             let Ok(slot) = slots.clone().acquire_owned().await else {
                 return;
             };
-            let (store, sender, lease) = (store.clone(), sender.clone(), lease.to_owned());
-            let metrics = metrics.clone();
+            let (sender, lease) = (sender.clone(), lease.to_owned());
+            let (metrics, records) = (metrics.clone(), records.clone());
             in_flight.spawn(async move {
-                attempt(store.as_ref(), &sender, &metrics, message, &lease).await;
+                if let Some(record) = attempt(&sender, &metrics, message, &lease).await {
+                    let _ = records.send(record);
+                }
                 drop(slot);
             });
         }
@@ -137,13 +185,13 @@ async fn drain(
 }
 
 /// Sends one message and records what came of it.
+/// Sends one message; answers what to record of it.
 async fn attempt(
-    store: &dyn WebhookStore,
     sender: &Sender,
     metrics: &Metrics,
     m: LeasedMessage,
     lease: &str,
-) {
+) -> Option<AttemptRecord> {
     let body = match envelope(
         &m.message_id,
         &m.event_type,
@@ -154,7 +202,7 @@ async fn attempt(
         Ok(body) => body,
         Err(error) => {
             tracing::error!(%error, message = m.message_id, "cannot make a webhook body");
-            return;
+            return None;
         }
     };
     let sent_at = Timestamp::now().as_millis();
@@ -191,7 +239,7 @@ async fn attempt(
     if let Some(error) = &answer.error {
         tracing::info!(webhook = %m.webhook, message = m.message_id, %error, "webhook attempt failed");
     }
-    let record = AttemptRecord {
+    Some(AttemptRecord {
         row: m.row.clone(),
         lease: lease.to_owned(),
         delivery: DeliveryRow {
@@ -211,12 +259,7 @@ async fn attempt(
         next_attempt_at,
         first_attempt: m.attempts == 0,
         gone,
-    };
-    // A record that cannot be written leaves the message leased: it is sent again when the
-    // lease ends (at least once, never lost).
-    if let Err(error) = store.record_attempts(vec![record], now).await {
-        tracing::warn!(%error, message = m.message_id, "cannot record a webhook attempt; it will be retried");
-    }
+    })
 }
 
 async fn forget(store: &Arc<dyn WebhookStore>) {

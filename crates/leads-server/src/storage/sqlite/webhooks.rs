@@ -178,7 +178,8 @@ fn record_attempt(conn: &Connection, a: &AttemptRecord, now: i64) -> StoreResult
     let webhook = a.delivery.webhook.as_str();
     if a.delivery.success {
         conn.prepare_cached(
-            "UPDATE webhooks SET consecutive_failures = 0, failing_since = NULL WHERE id = ?1",
+            "UPDATE webhooks SET consecutive_failures = 0, failing_since = NULL
+             WHERE id = ?1 AND (consecutive_failures <> 0 OR failing_since IS NOT NULL)",
         )
         .and_then(|mut st| st.execute(params![webhook]))
         .map_err(sql_error)?;
