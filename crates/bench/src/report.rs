@@ -380,6 +380,32 @@ fn targets(backends: &[BackendReport]) -> Vec<Target> {
                 verdict: verdict(create.server.per_second, goal, true),
             });
         }
+        if let (Some(plain), Some(hooked)) = (b.row("create"), b.row("create, webhook subscribed"))
+        {
+            let share = hooked.server.per_second / plain.server.per_second;
+            out.push(Target {
+                what: format!(
+                    "{} creates with a subscribed endpoint ≥ 90% of those without",
+                    b.backend
+                ),
+                measured: format!("{:.0}%", 100.0 * share),
+                verdict: verdict(share, 0.9, true),
+            });
+        }
+        if let (true, Some(delivery)) = (sqlite, b.row("webhook delivery")) {
+            out.push(Target {
+                what: "SQLite webhook deliveries ≥ 2,000/s".into(),
+                measured: thousands(delivery.server.per_second),
+                verdict: verdict(delivery.server.per_second, 2_000.0, true),
+            });
+        }
+        if let Some(idle) = b.row("webhook latency, idle") {
+            out.push(Target {
+                what: format!("{} commit-to-delivery p50 < 20 ms, idle queue", b.backend),
+                measured: format!("{} ms", ms(idle.server.p50_ms)),
+                verdict: verdict(idle.server.p50_ms, 20.0, false),
+            });
+        }
         for (name, goal) in [
             ("stats by day", 20.0),
             ("stats by product", 50.0),

@@ -99,13 +99,16 @@ impl Answer {
         (200..300).contains(&self.status)
     }
 
-    /// The body as the delivery log keeps it: JSON as it came, another body as
-    /// `{"error", "raw_body"}` with its first 100 bytes, nothing as `None`.
+    /// The body as the delivery log keeps it (Whop's `response_body`, an object): a JSON
+    /// object as it came, another body as `{"error", "raw_body"}` with its first 100 bytes,
+    /// nothing as `None`.
     pub fn logged_body(&self) -> Option<String> {
         if self.body.trim().is_empty() {
             return None;
         }
-        if serde_json::from_str::<&RawValue>(&self.body).is_ok() {
+        let is_object = self.body.trim_start().starts_with('{')
+            && serde_json::from_str::<&RawValue>(&self.body).is_ok();
+        if is_object {
             return Some(self.body.clone());
         }
         let mut end = RAW_BODY_BYTES.min(self.body.len());
@@ -113,7 +116,7 @@ impl Answer {
             end -= 1;
         }
         Some(
-            serde_json::json!({"error": "the response was not JSON", "raw_body": &self.body[..end]})
+            serde_json::json!({"error": "the response was not a JSON object", "raw_body": &self.body[..end]})
                 .to_string(),
         )
     }
@@ -288,6 +291,9 @@ mod tests {
             error: None,
         };
         assert_eq!(answer("").logged_body(), None);
+        let scalar: serde_json::Value =
+            serde_json::from_str(&answer("42").logged_body().unwrap()).unwrap();
+        assert_eq!(scalar["raw_body"], "42");
         assert_eq!(
             answer(r#"{"ok":true}"#).logged_body().unwrap(),
             r#"{"ok":true}"#

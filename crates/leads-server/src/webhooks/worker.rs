@@ -61,7 +61,6 @@ async fn run(
     let wakeup = store.outbox_wakeup();
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     let mut in_flight = JoinSet::new();
-    let lease = format!("lease_{}", random_base62(16));
     let (records, to_record) = mpsc::unbounded_channel();
     let recorder = tokio::spawn(record(store.clone(), to_record));
     let mut last_forget = tokio::time::Instant::now();
@@ -70,7 +69,6 @@ async fn run(
             store: &store,
             sender: &sender,
             metrics: &metrics,
-            lease: &lease,
             records: &records,
         };
         drain(work, &slots, &mut in_flight).await;
@@ -96,7 +94,6 @@ struct Work<'a> {
     store: &'a Arc<dyn WebhookStore>,
     sender: &'a Arc<Sender>,
     metrics: &'a Arc<Metrics>,
-    lease: &'a str,
     records: &'a mpsc::UnboundedSender<AttemptRecord>,
 }
 
@@ -137,7 +134,6 @@ async fn drain(work: Work<'_>, slots: &Arc<Semaphore>, in_flight: &mut JoinSet<(
         store,
         sender,
         metrics,
-        lease,
         records,
     } = work;
     loop {
@@ -154,8 +150,11 @@ async fn drain(work: Work<'_>, slots: &Arc<Semaphore>, in_flight: &mut JoinSet<(
                 return;
             }
         }
+        // A token of its own for each lease taken: what one call leased is told apart from what
+        // an earlier call of this worker leased and has not yet recorded.
+        let lease = format!("lease_{}", random_base62(16));
         let leased = match store
-            .lease_messages(now, LEASE.as_millis() as i64, lease, free)
+            .lease_messages(now, LEASE.as_millis() as i64, &lease, free)
             .await
         {
             Ok(leased) => leased,

@@ -240,11 +240,16 @@ async fn replay(
     }
 }
 
+/// Applies `change` and answers the lead as it now is. With `unless_subscribed`, the change is
+/// made only when no enabled endpoint of the company subscribes to `lead.updated` (so it can
+/// run as its own transaction, with nothing to queue); `None` then means the lead is absent or
+/// the company has such an endpoint, which the caller tells apart.
 pub(super) async fn update(
     client: &impl GenericClient,
     company: &CompanyId,
     id: &LeadId,
     change: &LeadChange,
+    unless_subscribed: bool,
 ) -> StoreResult<Option<LeadRow>> {
     let referrer = change
         .referrer
@@ -254,6 +259,12 @@ pub(super) async fn update(
         .metadata
         .as_ref()
         .map(|m| m.as_ref().map(|m| m.as_str()));
+    let guard = if unless_subscribed {
+        "AND NOT EXISTS (SELECT 1 FROM webhooks
+             WHERE company_id = $2 AND enabled AND strpos(events, ',lead.updated,') > 0)"
+    } else {
+        ""
+    };
     // One statement: the change and the lead as it now is, read in the same snapshot.
     let statement = client
         .prepare_cached(&format!(
@@ -262,7 +273,7 @@ pub(super) async fn update(
                     referrer = CASE WHEN $3 THEN $4 ELSE referrer END,
                     metadata = CASE WHEN $5 THEN $6 ELSE metadata END,
                     updated_at = GREATEST($7, updated_at + 1)
-                WHERE id = $1 AND company_id = $2
+                WHERE id = $1 AND company_id = $2 {guard}
                 RETURNING *)
              SELECT {LEAD_COLUMNS} FROM l {LEAD_JOINS}"
         ))
