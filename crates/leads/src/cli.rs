@@ -10,6 +10,7 @@ use leads_server::auth::rate_limit::RateLimit;
 use leads_server::domain::webhooks::{self, RetrySchedule};
 use leads_server::seed::{self, SeedOptions};
 use leads_server::server::ServerLimits;
+use leads_server::storage::postgres::PoolMode;
 use leads_server::storage::{self, StoreError};
 use serde::Serialize;
 use std::net::SocketAddr;
@@ -124,6 +125,11 @@ struct ServeArgs {
     /// unique-local addresses (internal receivers, tests). Off by default.
     #[arg(long, env = "LEADS_WEBHOOK_ALLOW_PRIVATE_TARGETS")]
     webhook_allow_private_targets: bool,
+    /// `transaction` when a transaction pooler (PgBouncer's `pool_mode = transaction`) stands
+    /// before PostgreSQL: no statement is prepared across transactions. The URL's
+    /// `?pgbouncer=true` says the same.
+    #[arg(long, env = "LEADS_DATABASE_POOL_MODE", value_enum, default_value_t = PoolModeArg::Session)]
+    database_pool_mode: PoolModeArg,
     #[command(flatten)]
     database: DatabaseArg,
 }
@@ -138,6 +144,13 @@ fn parse_webhook_timeout(text: &str) -> Result<Duration, String> {
         return Err("must be more than 0 and at most 5m".into());
     }
     Ok(timeout)
+}
+
+/// How connections reach PostgreSQL (see `leads_server::storage::postgres::PoolMode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum PoolModeArg {
+    Session,
+    Transaction,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -464,6 +477,10 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
         addr: args.addr,
         database_url: args.database.url,
         database_statement_timeout: Duration::from_secs(args.database_statement_timeout),
+        database_pool_mode: match args.database_pool_mode {
+            PoolModeArg::Session => PoolMode::Session,
+            PoolModeArg::Transaction => PoolMode::Transaction,
+        },
         request_timeout: Duration::from_secs(args.request_timeout),
         limits: ServerLimits {
             max_connections: args.max_connections as usize,

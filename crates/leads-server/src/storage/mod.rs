@@ -29,7 +29,10 @@ pub use credentials::{
     ApiKey, App, AppInstall, AppKey, CredentialStore, KeyListing, KeyOwner, TeamMember, UserToken,
 };
 pub use directory::{Company, DirectoryStore, Member, Product, SeedBatch, SeedLead, User};
-pub use leads::{CreatedLead, LeadFilter, LeadPage, LeadParties, LeadRow, LeadStore};
+pub use leads::{
+    CreatedLead, LeadFilter, LeadPage, LeadParties, LeadRow, LeadStore, SearchPlan,
+    SEARCH_CANDIDATE_LIMIT,
+};
 pub use stats::StatsStore;
 pub use webhooks::WebhookStore;
 

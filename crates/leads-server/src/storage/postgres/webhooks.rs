@@ -8,6 +8,7 @@
 //! is recorded only while its lease is still held (`WHERE lease = $token`). No advisory locks or
 //! LISTEN/NOTIFY, so distributed engines that speak PostgreSQL run this too.
 
+use super::sql::Sql;
 use super::{execute, pg_error, query_opt, PgStore};
 use crate::domain::webhooks::{EventList, EventType, WebhookUrl};
 use crate::domain::{CompanyId, DeliveryId, Timestamp, WebhookId};
@@ -18,7 +19,6 @@ use crate::storage::webhooks::{
 };
 use crate::storage::{StoreError, StoreResult};
 use async_trait::async_trait;
-use deadpool_postgres::GenericClient;
 use std::sync::Arc;
 use tokio::sync::Notify;
 use tokio_postgres::Row;
@@ -29,7 +29,7 @@ pub(super) const NEW_MESSAGE_ID: &str =
 
 /// Whether any enabled endpoint of `company` subscribes to `event`: one indexed lookup.
 pub(crate) async fn subscribed(
-    client: &impl GenericClient,
+    client: &impl Sql,
     company: &CompanyId,
     event: EventType,
 ) -> StoreResult<bool> {
@@ -55,7 +55,7 @@ pub(crate) async fn subscribed(
 /// Other concerns call this inside their own transaction to fire their events (exports:
 /// `export.completed`, `export.failed`).
 pub(crate) async fn enqueue(
-    client: &impl GenericClient,
+    client: &impl Sql,
     company: &CompanyId,
     event: EventType,
     now: i64,
@@ -142,7 +142,7 @@ fn delivery_row(row: &Row) -> StoreResult<DeliveryRow> {
     get().map_err(pg_error)
 }
 
-async fn insert_delivery(client: &impl GenericClient, d: &DeliveryRow) -> StoreResult<()> {
+async fn insert_delivery(client: &impl Sql, d: &DeliveryRow) -> StoreResult<()> {
     let statement = client
         .prepare_cached(&format!(
             "INSERT INTO webhook_deliveries ({DELIVERY_COLUMNS})
@@ -173,10 +173,7 @@ async fn insert_delivery(client: &impl GenericClient, d: &DeliveryRow) -> StoreR
         .map_err(pg_error)
 }
 
-async fn find_webhook(
-    client: &impl GenericClient,
-    id: &WebhookId,
-) -> StoreResult<Option<WebhookRow>> {
+async fn find_webhook(client: &impl Sql, id: &WebhookId) -> StoreResult<Option<WebhookRow>> {
     let statement = client
         .prepare_cached(&format!(
             "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE id = $1"
@@ -210,11 +207,7 @@ fn page<T>(
     })
 }
 
-async fn record_attempt(
-    client: &impl GenericClient,
-    a: &AttemptRecord,
-    now: i64,
-) -> StoreResult<()> {
+async fn record_attempt(client: &impl Sql, a: &AttemptRecord, now: i64) -> StoreResult<()> {
     insert_delivery(client, &a.delivery).await?;
     let statement = client
         .prepare_cached(

@@ -5,15 +5,15 @@
 //! through the claim's primary key: the claim goes in first, so a second create with the same key,
 //! from any instance, waits for the first to commit and then replays its lead.
 
+use super::super::sql::{PgClient, Sql};
 use super::{LEAD_COLUMNS, LEAD_JOINS};
 use crate::domain::{
-    CompanyId, IdempotencyClaim, LeadChange, LeadId, NewLead, ProductId, Timestamp,
+    fold, CompanyId, IdempotencyClaim, LeadChange, LeadId, NewLead, ProductId, Timestamp,
 };
 use crate::storage::postgres::pg_error;
 use crate::storage::postgres::stats;
 use crate::storage::postgres::webhooks;
 use crate::storage::{CreatedLead, LeadRow, StoreError, StoreResult};
-use deadpool_postgres::GenericClient;
 use std::sync::LazyLock;
 use tokio_postgres::error::SqlState;
 
@@ -29,8 +29,8 @@ static INSERT_LEAD: LazyLock<String> = LazyLock::new(|| {
         "WITH u AS (SELECT email, name, username FROM users WHERE id = $3),
      p AS (SELECT title FROM products WHERE id = $4 AND company_id = $2),
      ins AS (
-        INSERT INTO leads (id, company_id, user_id, product_id, referrer, metadata, created_at, updated_at)
-        SELECT $1, $2, $3, $4, $5, $6, $7, $7 FROM u
+        INSERT INTO leads (id, company_id, user_id, product_id, referrer, metadata, created_at, updated_at, referrer_folded)
+        SELECT $1, $2, $3, $4, $5, $6, $7, $7, $11 FROM u
         WHERE $4::text IS NULL OR EXISTS (SELECT 1 FROM p)
         RETURNING id),
      {counted},
@@ -38,7 +38,7 @@ static INSERT_LEAD: LazyLock<String> = LazyLock::new(|| {
         INSERT INTO webhook_messages (id, webhook_id, company_id, event_type, data, created_at, next_attempt_at)
         SELECT {message_id}, w.id, $2, 'lead.created',
                json_build_object(
-                   'id', $1::text, 'created_at', $11::text, 'updated_at', $11::text,
+                   'id', $1::text, 'created_at', $12::text, 'updated_at', $12::text,
                    'referrer', $5::text, 'metadata', $6::json,
                    'user', json_build_object('id', $3::text,
                        'email', CASE WHEN w.show_email THEN u.email END,
@@ -63,7 +63,7 @@ SELECT EXISTS (SELECT 1 FROM u), EXISTS (SELECT 1 FROM ins),
 
 /// Records the lead; answers it and whether any webhook message was queued.
 pub(super) async fn create(
-    client: &mut deadpool_postgres::Client,
+    client: &mut PgClient,
     lead: NewLead,
     claim: Option<IdempotencyClaim>,
 ) -> StoreResult<(CreatedLead, bool)> {
@@ -117,11 +117,7 @@ pub(super) async fn create(
     ))
 }
 
-async fn insert(
-    client: &impl GenericClient,
-    lead: NewLead,
-    now: i64,
-) -> StoreResult<(CreatedLead, bool)> {
+async fn insert(client: &impl Sql, lead: NewLead, now: i64) -> StoreResult<(CreatedLead, bool)> {
     let statement = client
         .prepare_cached(&INSERT_LEAD)
         .await
@@ -141,6 +137,7 @@ async fn insert(
                 &host,
                 &quarter,
                 &day,
+                &lead.referrer.as_ref().map(|r| fold(r.as_str())),
                 &Timestamp::from_millis(now).map(|t| t.to_string()),
             ],
         )
@@ -203,7 +200,7 @@ async fn insert(
 
 /// The lead an earlier create under the same claim made; `None` when the claim is gone.
 async fn replay(
-    client: &impl GenericClient,
+    client: &impl Sql,
     lead: &NewLead,
     claim: &IdempotencyClaim,
 ) -> StoreResult<Option<CreatedLead>> {
@@ -245,7 +242,7 @@ async fn replay(
 /// run as its own transaction, with nothing to queue); `None` then means the lead is absent or
 /// the company has such an endpoint, which the caller tells apart.
 pub(super) async fn update(
-    client: &impl GenericClient,
+    client: &impl Sql,
     company: &CompanyId,
     id: &LeadId,
     change: &LeadChange,
@@ -271,6 +268,7 @@ pub(super) async fn update(
             "WITH l AS (
                 UPDATE leads SET
                     referrer = CASE WHEN $3 THEN $4 ELSE referrer END,
+                    referrer_folded = CASE WHEN $3 THEN $8 ELSE referrer_folded END,
                     metadata = CASE WHEN $5 THEN $6 ELSE metadata END,
                     updated_at = GREATEST($7, updated_at + 1)
                 WHERE id = $1 AND company_id = $2 {guard}
@@ -290,6 +288,7 @@ pub(super) async fn update(
                 &metadata.is_some(),
                 &metadata.flatten(),
                 &Timestamp::now().as_millis(),
+                &referrer.flatten().map(fold),
             ],
         )
         .await
@@ -297,11 +296,7 @@ pub(super) async fn update(
     row.as_ref().map(super::lead_row).transpose()
 }
 
-pub(super) async fn forget_claims(
-    client: &impl GenericClient,
-    before: i64,
-    limit: u32,
-) -> StoreResult<u64> {
+pub(super) async fn forget_claims(client: &impl Sql, before: i64, limit: u32) -> StoreResult<u64> {
     let statement = client
         .prepare_cached(
             "DELETE FROM idempotency_claims WHERE (credential_id, key) IN (
