@@ -4,6 +4,10 @@ use crate::auth::jwt::{JwtConfig, JwtVerifier};
 use crate::auth::key_cache::KeyCache;
 use crate::auth::rate_limit::{RateLimit, RateLimiter};
 use crate::domain::{idempotency, Timestamp};
+use crate::exports::links::LinkSigner;
+use crate::exports::worker::ExportWorker;
+use crate::exports::ExportSettings;
+use crate::http::exports::ExportFiles;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
 use crate::pagination::CursorCodec;
@@ -30,6 +34,8 @@ pub struct Config {
     pub jwt: JwtConfig,
     /// Requests per credential and operation.
     pub rate_limit: RateLimit,
+    /// Export files, their links and the export worker.
+    pub exports: ExportSettings,
 }
 
 impl Default for Config {
@@ -42,14 +48,17 @@ impl Default for Config {
             limits: ServerLimits::default(),
             jwt: JwtConfig::default(),
             rate_limit: RateLimit::default(),
+            exports: ExportSettings::default(),
         }
     }
 }
 
-/// A built application: its router and the stores behind it.
+/// A built application: its router, the stores behind it, and its export worker (running;
+/// [`ExportWorker::shutdown`] stops it before the database is closed).
 pub struct App {
     pub router: Router,
     pub stores: Stores,
+    pub exports: ExportWorker,
 }
 
 /// Opens the database (applying migrations) and builds the router.
@@ -65,6 +74,16 @@ pub async fn build(config: &Config) -> Result<App, StoreError> {
 pub async fn build_with_stores(stores: Stores, config: &Config) -> Result<App, StoreError> {
     let secret = stores.database.cursor_secret().await?;
     tokio::spawn(forget_old_idempotency_claims(Arc::downgrade(&stores.leads)));
+    let export_dir = config.exports.dir_for(&config.database_url);
+    let export_files = ExportFiles {
+        signer: LinkSigner::new(
+            &stores.exports.link_secret().await?,
+            config.exports.link_ttl,
+        ),
+        public_url: config.exports.public_url.clone(),
+        dir: export_dir.clone(),
+    };
+    let exports = ExportWorker::start(stores.exports.clone(), config.exports.clone(), export_dir);
     let state = AppState {
         database: stores.database.clone(),
         leads: stores.leads.clone(),
@@ -75,10 +94,13 @@ pub async fn build_with_stores(stores: Stores, config: &Config) -> Result<App, S
         limiter: Arc::new(RateLimiter::new(config.rate_limit)),
         keys: Arc::new(KeyCache::default()),
         stats: stores.stats.clone(),
+        exports: stores.exports.clone(),
+        export_files: Arc::new(export_files),
     };
     Ok(App {
         router: http::router(state, config.request_timeout),
         stores,
+        exports,
     })
 }
 

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod domain;
+pub mod exports;
 pub mod formats;
 pub mod http;
 pub mod metrics;

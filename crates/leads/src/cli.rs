@@ -7,6 +7,7 @@ use leads_server::admin::{self, AdminError};
 use leads_server::app::{self, Config};
 use leads_server::auth::jwt::{JwtConfig, VerifyingKey};
 use leads_server::auth::rate_limit::RateLimit;
+use leads_server::exports::ExportSettings;
 use leads_server::seed::{self, SeedOptions};
 use leads_server::server::ServerLimits;
 use leads_server::storage::{self, StoreError};
@@ -108,6 +109,25 @@ struct ServeArgs {
     /// 503; 0 turns the limit off.
     #[arg(long, env = "LEADS_DATABASE_STATEMENT_TIMEOUT", default_value_t = 10)]
     database_statement_timeout: u64,
+    /// Directory export files are written to and served from; several instances must share
+    /// one. Beside the SQLite file (leads.db-exports/) or in the temporary directory for
+    /// PostgreSQL when left out.
+    #[arg(long, env = "LEADS_EXPORT_DIR", value_name = "PATH")]
+    export_dir: Option<PathBuf>,
+    /// Export jobs this instance runs at once; more wait as pending.
+    #[arg(long, env = "LEADS_EXPORT_CONCURRENCY", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=64))]
+    export_concurrency: u64,
+    /// Seconds an export's download_url is valid once minted.
+    #[arg(long, env = "LEADS_EXPORT_LINK_TTL", default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=7 * 24 * 3600))]
+    export_link_ttl: u64,
+    /// Seconds a running export job is held without a renewal; a job whose instance died is
+    /// taken again this long after.
+    #[arg(long, env = "LEADS_EXPORT_LEASE", default_value_t = 30, value_parser = clap::value_parser!(u64).range(2..=3600))]
+    export_lease: u64,
+    /// The URL clients reach this server at (https://leads.example.com), for download links;
+    /// the scheme and Host of each request when left out.
+    #[arg(long, env = "LEADS_PUBLIC_URL")]
+    public_url: Option<String>,
     #[command(flatten)]
     database: DatabaseArg,
 }
@@ -446,6 +466,13 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
             per_minute: args.rate_limit,
             burst: args.rate_limit_burst.unwrap_or(args.rate_limit.max(1)),
         },
+        exports: ExportSettings {
+            dir: args.export_dir,
+            concurrency: args.export_concurrency as usize,
+            link_ttl: Duration::from_secs(args.export_link_ttl),
+            lease: Duration::from_secs(args.export_lease),
+            public_url: args.public_url,
+        },
     };
     let built = app::build(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.addr)
@@ -466,6 +493,8 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
         app::shutdown_signal(),
     )
     .await;
+    // Running exports are given back as pending before the database closes.
+    built.exports.shutdown().await;
     built.stores.database.close().await?;
     tracing::info!("database closed; bye");
     served.map_err(|e| failure(format!("server failed: {e}")))

@@ -9,7 +9,9 @@ pub mod permissions;
 pub mod stats;
 
 pub use idempotency::{IdempotencyClaim, IdempotencyKey};
-pub use ids::{AppId, CompanyId, KeyId, LeadId, MemberId, ProductId, UserId, UserTokenId};
+pub use ids::{
+    AppId, CompanyId, ExportId, KeyId, LeadId, MemberId, ProductId, UserId, UserTokenId,
+};
 pub use lead::{LeadChange, NewLead, Referrer};
 pub use leads_types::Timestamp;
 pub use metadata::Metadata;

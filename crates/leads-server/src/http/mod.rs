@@ -2,6 +2,7 @@
 
 pub mod body;
 pub mod error;
+pub mod exports;
 pub mod extract;
 pub mod health;
 pub mod lead_bodies;
@@ -17,7 +18,7 @@ use crate::auth::rate_limit::RateLimiter;
 use crate::metrics::Metrics;
 use crate::pagination::CursorCodec;
 use crate::storage::stats::StatsStore;
-use crate::storage::{CredentialStore, Database, LeadStore};
+use crate::storage::{CredentialStore, Database, ExportStore, LeadStore};
 use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -52,6 +53,10 @@ pub struct AppState {
     pub keys: Arc<KeyCache>,
     /// Lead statistics.
     pub stats: Arc<dyn StatsStore>,
+    /// Export jobs.
+    pub exports: Arc<dyn ExportStore>,
+    /// Export files and the links to them.
+    pub export_files: Arc<exports::ExportFiles>,
 }
 
 /// Lets handlers take one part of [`AppState`] as `State<Part>`.
@@ -70,6 +75,8 @@ substates! {
     leads: Arc<dyn LeadStore>,
     credentials: Arc<dyn CredentialStore>,
     stats: Arc<dyn StatsStore>,
+    exports: Arc<dyn ExportStore>,
+    export_files: Arc<exports::ExportFiles>,
     cursors: CursorCodec,
     metrics: Arc<Metrics>,
 }
@@ -81,7 +88,10 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(leads::list, leads::create))
         .routes(routes!(leads::retrieve, leads::update))
         .routes(routes!(stats::list))
-        .routes(routes!(stats::retrieve));
+        .routes(routes!(stats::retrieve))
+        .routes(routes!(exports::list, exports::create))
+        .routes(routes!(exports::retrieve))
+        .routes(routes!(exports::download));
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .nest("/api/v1", v1)
         .split_for_parts()

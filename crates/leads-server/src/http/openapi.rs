@@ -19,7 +19,8 @@ use utoipa::{Modify, OpenApi};
     security(("bearer" = [])),
     tags(
         (name = "leads", description = "Prospective customers of a company's products"),
-        (name = "stats", description = "Lead metrics over time: new leads, conversions, conversion rate")
+        (name = "stats", description = "Lead metrics over time: new leads, conversions, conversion rate"),
+        (name = "exports", description = "Asynchronous exports of a company's leads to a CSV file, and their download links")
     )
 )]
 pub struct ApiDoc;

@@ -32,6 +32,41 @@ pub struct LeadRow {
     pub member_id: Option<String>,
 }
 
+impl LeadRow {
+    /// The lead as the API shows it; the user's email only with `show_email` (the reader holds
+    /// `member:email:read`). Fails, naming the lead, only on stored data no write could have made
+    /// (metadata that is not JSON, a time out of range).
+    pub fn into_lead(self, show_email: bool) -> Result<leads_types::Lead, String> {
+        let metadata = self
+            .metadata
+            .map(serde_json::value::RawValue::from_string)
+            .transpose()
+            .map_err(|e| format!("stored metadata of {} is not JSON: {e}", self.id))?;
+        let time = |millis: i64| {
+            leads_types::Timestamp::from_millis(millis)
+                .ok_or_else(|| format!("stored time {millis} out of range"))
+        };
+        Ok(leads_types::Lead {
+            created_at: time(self.created_at)?,
+            updated_at: time(self.updated_at)?,
+            id: self.id.into_string(),
+            referrer: self.referrer,
+            metadata,
+            user: leads_types::LeadUser {
+                id: self.user_id,
+                email: self.user_email.filter(|_| show_email),
+                name: self.user_name,
+                username: self.user_username,
+            },
+            product: self
+                .product_id
+                .zip(self.product_title)
+                .map(|(id, title)| leads_types::LeadProduct { id, title }),
+            member: self.member_id.map(|id| leads_types::LeadMember { id }),
+        })
+    }
+}
+
 impl Positioned for LeadRow {
     fn position(&self) -> Position {
         Position {

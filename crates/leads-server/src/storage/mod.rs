@@ -6,6 +6,7 @@
 //! | leads and idempotency claims | [`LeadStore`] | [`LeadRow`], [`LeadFilter`], [`LeadPage`], ... |
 //! | keys, apps, user tokens, teams | [`CredentialStore`] | [`ApiKey`], [`AppKey`], [`UserToken`], ... |
 //! | companies, products, users, members, seeding | [`DirectoryStore`] | [`Company`], [`User`], ... |
+//! | export jobs, their leases, download-link secret | [`ExportStore`] | [`ExportRow`], ... |
 //!
 //! Each backend implements every trait once, one file per concern
 //! (`sqlite/leads.rs`, `postgres/credentials.rs`, ...), on one backend object; [`open`] answers
@@ -18,6 +19,7 @@
 
 pub mod credentials;
 pub mod directory;
+pub mod exports;
 pub mod leads;
 pub mod postgres;
 pub mod sqlite;
@@ -27,6 +29,7 @@ pub use credentials::{
     ApiKey, App, AppInstall, AppKey, CredentialStore, KeyListing, KeyOwner, TeamMember, UserToken,
 };
 pub use directory::{Company, DirectoryStore, Member, Product, SeedBatch, SeedLead, User};
+pub use exports::{ExportRow, ExportStatus, ExportStore};
 pub use leads::{CreatedLead, LeadFilter, LeadPage, LeadParties, LeadRow, LeadStore};
 pub use stats::StatsStore;
 
@@ -128,13 +131,14 @@ pub struct Stores {
     pub credentials: Arc<dyn CredentialStore>,
     pub directory: Arc<dyn DirectoryStore>,
     pub stats: Arc<dyn StatsStore>,
+    pub exports: Arc<dyn ExportStore>,
 }
 
 impl Stores {
     /// Every concern's handle on one backend.
     pub fn new<B>(backend: B) -> Self
     where
-        B: Database + LeadStore + CredentialStore + DirectoryStore + StatsStore,
+        B: Database + LeadStore + CredentialStore + DirectoryStore + StatsStore + ExportStore,
     {
         let backend = Arc::new(backend);
         Self {
@@ -142,7 +146,8 @@ impl Stores {
             leads: backend.clone(),
             credentials: backend.clone(),
             directory: backend.clone(),
-            stats: backend,
+            stats: backend.clone(),
+            exports: backend,
         }
     }
 }

@@ -10,6 +10,7 @@
 
 mod credentials;
 mod directory;
+mod exports;
 mod leads;
 mod stats;
 mod tls;
@@ -42,6 +43,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         4,
         include_str!("../../../migrations/postgres/0004_lead_counts.sql"),
+    ),
+    (
+        7,
+        include_str!("../../../migrations/postgres/0007_exports.sql"),
     ),
 ];
 

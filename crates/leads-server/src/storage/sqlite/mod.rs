@@ -10,6 +10,7 @@
 mod checkpoint;
 mod credentials;
 mod directory;
+mod exports;
 mod leads;
 mod stats;
 
@@ -40,6 +41,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../../../migrations/sqlite/0004_lead_counts.sql"),
     ),
+    (
+        7,
+        include_str!("../../../migrations/sqlite/0007_exports.sql"),
+    ),
 ];
 
 /// Reader threads, each with its connection. Reads are CPU-bound once the pages are cached, so
@@ -56,6 +61,8 @@ pub struct SqliteStore {
     read_slots: Arc<Semaphore>,
     writer: mpsc::Sender<Message>,
     checkpointer: checkpoint::Checkpointer,
+    /// The database file, for reads that need a connection of their own (an export's snapshot).
+    path: std::path::PathBuf,
 }
 
 /// What a reader thread is asked to do.
@@ -109,6 +116,7 @@ impl SqliteStore {
             reader_threads: Mutex::new(reader_threads),
             read_slots: Arc::new(Semaphore::new(READERS)),
             writer: tx,
+            path,
         })
     }
 
