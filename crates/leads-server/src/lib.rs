@@ -10,6 +10,7 @@ pub mod domain;
 pub mod exports;
 pub mod formats;
 pub mod http;
+pub mod import;
 pub mod metrics;
 pub mod pagination;
 pub mod seed;

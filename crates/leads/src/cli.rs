@@ -45,13 +45,16 @@ enum Command {
     Update(remote::UpdateArgs),
     /// Chart a lead metric over time (new_leads, converted_leads, lead_conversion_rate).
     Stats(crate::stats::StatsArgs),
+    /// Import leads into a company from a CSV (an export's columns) or NDJSON file, against the
+    /// database; rejected rows are listed in a report. Exits 3 when some rows were rejected.
+    Import(crate::import::ImportArgs),
 }
 
 #[derive(Debug, Args)]
-struct DatabaseArg {
+pub struct DatabaseArg {
     /// Database URL: sqlite://path/to/file.db (or a bare path), or postgres://user@host/db.
     #[arg(long = "database", env = "LEADS_DATABASE_URL", default_value = storage::DEFAULT_DATABASE_URL, global = true)]
-    url: String,
+    pub url: String,
 }
 
 #[derive(Debug, Args)]
@@ -400,6 +403,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Create(args) => remote::create(args).await,
         Command::Update(args) => remote::update(args).await,
         Command::Stats(args) => crate::stats::run(args).await,
+        Command::Import(args) => crate::import::run(args).await,
     }
 }
 

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{serve, LEADS};
+use common::{seed, serve};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -52,14 +52,7 @@ async fn an_export_interrupted_by_a_crash_completes_after_a_restart(
     dir: &Path,
     leads: u64,
 ) {
-    let seeded = std::process::Command::new(LEADS)
-        .args(["seed", "--companies", "1", "--json", "--database", database])
-        .args(["--leads-per-company", &leads.to_string()])
-        .output()
-        .expect("run leads seed");
-    assert!(seeded.status.success(), "{seeded:?}");
-    let report: Value = serde_json::from_slice(&seeded.stdout).unwrap();
-    let key = report["companies"][0]["key"].as_str().unwrap().to_owned();
+    let (_, key) = seed(database, leads);
     let export_dir = dir.join("exports");
     let export_dir = export_dir.to_str().unwrap();
     // A short lease, so the restarted instance takes the dead one's job soon.

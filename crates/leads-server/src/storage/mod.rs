@@ -7,6 +7,7 @@
 //! | keys, apps, user tokens, teams | [`CredentialStore`] | [`ApiKey`], [`AppKey`], [`UserToken`], ... |
 //! | companies, products, users, members, seeding | [`DirectoryStore`] | [`Company`], [`User`], ... |
 //! | export jobs, their leases, download-link secret | [`ExportStore`] | [`ExportRow`], ... |
+//! | look-ups of `leads import` | [`ImportStore`] | [`LeadKey`] |
 //!
 //! Each backend implements every trait once, one file per concern
 //! (`sqlite/leads.rs`, `postgres/credentials.rs`, ...), on one backend object; [`open`] answers
@@ -20,6 +21,7 @@
 pub mod credentials;
 pub mod directory;
 pub mod exports;
+pub mod imports;
 pub mod leads;
 pub mod postgres;
 pub mod sqlite;
@@ -30,6 +32,7 @@ pub use credentials::{
 };
 pub use directory::{Company, DirectoryStore, Member, Product, SeedBatch, SeedLead, User};
 pub use exports::{ExportRow, ExportStatus, ExportStore};
+pub use imports::{ImportStore, LeadKey};
 pub use leads::{CreatedLead, LeadFilter, LeadPage, LeadParties, LeadRow, LeadStore};
 pub use stats::StatsStore;
 
@@ -132,13 +135,20 @@ pub struct Stores {
     pub directory: Arc<dyn DirectoryStore>,
     pub stats: Arc<dyn StatsStore>,
     pub exports: Arc<dyn ExportStore>,
+    pub imports: Arc<dyn ImportStore>,
 }
 
 impl Stores {
     /// Every concern's handle on one backend.
     pub fn new<B>(backend: B) -> Self
     where
-        B: Database + LeadStore + CredentialStore + DirectoryStore + StatsStore + ExportStore,
+        B: Database
+            + LeadStore
+            + CredentialStore
+            + DirectoryStore
+            + StatsStore
+            + ExportStore
+            + ImportStore,
     {
         let backend = Arc::new(backend);
         Self {
@@ -147,7 +157,8 @@ impl Stores {
             credentials: backend.clone(),
             directory: backend.clone(),
             stats: backend.clone(),
-            exports: backend,
+            exports: backend.clone(),
+            imports: backend,
         }
     }
 }

@@ -11,6 +11,7 @@
 mod credentials;
 mod directory;
 mod exports;
+mod imports;
 mod leads;
 mod stats;
 mod tls;

@@ -11,6 +11,7 @@ mod checkpoint;
 mod credentials;
 mod directory;
 mod exports;
+mod imports;
 mod leads;
 mod stats;
 
