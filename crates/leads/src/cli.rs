@@ -45,6 +45,8 @@ enum Command {
     Update(remote::UpdateArgs),
     /// Chart a lead metric over time (new_leads, converted_leads, lead_conversion_rate).
     Stats(crate::stats::StatsArgs),
+    /// Export a company's leads over the API to a CSV file, with a progress bar.
+    Export(crate::export::ExportArgs),
     /// Import leads into a company from a CSV (an export's columns) or NDJSON file, against the
     /// database; rejected rows are listed in a report. Exits 3 when some rows were rejected.
     Import(crate::import::ImportArgs),
@@ -404,6 +406,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Update(args) => remote::update(args).await,
         Command::Stats(args) => crate::stats::run(args).await,
         Command::Import(args) => crate::import::run(args).await,
+        Command::Export(args) => crate::export::run(args).await,
     }
 }
 

@@ -8,7 +8,6 @@ mod common;
 use common::{admin, all_leads, seed, serve, LEADS};
 use serde_json::{json, Value};
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 const LEADS_IN_A: usize = 300;
 
@@ -111,38 +110,32 @@ async fn an_export_imported_into_an_empty_company_gives_it_the_same_leads_once(
     )
     .await;
 
-    // A's export, as a user would download it.
-    let created: Value = http
-        .post(format!("{}/api/v1/exports", server.base))
-        .bearer_auth(&a_key)
-        .json(&json!({"resource": "leads", "timezone": "Europe/Paris"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = created["id"].as_str().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let url = loop {
-        let export: Value = http
-            .get(format!("{}/api/v1/exports/{id}", server.base))
-            .bearer_auth(&a_key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if let Some(url) = export["download_url"].as_str() {
-            break url.to_owned();
-        }
-        assert!(Instant::now() < deadline, "{export}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    // A's export, as `leads export` saves it.
     let file = dir.join("a.csv");
-    let bytes = http.get(url).send().await.unwrap().bytes().await.unwrap();
-    std::fs::write(&file, &bytes).unwrap();
+    let exported = std::process::Command::new(LEADS)
+        .args([
+            "export",
+            "--company",
+            &a,
+            "--timezone",
+            "Europe/Paris",
+            "--output",
+        ])
+        .arg(&file)
+        .env("WHOP_API_KEY", &a_key)
+        .env("WHOP_BASE_URL", format!("{}/api/v1", server.base))
+        .output()
+        .expect("run leads export");
+    assert!(exported.status.success(), "{exported:?}");
+    assert_eq!(
+        String::from_utf8(exported.stdout).unwrap().trim(),
+        file.display().to_string()
+    );
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.contains("+01:00") || text.contains("+02:00"),
+        "Paris time"
+    );
 
     let (code, printed) = import(database, &b, &file, &[]);
     assert_eq!(code, 0, "{printed}");
