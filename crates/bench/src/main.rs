@@ -11,6 +11,7 @@ mod load;
 mod report;
 mod scenarios;
 mod server;
+mod transfer;
 
 use anyhow::{anyhow, Context, Result};
 use clap::{Parser, ValueEnum};
@@ -74,7 +75,8 @@ struct Args {
     #[arg(long, value_name = "SCENARIO")]
     perf: Vec<String>,
     /// Run only this scenario (its name with dashes, as for --perf; also stats-by-day,
-    /// stats-by-product, conversion-by-week); may be repeated. All of them when not given.
+    /// stats-by-product, conversion-by-week, and export for the export and import of the big
+    /// company); may be repeated. All of them when not given.
     #[arg(long, value_name = "SCENARIO")]
     only: Vec<String>,
 }
@@ -185,12 +187,13 @@ async fn sqlite(leads: &Path, plan: &Plan) -> Result<BackendReport> {
     let measured = async {
         let data = fixture::seed(leads, &url, plan.sizes).await?;
         let database = Database::Sqlite { file: file.clone() };
-        let rows = measure(leads, "SQLite", &data, plan, &dir, &database).await?;
+        let (rows, transfer) = measure(leads, "SQLite", &data, plan, &dir, &database).await?;
         Ok(report_of(
             "SQLite",
             plan,
             &data,
             rows,
+            transfer,
             database.describe(plan),
         ))
     }
@@ -211,12 +214,13 @@ async fn postgres(leads: &Path, plan: &Plan, admin_url: &str) -> Result<BackendR
     let measured = async {
         let data = fixture::seed(leads, &url, plan.sizes).await?;
         let database = Database::Postgres { url: url.clone() };
-        let rows = measure(leads, "PostgreSQL", &data, plan, &dir, &database).await?;
+        let (rows, transfer) = measure(leads, "PostgreSQL", &data, plan, &dir, &database).await?;
         Ok(report_of(
             "PostgreSQL",
             plan,
             &data,
             rows,
+            transfer,
             database.describe(plan),
         ))
     }
@@ -245,11 +249,13 @@ fn report_of(
     plan: &Plan,
     data: &Dataset,
     rows: Vec<Row>,
+    transfer: Option<transfer::Transfer>,
     baseline_tool: String,
 ) -> BackendReport {
     BackendReport {
         backend,
         rows,
+        transfer,
         big_leads: plan.sizes.big_leads,
         small: (plan.sizes.small_companies, plan.sizes.small_leads),
         seed_big: data.seed_big,
@@ -335,7 +341,8 @@ impl Baseline for baseline::postgres::Baseline {
     }
 }
 
-/// Serves `data` and measures every scenario on it, each list beside the database alone.
+/// Serves `data` and measures every scenario on it, each list beside the database alone, then
+/// the export and import of the big company.
 async fn measure(
     leads: &Path,
     backend: &str,
@@ -343,7 +350,7 @@ async fn measure(
     plan: &Plan,
     dir: &Path,
     database: &Database,
-) -> Result<Vec<Row>> {
+) -> Result<(Vec<Row>, Option<transfer::Transfer>)> {
     let settings = &plan.settings;
     let server = server::Server::start(leads, &data.database, &dir.join("server.log")).await?;
     let addr = server.addr;
@@ -431,8 +438,22 @@ async fn measure(
             baseline: base,
         });
     }
+    let transfer = if plan.only.is_empty() || plan.only.iter().any(|o| o == "export") {
+        let t = transfer::measure(leads, &server, data, dir).await?;
+        eprintln!(
+            "{backend} export: {} rows in {:.2} s, RSS +{} KiB; import: {} rows in {:.2} s",
+            t.exported_rows,
+            t.export.as_secs_f64(),
+            t.rss_growth() / 1024,
+            t.imported_rows,
+            t.import.as_secs_f64()
+        );
+        Some(t)
+    } else {
+        None
+    };
     server.stop()?;
-    Ok(rows)
+    Ok((rows, transfer))
 }
 
 /// Warm-up, then the rounds, through the server; the rounds recorded by `perf` into `perf_data`
