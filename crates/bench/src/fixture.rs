@@ -208,6 +208,18 @@ pub async fn deep_cursor(addr: SocketAddr, company: &SeededCompany, depth: u64) 
     before.context("no cursor")
 }
 
+/// The email of the user of the big company's newest lead, for the `email=` scenario.
+pub async fn an_email(addr: SocketAddr, company: &SeededCompany) -> Result<String> {
+    let mut client = Client::new(addr, &company.key).await?;
+    let page = client
+        .get_json(&format!("/api/v1/leads?company_id={}&first=1", company.id))
+        .await?;
+    page["data"][0]["user"]["email"]
+        .as_str()
+        .map(str::to_owned)
+        .context("the newest lead's user has no email")
+}
+
 /// What a list scenario's answer must look like, checked once before it is measured.
 #[derive(Debug, Clone, Copy)]
 pub struct Expect {

@@ -75,8 +75,9 @@ struct Args {
     #[arg(long, value_name = "SCENARIO")]
     perf: Vec<String>,
     /// Run only this scenario (its name with dashes, as for --perf; also stats-by-day,
-    /// stats-by-product, conversion-by-week, and export for the export and import of the big
-    /// company); may be repeated. All of them when not given.
+    /// stats-by-product, conversion-by-week, search-rare, search-common, search-none,
+    /// search-email, and export for the export and import of the big company); may be
+    /// repeated. All of them when not given.
     #[arg(long, value_name = "SCENARIO")]
     only: Vec<String>,
 }
@@ -357,7 +358,8 @@ async fn measure(
     let deep = plan.sizes.deep;
     eprintln!("{backend}: walking to the cursor {deep} leads deep");
     let cursor = fixture::deep_cursor(addr, &data.big, u64::from(deep)).await?;
-    let mut scenarios = scenarios::all(data, &cursor, deep);
+    let email = fixture::an_email(addr, &data.big).await?;
+    let mut scenarios = scenarios::all(data, &cursor, deep, &email);
     if !plan.only.is_empty() {
         scenarios.retain(|s| plan.only.contains(&s.name.replace(' ', "-")));
     }
@@ -404,14 +406,20 @@ async fn measure(
             Kind::List { query, .. } => {
                 let request = ListRequest::parse(query, &codec)
                     .map_err(|e| anyhow!("the server would refuse {query}: {e:?}"))?;
-                let b = database
-                    .baseline(&request, &data.big_key, dir, s.name)
-                    .await?;
-                let statements = b.statements();
-                let settings = settings.clone();
-                let stats =
-                    tokio::task::spawn_blocking(move || load_database(&settings, &*b)).await??;
-                Some((stats, statements))
+                if request.filter.search.is_some() {
+                    // A search's page depends on look-ups the server runs first: there is no
+                    // one statement to run alone.
+                    None
+                } else {
+                    let b = database
+                        .baseline(&request, &data.big_key, dir, s.name)
+                        .await?;
+                    let statements = b.statements();
+                    let settings = settings.clone();
+                    let stats = tokio::task::spawn_blocking(move || load_database(&settings, &*b))
+                        .await??;
+                    Some((stats, statements))
+                }
             }
             _ => None,
         };

@@ -33,7 +33,7 @@ pub enum Kind {
 }
 
 /// The scenarios over `data`, given the cursor `deep` leads from the newest.
-pub fn all(data: &Dataset, deep_cursor: &str, deep: u32) -> Vec<Scenario> {
+pub fn all(data: &Dataset, deep_cursor: &str, deep: u32, email: &str) -> Vec<Scenario> {
     let company = &data.big.id;
     let first = format!("company_id={company}&first=20");
     let products = &data.big.products;
@@ -44,6 +44,7 @@ pub fn all(data: &Dataset, deep_cursor: &str, deep: u32) -> Vec<Scenario> {
     let before = leads_types::Timestamp::from_millis(data.seeded_at - 60 * DAY_MS)
         .expect("recent")
         .to_string();
+    let rare = rare_term(data.big.leads);
     let filtered = format!(
         "company_id={company}&first=20&product_ids%5B%5D={}&product_ids%5B%5D={}&created_after={after}&created_before={before}",
         products[0], products[1]
@@ -104,6 +105,61 @@ pub fn all(data: &Dataset, deep_cursor: &str, deep: u32) -> Vec<Scenario> {
                 },
             },
         },
+        // Searches (an extension). "www." is in four of the seed's eight referrers, and three
+        // leads in four have one: about 37% of leads, through referrers alone.
+        Scenario {
+            name: "search rare",
+            what: format!("`query={rare}` (one lead)"),
+            kind: Kind::List {
+                query: format!("{first}&query={rare}"),
+                expect: Expect {
+                    min_leads: 1,
+                    max_leads: 1,
+                    has_next_page: Some(false),
+                    has_previous_page: Some(false),
+                },
+            },
+        },
+        Scenario {
+            name: "search common",
+            what: "`query=www.` (about 37% of leads)".into(),
+            kind: Kind::List {
+                query: format!("{first}&query=www."),
+                expect: Expect {
+                    min_leads: 20,
+                    max_leads: 20,
+                    has_next_page: Some(true),
+                    has_previous_page: Some(false),
+                },
+            },
+        },
+        Scenario {
+            name: "search none",
+            what: "`query=zqxjv` (no lead)".into(),
+            kind: Kind::List {
+                query: format!("{first}&query=zqxjv"),
+                expect: Expect {
+                    min_leads: 0,
+                    max_leads: 0,
+                    has_next_page: Some(false),
+                    has_previous_page: Some(false),
+                },
+            },
+        },
+        Scenario {
+            name: "search email",
+            what: "`email=` a user's address".into(),
+            kind: Kind::List {
+                // Seeded addresses are letters, digits, `_`, `.` and one `@`.
+                query: format!("{first}&email={}", email.replace('@', "%40")),
+                expect: Expect {
+                    min_leads: 1,
+                    max_leads: 20,
+                    has_next_page: None,
+                    has_previous_page: Some(false),
+                },
+            },
+        },
         Scenario {
             name: "stats by day",
             what: "`new_leads`, two years by day".into(),
@@ -136,6 +192,16 @@ pub fn all(data: &Dataset, deep_cursor: &str, deep: u32) -> Vec<Scenario> {
             kind: Kind::Mixed { list_query: first },
         },
     ]
+}
+
+/// A term in the username and email of one user of the big company, which has `leads` leads.
+/// The seed's usernames are `{first}{last}{i}_{run}`, where user `i` is the `i`-th lead of every
+/// company; `{k}_` is in user `k`'s only, when `k` has as many digits as the largest `i` (any
+/// other `i` ending in `k` is longer, so too large).
+fn rare_term(leads: u64) -> String {
+    let digits = (leads.max(2) - 1).to_string().len() as u32;
+    let low = 10u64.pow(digits - 1);
+    format!("{}_", low + (leads - low) / 3)
 }
 
 /// `GET /api/v1/stats/time_series/{metric}` of the big company over the two years up to the

@@ -54,6 +54,12 @@ impl Leads {
             if let Some(before) = params.created_before {
                 query.append_pair("created_before", &before.to_string());
             }
+            if let Some(text) = &params.query {
+                query.append_pair("query", text);
+            }
+            if let Some(email) = &params.email {
+                query.append_pair("email", email);
+            }
             if let Some(size) = params.page_size {
                 query.append_pair("first", &size.to_string());
             }
@@ -144,6 +150,8 @@ pub struct ListLeadsParams {
     product_ids: Vec<String>,
     created_after: Option<Timestamp>,
     created_before: Option<Timestamp>,
+    query: Option<String>,
+    email: Option<String>,
     page_size: Option<u32>,
     after: Option<String>,
 }
@@ -156,6 +164,8 @@ impl ListLeadsParams {
             product_ids: Vec::new(),
             created_after: None,
             created_before: None,
+            query: None,
+            email: None,
             page_size: None,
             after: None,
         }
@@ -187,6 +197,23 @@ impl ListLeadsParams {
     /// Only leads created strictly before this instant.
     pub fn created_before(mut self, instant: Timestamp) -> Self {
         self.created_before = Some(instant);
+        self
+    }
+
+    /// Only leads whose user's username, name or email, or whose referrer, contains `text`
+    /// (1 to 100 characters; one or two match the start of username, name or email only),
+    /// compared without regard to case. Emails take part only for a key that may see them.
+    /// An extension of this server: Whop's API ignores it.
+    pub fn query(mut self, text: impl Into<String>) -> Self {
+        self.query = Some(text.into());
+        self
+    }
+
+    /// Only leads of the user whose email is exactly `address`, compared without regard to
+    /// case. Needs the `member:email:read` permission (a 403 otherwise). An extension of this
+    /// server: Whop's API ignores it.
+    pub fn email(mut self, address: impl Into<String>) -> Self {
+        self.email = Some(address.into());
         self
     }
 

@@ -200,3 +200,56 @@ async fn the_servers_errors_arrive_typed_with_its_message() {
         .await;
     assert_eq!(empty, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_and_email_filter_by_who_the_lead_is() {
+    let server = TestServer::start(300).await;
+    let client = server.client();
+    let all: Vec<Lead> = client
+        .leads()
+        .list(ListLeadsParams::new(&server.company).page_size(100))
+        .try_collect()
+        .await
+        .unwrap();
+    let has = |lead: &Lead, text: &str| {
+        let user = &lead.user;
+        [
+            Some(&user.username),
+            user.name.as_ref(),
+            user.email.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .chain(lead.referrer.as_ref())
+        .any(|field| field.to_lowercase().contains(text))
+    };
+    let expected: Vec<&str> = all
+        .iter()
+        .filter(|l| has(l, "maria"))
+        .map(|l| l.id.as_str())
+        .collect();
+    assert!(!expected.is_empty(), "the seed has a Maria");
+    let found: Vec<Lead> = client
+        .leads()
+        .list(
+            ListLeadsParams::new(&server.company)
+                .query("MARIA")
+                .page_size(7),
+        )
+        .try_collect()
+        .await
+        .unwrap();
+    assert!(found.iter().map(|l| l.id.as_str()).eq(expected));
+
+    let email = all[0].user.email.clone().expect("an email");
+    let found: Vec<Lead> = client
+        .leads()
+        .list(ListLeadsParams::new(&server.company).email(email.to_uppercase()))
+        .try_collect()
+        .await
+        .unwrap();
+    assert!(!found.is_empty());
+    assert!(found
+        .iter()
+        .all(|l| l.user.email.as_deref() == Some(email.as_str())));
+}

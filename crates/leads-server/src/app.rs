@@ -27,6 +27,8 @@ pub struct Config {
     pub database_url: String,
     /// A PostgreSQL statement running longer is cancelled and its request answered 503.
     pub database_statement_timeout: Duration,
+    /// Whether a transaction pooler stands before PostgreSQL.
+    pub database_pool_mode: storage::postgres::PoolMode,
     /// A request still running after this answers 503.
     pub request_timeout: Duration,
     pub limits: ServerLimits,
@@ -44,6 +46,7 @@ impl Default for Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database_url: storage::DEFAULT_DATABASE_URL.to_owned(),
             database_statement_timeout: storage::postgres::PgSettings::default().statement_timeout,
+            database_pool_mode: storage::postgres::PoolMode::Session,
             request_timeout: Duration::from_secs(30),
             limits: ServerLimits::default(),
             jwt: JwtConfig::default(),
@@ -65,6 +68,7 @@ pub struct App {
 pub async fn build(config: &Config) -> Result<App, StoreError> {
     let pg = storage::postgres::PgSettings {
         statement_timeout: config.database_statement_timeout,
+        pool_mode: config.database_pool_mode,
     };
     let stores = storage::open_with(&config.database_url, pg).await?;
     build_with_stores(stores, config).await

@@ -213,7 +213,7 @@ pub fn settle<T>(request: &PageRequest, mut rows: Vec<T>, found: ProbeAnswers) -
 pub enum CursorError {
     #[error("is not a cursor this server issued")]
     Malformed,
-    #[error("was altered or belongs to another company")]
+    #[error("was altered, or belongs to another company or another query or email")]
     Forged,
 }
 
@@ -241,9 +241,10 @@ impl CursorCodec {
         }
     }
 
-    fn tag(&self, company: &CompanyId, payload: &[u8]) -> Hmac<Sha256> {
+    fn tag(&self, company: &CompanyId, scope: &[u8], payload: &[u8]) -> Hmac<Sha256> {
         let mut mac = self.mac.clone();
         mac.update(company.as_str().as_bytes());
+        mac.update(scope);
         mac.update(payload);
         mac
     }
@@ -252,17 +253,39 @@ impl CursorCodec {
     /// API accepts (up to 255 characters of any script): its bytes are hashed ahead of a payload
     /// of fixed length, so no two companies' cursors can be made to verify alike.
     pub fn encode(&self, company: &CompanyId, position: &Position) -> String {
+        self.encode_scoped(company, b"", position)
+    }
+
+    /// The cursor of `position` bound to `company` and also to `scope`, the filters a cursor must
+    /// be sent back with (the search's [`LeadSearch::cursor_scope`](crate::domain::LeadSearch::cursor_scope)).
+    /// `scope` is empty or starts with a NUL, which no company id holds and no payload starts
+    /// with, so a scoped cursor never verifies for another scope or for none.
+    pub fn encode_scoped(&self, company: &CompanyId, scope: &[u8], position: &Position) -> String {
+        debug_assert!(
+            scope.first().is_none_or(|b| *b == 0),
+            "scope starts with NUL"
+        );
         debug_assert!(position.id.is_generated(), "a stored lead's id");
         let mut bytes = Vec::with_capacity(CURSOR_LEN);
         bytes.push(CURSOR_VERSION);
         bytes.extend_from_slice(&position.created_at.to_be_bytes());
         bytes.extend_from_slice(&position.id.as_str().as_bytes()[LeadId::PREFIX.len()..]);
-        let tag = self.tag(company, &bytes).finalize().into_bytes();
+        let tag = self.tag(company, scope, &bytes).finalize().into_bytes();
         bytes.extend_from_slice(&tag[..TAG_LEN]);
         URL_SAFE_NO_PAD.encode(bytes)
     }
 
     pub fn decode(&self, company: &CompanyId, text: &str) -> Result<Position, CursorError> {
+        self.decode_scoped(company, b"", text)
+    }
+
+    /// The position of a cursor made by [`Self::encode_scoped`] with the same company and scope.
+    pub fn decode_scoped(
+        &self,
+        company: &CompanyId,
+        scope: &[u8],
+        text: &str,
+    ) -> Result<Position, CursorError> {
         let bytes = URL_SAFE_NO_PAD
             .decode(text)
             .map_err(|_| CursorError::Malformed)?;
@@ -270,7 +293,7 @@ impl CursorCodec {
             return Err(CursorError::Malformed);
         }
         let (payload, tag) = bytes.split_at(CURSOR_LEN - TAG_LEN);
-        self.tag(company, payload)
+        self.tag(company, scope, payload)
             .verify_truncated_left(tag)
             .map_err(|_| CursorError::Forged)?;
         let created_at = i64::from_be_bytes(payload[1..9].try_into().expect("8 bytes"));

@@ -53,35 +53,7 @@ async fn walk_forward(
     n: usize,
     expected: &[String],
 ) -> Vec<String> {
-    let mut seen = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let cursor = after
-            .as_ref()
-            .map(|c| format!("&after={c}"))
-            .unwrap_or_default();
-        let page = app.list(key, &format!("{query}&first={n}{cursor}")).await;
-        if page.ids.is_empty() {
-            assert!(!page.has_next && !page.has_previous && page.end_cursor.is_none());
-            break;
-        }
-        seen.extend(page.ids.iter().cloned());
-        assert_eq!(
-            page.has_previous,
-            seen.len() > page.ids.len(),
-            "has_previous_page after {} leads",
-            seen.len()
-        );
-        assert_eq!(
-            page.has_next,
-            seen.len() < expected.len(),
-            "has_next_page after {} leads",
-            seen.len()
-        );
-        assert!(seen.len() <= expected.len() + n, "the walk does not end");
-        after = page.end_cursor.clone();
-    }
-    seen
+    app.walk_forward(key, query, n, expected.len()).await
 }
 
 async fn forward_walks_visit_every_lead_once_in_list_order(app: TestApp) {

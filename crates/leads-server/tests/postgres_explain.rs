@@ -9,9 +9,13 @@
 mod common;
 
 use common::PgDatabase;
-use leads_server::domain::{CompanyId, LeadId, ProductId, UserId};
+use leads_server::domain::{
+    CompanyId, EmailQuery, LeadId, LeadSearch, ProductId, SearchQuery, UserId,
+};
 use leads_server::pagination::{Direction, PageRequest, PageSize, Position};
-use leads_server::storage::postgres::list_statements;
+use leads_server::storage::postgres::{
+    list_statements, referrer_lookup, search_plan, user_lookup, Plan,
+};
 use leads_server::storage::{self, Company, LeadFilter, Product, SeedBatch, SeedLead, User};
 use leads_types::Timestamp;
 
@@ -51,6 +55,7 @@ async fn every_list_query_shape_is_an_index_seek_whatever_the_depth_or_company_s
                     products: products.clone(),
                     created_after,
                     created_before,
+                    search: None,
                 };
                 // No cursor, a cursor near the top, one deep down, and both together.
                 let near = position(total - 30);
@@ -69,7 +74,10 @@ async fn every_list_query_shape_is_an_index_seek_whatever_the_depth_or_company_s
                             after: after.clone(),
                             before: before.clone(),
                         };
-                        for (i, statement) in list_statements(&filter, &page).iter().enumerate() {
+                        for (i, statement) in list_statements(&filter, &page, &Plan::Walk)
+                            .iter()
+                            .enumerate()
+                        {
                             let limit = if i == 0 { 21 } else { 1 } * products.len().max(1);
                             let custom =
                                 explain_custom(&client, &statement.sql, &statement.params()).await;
@@ -98,6 +106,196 @@ async fn every_list_query_shape_is_an_index_seek_whatever_the_depth_or_company_s
         }
     }
     eprintln!("checked {checked} statements, each with its custom and its generic plan");
+}
+
+/// A search finds its users through an index (pg_trgm's GIN index for three or more characters,
+/// a btree for a prefix or an email), never by reading `user_search` or `leads` whole; a rare
+/// term then reads only its candidates by primary key, and a common one walks the company's
+/// index newest first and stops after a page's worth of matches. Over the server's own synthetic
+/// data (`leads seed`: realistic names, emails and referrers), 40,000 leads in one company.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn searches_find_their_users_and_leads_through_indexes() {
+    let Some(database) = PgDatabase::create().await else {
+        return;
+    };
+    let stores = storage::open(&database.url).await.expect("open");
+    let options = leads_server::seed::SeedOptions {
+        companies: 1,
+        leads_per_company: 40_000,
+        products_per_company: 3,
+    };
+    let report = leads_server::seed::seed(&stores.directory, options, |_| {})
+        .await
+        .expect("seed");
+    let company = CompanyId::parse(&report.companies[0].id).unwrap();
+    let client = common::admin_client(&database.url).await;
+    client.batch_execute("ANALYZE").await.expect("analyze");
+    let row = client
+        .query_one("SELECT username, email FROM users ORDER BY id LIMIT 1", &[])
+        .await
+        .unwrap();
+    let (username, email): (String, String) = (row.get(0), row.get(1));
+    // Users of other companies, so that the planner sees a users table too big to read whole
+    // for a rare term (on 40,000 it rightly would). Their names match no term below.
+    client
+        .batch_execute(
+            "INSERT INTO users (id, username, created_at)
+                 SELECT 'user_f' || i, 'filler' || i, 0 FROM generate_series(1, 200000) i;
+             INSERT INTO user_search (user_id, username, name, email)
+                 SELECT 'user_f' || i, 'filler' || i, 'filler person', 'filler' || i || '@filler.test'
+                 FROM generate_series(1, 200000) i;
+             ANALYZE",
+        )
+        .await
+        .expect("filler users");
+    let print = std::env::var_os("EXPLAIN_PRINT").is_some();
+    // The plan is chosen over a pooled connection, as the server's.
+    let mut config = deadpool_postgres::Config::new();
+    config.url = Some(database.url.clone());
+    let pool = config
+        .create_pool(
+            Some(deadpool_postgres::Runtime::Tokio1),
+            tokio_postgres::NoTls,
+        )
+        .expect("pool");
+    let search = |query: Option<&str>, email: Option<&str>| LeadSearch {
+        query: query.map(|q| SearchQuery::parse(q).unwrap()),
+        email: email.map(|e| EmailQuery::parse(e).unwrap()),
+        emails_visible: true,
+    };
+    // (search, whether it is rare enough to merge, the index that finds its users)
+    let cases = [
+        (
+            search(Some(&username.to_uppercase()), None),
+            true,
+            "_trigrams",
+        ),
+        (search(Some("zzqxj"), None), true, "_trigrams"),
+        (search(Some("example"), None), false, "_trigrams"),
+        (search(Some("Jo"), None), false, "user_search_by_"),
+        (search(None, Some(&email)), true, "user_search_by_email"),
+        (search(Some("twitter"), None), false, "_trigrams"),
+    ];
+    for (search, rare, index) in cases {
+        let lookup = user_lookup(&search).expect("a user look-up");
+        let plan = explain_custom(&client, &lookup.sql, &lookup.params()).await;
+        check_lookup(&plan, rare, index, &format!("{search:?}: {}", lookup.sql));
+        if print {
+            eprintln!("---- users of {search:?}\n{plan}");
+        }
+        let chosen = search_plan(
+            pool.get().await.expect("connection"),
+            company.as_str(),
+            &search,
+        )
+        .await
+        .expect("plan");
+        assert_eq!(
+            matches!(chosen, Plan::Candidates(_)),
+            rare,
+            "{search:?} chose {chosen:?}"
+        );
+        if let Some(lookup) = referrer_lookup(company.as_str(), &search) {
+            let plan = explain_custom(&client, &lookup.sql, &lookup.params()).await;
+            let context = format!("{search:?}: {}", lookup.sql);
+            check_lookup(&plan, rare, "leads_referrer_trigrams", &context);
+        }
+        let filter = LeadFilter {
+            company: company.clone(),
+            products: vec![],
+            created_after: None,
+            created_before: None,
+            search: Some(search.clone()),
+        };
+        let deep = Position {
+            created_at: i64::MAX / 2,
+            id: LeadId::parse("lead_zzzzzzzzzzzzz").unwrap(),
+        };
+        for after in [None, Some(deep)] {
+            let page = PageRequest {
+                size: PageSize::new(20).unwrap(),
+                direction: Direction::Forward,
+                after,
+                before: None,
+            };
+            for statement in list_statements(&filter, &page, &chosen) {
+                for (kind, plan) in [
+                    (
+                        "custom",
+                        explain_custom(&client, &statement.sql, &statement.params()).await,
+                    ),
+                    (
+                        "generic",
+                        explain_generic(&client, &statement.sql, &statement.params).await,
+                    ),
+                ] {
+                    let context = format!("{kind} plan of {search:?}: {}\n{plan}", statement.sql);
+                    if print {
+                        eprintln!("---- {context}");
+                    }
+                    // (Products may be read whole: this company has three, on one page.)
+                    assert!(
+                        !plan.contains("Seq Scan on leads") && !plan.contains("Seq Scan on user"),
+                        "a table is read whole: {context}"
+                    );
+                    let leads_index = if rare {
+                        "leads_pkey"
+                    } else {
+                        "leads_by_company_time"
+                    };
+                    assert!(
+                        plan.contains(leads_index),
+                        "leads not read through {leads_index}: {context}"
+                    );
+                    check_few_leads_read(&plan, &context);
+                }
+            }
+        }
+    }
+}
+
+/// A look-up of a rare term reads through `index`, never a table whole; one of a common term may
+/// rather read a table in order until its limit, which it reaches soon.
+fn check_lookup(plan: &str, rare: bool, index: &str, context: &str) {
+    let context = format!("{context}\n{plan}");
+    if rare {
+        assert!(
+            !plan.contains("Seq Scan"),
+            "a table is read whole: {context}"
+        );
+        assert!(plan.contains(index), "not found through {index}: {context}");
+    } else {
+        check_stops_early(plan, &context);
+    }
+}
+
+/// A sequential scan in `plan` stops at the look-up's limit, having thrown few rows away.
+fn check_stops_early(plan: &str, context: &str) {
+    for line in plan
+        .lines()
+        .filter(|l| l.contains("Rows Removed by Filter"))
+    {
+        let removed = number_after(line, "Filter: ");
+        assert!(
+            removed <= 20_000,
+            "{removed} rows read and thrown away: {context}"
+        );
+    }
+}
+
+/// No scan of `leads` returns more than a few pages' worth of rows: the walk of a common term
+/// stops soon, and candidates are few.
+fn check_few_leads_read(plan: &str, context: &str) {
+    for line in plan.lines().filter(|l| l.contains(" on leads ")) {
+        if line.ends_with("(never executed)") {
+            continue;
+        }
+        let read = number_after(line, "rows=") * number_after(line, "loops=");
+        assert!(
+            read <= 1_000,
+            "a scan of leads returned {read} rows: {context}"
+        );
+    }
 }
 
 /// The position of the lead made `n` milliseconds after `BASE` (one lead each millisecond).

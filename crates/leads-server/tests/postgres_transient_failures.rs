@@ -236,6 +236,7 @@ async fn a_statement_held_past_the_statement_timeout_answers_503_and_frees_its_c
     };
     let settings = PgSettings {
         statement_timeout: Duration::from_millis(300),
+        ..PgSettings::default()
     };
     let stores = storage::open_with(&database.url, settings)
         .await

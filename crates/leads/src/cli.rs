@@ -10,6 +10,7 @@ use leads_server::auth::rate_limit::RateLimit;
 use leads_server::exports::ExportSettings;
 use leads_server::seed::{self, SeedOptions};
 use leads_server::server::ServerLimits;
+use leads_server::storage::postgres::PoolMode;
 use leads_server::storage::{self, StoreError};
 use serde::Serialize;
 use std::net::SocketAddr;
@@ -114,6 +115,11 @@ struct ServeArgs {
     /// 503; 0 turns the limit off.
     #[arg(long, env = "LEADS_DATABASE_STATEMENT_TIMEOUT", default_value_t = 10)]
     database_statement_timeout: u64,
+    /// `transaction` when a transaction pooler (PgBouncer's `pool_mode = transaction`) stands
+    /// before PostgreSQL: no statement is prepared across transactions. The URL's
+    /// `?pgbouncer=true` says the same.
+    #[arg(long, env = "LEADS_DATABASE_POOL_MODE", value_enum, default_value_t = PoolModeArg::Session)]
+    database_pool_mode: PoolModeArg,
     /// Directory export files are written to and served from; several instances must share
     /// one. Beside the SQLite file (leads.db-exports/) or in the temporary directory for
     /// PostgreSQL when left out.
@@ -135,6 +141,13 @@ struct ServeArgs {
     public_url: Option<String>,
     #[command(flatten)]
     database: DatabaseArg,
+}
+
+/// How connections reach PostgreSQL (see `leads_server::storage::postgres::PoolMode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum PoolModeArg {
+    Session,
+    Transaction,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -462,6 +475,10 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
         addr: args.addr,
         database_url: args.database.url,
         database_statement_timeout: Duration::from_secs(args.database_statement_timeout),
+        database_pool_mode: match args.database_pool_mode {
+            PoolModeArg::Session => PoolMode::Session,
+            PoolModeArg::Transaction => PoolMode::Transaction,
+        },
         request_timeout: Duration::from_secs(args.request_timeout),
         limits: ServerLimits {
             max_connections: args.max_connections as usize,

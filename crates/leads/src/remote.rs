@@ -86,6 +86,15 @@ pub struct ListArgs {
     /// Only leads created strictly before this RFC 3339 time.
     #[arg(long, value_parser = parse_time, value_name = "TIME")]
     created_before: Option<Timestamp>,
+    /// Only leads whose user's username, name or email, or whose referrer, contains this text,
+    /// ignoring case (1 to 100 characters; one or two match the start of username, name or
+    /// email). An extension of this server.
+    #[arg(long, value_name = "TEXT")]
+    query: Option<String>,
+    /// Only leads of the user with exactly this email, ignoring case. Needs member:email:read.
+    /// An extension of this server.
+    #[arg(long, value_name = "ADDRESS")]
+    email: Option<String>,
     /// Print at most this many leads (newest first); all of them when left out.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     limit: Option<u64>,
@@ -213,6 +222,12 @@ pub async fn list(args: ListArgs) -> Result<(), Failure> {
     }
     if let Some(before) = args.created_before {
         params = params.created_before(before);
+    }
+    if let Some(text) = args.query {
+        params = params.query(text);
+    }
+    if let Some(address) = args.email {
+        params = params.email(address);
     }
 
     let stdout = io::stdout();

@@ -115,6 +115,14 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// The leads of a run that printed NDJSON.
+fn ndjson(output: &Output) -> Vec<Lead> {
+    stdout(output)
+        .lines()
+        .map(|line| serde_json::from_str::<Lead>(line).unwrap())
+        .collect()
+}
+
 fn ids(leads: &[Lead]) -> Vec<String> {
     leads.iter().map(|l| l.id.clone()).collect()
 }
@@ -281,6 +289,60 @@ async fn list_filters_and_limits_as_asked() {
             .collect();
         assert_eq!(listed, ids(&all[..count]), "--limit {limit}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_searches_by_query_and_email() {
+    let server = Server::start(200).await;
+    let expected = server
+        .all(ListLeadsParams::new(&server.company).query("garcia"))
+        .await;
+    assert!(!expected.is_empty(), "the seed has a Garcia");
+    let output = server
+        .leads(&[
+            "list",
+            "--company",
+            &server.company,
+            "--query",
+            "GARCIA",
+            "--format",
+            "ndjson",
+        ])
+        .await;
+    assert_eq!(ids(&ndjson(&output)), ids(&expected));
+
+    let email = expected[0].user.email.clone().expect("an email");
+    let output = server
+        .leads(&[
+            "list",
+            "--company",
+            &server.company,
+            "--email",
+            &email,
+            "--format",
+            "ndjson",
+        ])
+        .await;
+    let listed = ndjson(&output);
+    assert!(!listed.is_empty());
+    assert!(listed
+        .iter()
+        .all(|l| l.user.email.as_deref() == Some(email.as_str())));
+
+    let output = server
+        .leads(&["list", "--company", &server.company, "--query", ""])
+        .await;
+    assert!(
+        output.status.success(),
+        "an empty query means none: {}",
+        stderr(&output)
+    );
+    let too_long = "x".repeat(101);
+    let output = server
+        .leads(&["list", "--company", &server.company, "--query", &too_long])
+        .await;
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("query"), "{}", stderr(&output));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,6 +6,7 @@ pub mod json_text;
 pub mod lead;
 pub mod metadata;
 pub mod permissions;
+pub mod search;
 pub mod stats;
 
 pub use idempotency::{IdempotencyClaim, IdempotencyKey};
@@ -16,3 +17,4 @@ pub use lead::{LeadChange, NewLead, Referrer};
 pub use leads_types::Timestamp;
 pub use metadata::Metadata;
 pub use permissions::{Permission, Permissions};
+pub use search::{fold, EmailQuery, LeadSearch, MatchKind, SearchQuery};

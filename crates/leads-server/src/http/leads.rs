@@ -23,6 +23,14 @@ pub const READ_PERMISSIONS: [Permission; 3] = [
     Permission::AccessPassBasicRead,
 ];
 
+/// What listing with the `email` filter takes: reading, and seeing emails.
+pub const EMAIL_FILTER_PERMISSIONS: [Permission; 4] = [
+    Permission::LeadBasicRead,
+    Permission::MemberBasicRead,
+    Permission::AccessPassBasicRead,
+    Permission::MemberEmailRead,
+];
+
 /// What writing leads takes: `lead:manage` and everything reading takes.
 pub const WRITE_PERMISSIONS: [Permission; 4] = [
     Permission::LeadManage,
@@ -57,12 +65,14 @@ pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
         ("created_before" = Option<String>, Query, description = "Only leads created strictly before this instant (RFC 3339). A leap second (second 60, any fraction) means the start of the next minute.", format = DateTime),
         ("product_ids[]" = Option<Vec<String>>, Query, description = "Only leads of these products (at most 100, with product_ids). Each is any id of 1 to 255 characters without control characters; one that names no product of the company matches no lead.", style = Form, explode),
         ("product_ids" = Option<Vec<String>>, Query, description = "The same filter, as repeated product_ids=.", style = Form, explode),
+        ("query" = Option<String>, Query, description = "Extension (not Whop's; the official SDKs never send it). Only leads whose user's username, name or email, or whose referrer, contains this text, compared after Unicode case folding. One or two characters match the start of the username, name or email only. No character is a wildcard. Emails take part only for a credential with member:email:read. A search's cursors are bound to its query and email.", min_length = 1, max_length = 100),
+        ("email" = Option<String>, Query, description = "Extension (not Whop's; the official SDKs never send it). Only leads of the users whose email is exactly this address, compared after Unicode case folding. Needs member:email:read (403 otherwise).", min_length = 1, max_length = 255),
     ),
     responses(
         (status = 200, description = "A page of leads", body = leads_types::Page<Lead>),
-        (status = 400, description = "A parameter is missing or invalid (an id that is empty, over 255 characters or has control characters; a time that is not RFC 3339; a parameter given twice); `param` names it", body = ErrorBody),
+        (status = 400, description = "A parameter is missing or invalid (an id that is empty, over 255 characters or has control characters; a time that is not RFC 3339; a query or email empty, too long or with control characters; a parameter given twice); `param` names it", body = ErrorBody),
         (status = 401, description = "No credential, or an unknown, revoked or expired one", body = ErrorBody),
-        (status = 403, description = "The credential may not act for this company (a user token whose user is not on its team included) or lacks a permission", body = ErrorBody),
+        (status = 403, description = "The credential may not act for this company (a user token whose user is not on its team included) or lacks a permission (email= needs member:email:read)", body = ErrorBody),
         (status = 429, description = "Too many requests of this operation with this credential", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait before retrying"),
                     ("Retry-After-Ms" = u64, description = "Milliseconds to wait before retrying"))),
@@ -76,18 +86,38 @@ pub async fn list(
     credential: Credential,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let request = ListRequest::parse(query.as_deref().unwrap_or(""), &cursors)?;
+    let mut request = ListRequest::parse(query.as_deref().unwrap_or(""), &cursors)?;
     let company = request.filter.company.clone();
+    // Filtering by email would tell a credential that cannot see emails whose they are.
+    let by_email = request
+        .filter
+        .search
+        .as_ref()
+        .is_some_and(|s| s.email.is_some());
+    let needed: &[Permission] = if by_email {
+        &EMAIL_FILTER_PERMISSIONS
+    } else {
+        &READ_PERMISSIONS
+    };
     let (access, recheck) = credential
-        .authorize_deferred(credentials.as_ref(), &company, &READ_PERMISSIONS)
+        .authorize_deferred(credentials.as_ref(), &company, needed)
         .await?;
+    let view = LeadView::new(&access);
+    let scope = match &mut request.filter.search {
+        Some(search) => {
+            // A query matches emails only for a credential that may see them: no oracle.
+            search.emails_visible = view.show_email;
+            search.cursor_scope()
+        }
+        None => Vec::new(),
+    };
     let page = credential.rechecked(
         leads
             .list_leads(request.filter, request.page, recheck)
             .await?,
     )?;
-    let view = LeadView::new(&access);
-    let cursor = |row: Option<&LeadRow>| row.map(|r| cursors.encode(&company, &r.position()));
+    let cursor =
+        |row: Option<&LeadRow>| row.map(|r| cursors.encode_scoped(&company, &scope, &r.position()));
     let body = Page {
         page_info: PageInfo {
             start_cursor: cursor(page.rows.first()),

@@ -5,7 +5,7 @@
 //! value, and parameters of other API versions that must be ignored.
 
 use super::error::ApiError;
-use crate::domain::{CompanyId, ProductId, Timestamp};
+use crate::domain::{CompanyId, EmailQuery, LeadSearch, ProductId, SearchQuery, Timestamp};
 use crate::pagination::{CursorCodec, Direction, PageRequest, PageSize};
 use crate::storage::LeadFilter;
 
@@ -23,6 +23,8 @@ struct RawParams {
     created_after: Option<String>,
     created_before: Option<String>,
     product_ids: Vec<String>,
+    query: Option<String>,
+    email: Option<String>,
 }
 
 /// A validated list request.
@@ -79,6 +81,8 @@ fn parse_raw(query: &str) -> Result<RawParams, ApiError> {
             "before" => set_once(&mut raw.before, "before", value)?,
             "created_after" => set_once(&mut raw.created_after, "created_after", value)?,
             "created_before" => set_once(&mut raw.created_before, "created_before", value)?,
+            "query" => set_once(&mut raw.query, "query", value)?,
+            "email" => set_once(&mut raw.email, "email", value)?,
             key if is_array_key(key, "product_ids") => {
                 if raw.product_ids.len() == MAX_PRODUCT_IDS {
                     return Err(ApiError::invalid(
@@ -136,12 +140,34 @@ impl ListRequest {
             (None, Some(last)) => (page_size("last", last)?, Direction::Backward),
             (None, None) => (PageSize::default(), Direction::Forward),
         };
+        let query = raw
+            .query
+            .as_deref()
+            .map(SearchQuery::parse)
+            .transpose()
+            .map_err(|why| ApiError::invalid("query", why))?;
+        let email = raw
+            .email
+            .as_deref()
+            .map(EmailQuery::parse)
+            .transpose()
+            .map_err(|why| ApiError::invalid("email", why))?;
+        // Whether emails may be searched is the credential's to say; the handler sets it.
+        let search = (query.is_some() || email.is_some()).then_some(LeadSearch {
+            query,
+            email,
+            emails_visible: false,
+        });
+        let scope = search
+            .as_ref()
+            .map(LeadSearch::cursor_scope)
+            .unwrap_or_default();
         let cursor = |name: &str, value: &Option<String>| {
             value
                 .as_deref()
                 .map(|text| {
                     cursors
-                        .decode(&company, text)
+                        .decode_scoped(&company, &scope, text)
                         .map_err(|e| ApiError::invalid(name, e))
                 })
                 .transpose()
@@ -177,6 +203,7 @@ impl ListRequest {
                 products,
                 created_after,
                 created_before,
+                search,
             },
             page,
         })

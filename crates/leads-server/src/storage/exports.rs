@@ -76,6 +76,8 @@ impl ExportSpec {
                 .collect(),
             created_after: self.created_after,
             created_before: self.created_before,
+            // Whop's export filters have no search.
+            search: None,
         }
     }
 }

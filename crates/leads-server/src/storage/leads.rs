@@ -2,7 +2,7 @@
 
 use super::StoreResult;
 use crate::domain::{
-    CompanyId, IdempotencyClaim, KeyId, LeadChange, LeadId, NewLead, ProductId, UserId,
+    CompanyId, IdempotencyClaim, KeyId, LeadChange, LeadId, LeadSearch, NewLead, ProductId, UserId,
 };
 use crate::pagination::{PageRequest, Position, Positioned};
 use async_trait::async_trait;
@@ -92,6 +92,24 @@ pub struct LeadFilter {
     pub products: Vec<ProductId>,
     pub created_after: Option<i64>,
     pub created_before: Option<i64>,
+    /// The `query` and `email` filters (an extension), if either was given.
+    pub search: Option<LeadSearch>,
+}
+
+/// Past this many candidate leads (the leads in the company of the users a search matches, and
+/// those whose referrer it matches), a search walks the company's leads newest first and filters
+/// them instead of merging the candidates: a term that common fills a page within a few hundred
+/// leads of the walk.
+pub const SEARCH_CANDIDATE_LIMIT: usize = 1000;
+
+/// How a search's page finds its rows (see the backends' `leads/search.rs`). `K` is how a
+/// backend names a lead: SQLite's rowid, PostgreSQL's id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SearchPlan<K> {
+    /// Walk the company's leads in list order, keeping those that match.
+    Walk,
+    /// Read only these leads, which hold every match.
+    Candidates(Vec<K>),
 }
 
 /// A page of leads in list order with its exact flags.

@@ -33,7 +33,10 @@ pub use credentials::{
 pub use directory::{Company, DirectoryStore, Member, Product, SeedBatch, SeedLead, User};
 pub use exports::{ExportRow, ExportStatus, ExportStore};
 pub use imports::{ImportStore, LeadKey};
-pub use leads::{CreatedLead, LeadFilter, LeadPage, LeadParties, LeadRow, LeadStore};
+pub use leads::{
+    CreatedLead, LeadFilter, LeadPage, LeadParties, LeadRow, LeadStore, SearchPlan,
+    SEARCH_CANDIDATE_LIMIT,
+};
 pub use stats::StatsStore;
 
 use async_trait::async_trait;

@@ -253,6 +253,73 @@ impl TestApp {
         assert_eq!(status, StatusCode::OK, "GET /leads?{query}: {body}");
         Page::from(body)
     }
+
+    /// Walks `query` forward with `first=n`, checking both flags on every page; the ids visited.
+    pub async fn walk_forward(
+        &self,
+        key: &str,
+        query: &str,
+        n: usize,
+        total: usize,
+    ) -> Vec<String> {
+        let mut seen = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let cursor = after
+                .as_ref()
+                .map(|c| format!("&after={c}"))
+                .unwrap_or_default();
+            let page = self.list(key, &format!("{query}&first={n}{cursor}")).await;
+            if page.ids.is_empty() {
+                assert!(!page.has_next && !page.has_previous && page.end_cursor.is_none());
+                break;
+            }
+            seen.extend(page.ids.iter().cloned());
+            assert_eq!(
+                page.has_previous,
+                seen.len() > page.ids.len(),
+                "{query}: has_previous_page"
+            );
+            assert_eq!(page.has_next, seen.len() < total, "{query}: has_next_page");
+            assert!(seen.len() <= total + n, "{query}: the walk does not end");
+            after = page.end_cursor.clone();
+        }
+        seen
+    }
+
+    /// Walks `query` backward with `last=n`, checking both flags on every page; the ids in list order.
+    pub async fn walk_backward(
+        &self,
+        key: &str,
+        query: &str,
+        n: usize,
+        total: usize,
+    ) -> Vec<String> {
+        let mut pages: Vec<Vec<String>> = Vec::new();
+        let mut before: Option<String> = None;
+        loop {
+            let cursor = before
+                .as_ref()
+                .map(|c| format!("&before={c}"))
+                .unwrap_or_default();
+            let page = self.list(key, &format!("{query}&last={n}{cursor}")).await;
+            if page.ids.is_empty() {
+                assert!(!page.has_next && !page.has_previous);
+                break;
+            }
+            let after_this: usize = pages.iter().map(Vec::len).sum();
+            assert_eq!(page.has_next, after_this > 0, "{query}: has_next_page");
+            assert_eq!(
+                page.has_previous,
+                after_this + page.ids.len() < total,
+                "{query}: has_previous_page"
+            );
+            assert!(after_this <= total + n, "{query}: the walk does not end");
+            before = page.start_cursor.clone();
+            pages.push(page.ids);
+        }
+        pages.into_iter().rev().flatten().collect()
+    }
 }
 
 /// Serves the app over `store` on a free port until the test ends; answers its base URL.
@@ -435,32 +502,54 @@ fn skipped_loudly() {
     });
 }
 
-/// A plain connection to the server `url` names, for creating and dropping databases.
+/// A plain connection to the server `url` names, for creating and dropping databases. The
+/// server's own `pgbouncer=true` is left out of the URL; what runs on this connection is sent
+/// over the simple protocol, which a transaction pooler passes through.
 pub async fn admin_client(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+    let url = without_pgbouncer(url);
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
         .await
         .unwrap_or_else(|e| {
             panic!(
                 "cannot connect to LEADS_TEST_DATABASE_URL ({}): {e}",
-                storage::redact_url(url)
+                storage::redact_url(&url)
             )
         });
     tokio::spawn(connection);
     client
 }
 
-async fn drop_stale_databases(admin: &tokio_postgres::Client, now: u64) {
-    let Ok(rows) = admin
-        .query(
-            "SELECT datname FROM pg_database WHERE datname LIKE 'leads\\_t\\_%'",
-            &[],
+/// `url` without the `pgbouncer` parameter, which only the leads server reads.
+fn without_pgbouncer(url: &str) -> String {
+    let Some((base, query)) = url.split_once('?') else {
+        return url.to_owned();
+    };
+    let rest: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(
+            form_urlencoded::parse(query.as_bytes()).filter(|(name, _)| name != "pgbouncer"),
         )
+        .finish();
+    if rest.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{rest}")
+    }
+}
+
+async fn drop_stale_databases(admin: &tokio_postgres::Client, now: u64) {
+    let Ok(messages) = admin
+        .simple_query("SELECT datname FROM pg_database WHERE datname LIKE 'leads\\_t\\_%'")
         .await
     else {
         return;
     };
-    for row in rows {
-        let name: String = row.get(0);
+    for message in messages {
+        let tokio_postgres::SimpleQueryMessage::Row(row) = message else {
+            continue;
+        };
+        let Some(name) = row.get(0).map(str::to_owned) else {
+            continue;
+        };
         let made = name
             .split('_')
             .nth(2)

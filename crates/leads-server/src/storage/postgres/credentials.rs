@@ -2,6 +2,7 @@
 //! listing and revocation. Each is one statement, its own transaction; the lookups run on every request, so
 //! every instance sees a revocation, an expiry or an uninstall at once.
 
+use super::sql::{PgClient as Client, Sql};
 use super::{execute, insert_for_company, pg_error, query_opt, ts, PgStore};
 use crate::domain::{AppId, CompanyId, KeyId, Permissions, Timestamp, UserId, UserTokenId};
 use crate::storage::{
@@ -9,7 +10,6 @@ use crate::storage::{
     StoreResult, TeamMember, UserToken,
 };
 use async_trait::async_trait;
-use deadpool_postgres::{Client, GenericClient};
 use tokio_postgres::Row;
 
 #[async_trait]

@@ -1,7 +1,9 @@
 //! The directory for PostgreSQL: companies, products, users and members, and bulk seeding.
 
+use super::leads::search;
+use super::sql::{PgClient, PgTx, Sql};
 use super::{insert_for_company, is_unique_violation, pg_error, stats, PgStore};
-use crate::domain::{CompanyId, MemberId, ProductId, UserId};
+use crate::domain::{fold, CompanyId, MemberId, ProductId, UserId};
 use crate::storage::{
     Company, DirectoryStore, Member, Product, SeedBatch, StoreError, StoreResult, User,
 };
@@ -69,7 +71,9 @@ impl DirectoryStore for PgStore {
             name,
             created_at: Timestamp::now(),
         };
-        let client = self.client().await?;
+        let mut client = self.client().await?;
+        // The user and its search row in one transaction.
+        let client = client.transaction().await.map_err(pg_error)?;
         let statement = client
             .prepare_cached(
                 "INSERT INTO users (id, username, email, name, created_at)
@@ -96,6 +100,15 @@ impl DirectoryStore for PgStore {
                     pg_error(e)
                 }
             })?;
+        search::index_users(
+            &client,
+            &[user.id.as_str()],
+            &[user.username.as_str()],
+            &[user.name.as_deref()],
+            &[user.email.as_deref()],
+        )
+        .await?;
+        client.commit().await.map_err(pg_error)?;
         Ok(user)
     }
 
@@ -165,7 +178,7 @@ impl DirectoryStore for PgStore {
     }
 }
 
-async fn insert_seed(client: &mut deadpool_postgres::Client, batch: &SeedBatch) -> StoreResult<()> {
+async fn insert_seed(client: &mut PgClient, batch: &SeedBatch) -> StoreResult<()> {
     // One statement per table, each row's values as arrays: one round trip for thousands of rows.
     let tx = client.transaction().await.map_err(pg_error)?;
     let companies = &batch.companies;
@@ -231,6 +244,19 @@ async fn insert_seed(client: &mut deadpool_postgres::Client, batch: &SeedBatch) 
         ],
     )
     .await?;
+    if !users.is_empty() {
+        search::index_users(
+            &tx,
+            &users.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(),
+            &users
+                .iter()
+                .map(|u| u.username.as_str())
+                .collect::<Vec<_>>(),
+            &users.iter().map(|u| u.name.as_deref()).collect::<Vec<_>>(),
+            &users.iter().map(|u| u.email.as_deref()).collect::<Vec<_>>(),
+        )
+        .await?;
+    }
     let members = &batch.members;
     insert_rows(
         &tx,
@@ -258,10 +284,10 @@ async fn insert_seed(client: &mut deadpool_postgres::Client, batch: &SeedBatch) 
     insert_rows(
         &tx,
         leads.len(),
-        "INSERT INTO leads (id, company_id, user_id, product_id, referrer, metadata, created_at, updated_at)
-         SELECT id, company_id, user_id, product_id, referrer, metadata, created_at, created_at
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[])
-           AS t(id, company_id, user_id, product_id, referrer, metadata, created_at)",
+        "INSERT INTO leads (id, company_id, user_id, product_id, referrer, metadata, created_at, updated_at, referrer_folded)
+         SELECT id, company_id, user_id, product_id, referrer, metadata, created_at, created_at, referrer_folded
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[])
+           AS t(id, company_id, user_id, product_id, referrer, metadata, created_at, referrer_folded)",
         &[
             &leads.iter().map(|l| l.id.as_str()).collect::<Vec<_>>(),
             &leads.iter().map(|l| l.company_id.as_str()).collect::<Vec<_>>(),
@@ -270,6 +296,10 @@ async fn insert_seed(client: &mut deadpool_postgres::Client, batch: &SeedBatch) 
             &leads.iter().map(|l| l.referrer.as_deref()).collect::<Vec<_>>(),
             &leads.iter().map(|l| l.metadata.as_deref()).collect::<Vec<_>>(),
             &leads.iter().map(|l| l.created_at).collect::<Vec<_>>(),
+            &leads
+                .iter()
+                .map(|l| l.referrer.as_deref().map(fold))
+                .collect::<Vec<_>>(),
         ],
     )
     .await?;
@@ -306,7 +336,7 @@ async fn insert_seed(client: &mut deadpool_postgres::Client, batch: &SeedBatch) 
 
 /// Runs one bulk insert, unless it has no rows.
 async fn insert_rows(
-    tx: &deadpool_postgres::Transaction<'_>,
+    tx: &PgTx<'_>,
     rows: usize,
     sql: &str,
     params: &[&(dyn ToSql + Sync)],

@@ -3,6 +3,7 @@
 //! snapshot read, one REPEATABLE READ transaction fetched through a portal a batch at a time.
 
 use super::leads::{lead_row, snapshot_queries};
+use super::sql::Sql;
 use super::{execute, insert_for_company, pg_error, query_opt, PgStore};
 use crate::domain::{CompanyId, ExportId};
 use crate::storage::exports::{
@@ -290,10 +291,7 @@ impl ExportStore for PgStore {
     ) -> StoreResult<()> {
         let mut client = self.client().await?;
         let tx = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
+            .transaction_with(IsolationLevel::RepeatableRead, true)
             .await
             .map_err(pg_error)?;
         let (count, rows) = snapshot_queries(&filter);
@@ -312,13 +310,17 @@ impl ExportStore for PgStore {
         }
         // A portal fetched a batch at a time: each fetch is its own statement (within the
         // statement timeout), and only one batch is in memory here at once.
-        let statement = tx.prepare(&rows.sql).await.map_err(pg_error)?;
+        // Prepared afresh and closed again (dropped) before the COMMIT, so it never outlives
+        // the transaction, as a transaction pooler requires.
+        let statement = tx.inner().prepare(&rows.sql).await.map_err(pg_error)?;
         let portal = tx
+            .inner()
             .bind(&statement, &rows.params())
             .await
             .map_err(pg_error)?;
         loop {
             let fetched = tx
+                .inner()
                 .query_portal(&portal, SNAPSHOT_BATCH as i32)
                 .await
                 .map_err(pg_error)?;
@@ -335,6 +337,8 @@ impl ExportStore for PgStore {
                 break;
             }
         }
+        drop(portal);
+        drop(statement);
         tx.commit().await.map_err(pg_error)
     }
 }

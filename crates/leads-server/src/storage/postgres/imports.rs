@@ -1,5 +1,6 @@
 //! Import look-ups for PostgreSQL: each one statement over arrays, one round trip per batch.
 
+use super::sql::Sql;
 use super::{pg_error, PgStore};
 use crate::domain::CompanyId;
 use crate::storage::{ImportStore, LeadKey, StoreResult};

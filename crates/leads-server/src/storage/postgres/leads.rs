@@ -12,8 +12,10 @@
 //! flags, and the re-check of a remembered API key, are scalar subqueries in its select list,
 //! which PostgreSQL runs once (as init plans) beside the scan.
 
+pub mod search;
 mod writes;
 
+use super::sql::{PgClient, Sql};
 use super::{pg_error, query_opt, stats, PgStore};
 use crate::domain::{CompanyId, IdempotencyClaim, KeyId, LeadChange, LeadId, NewLead, UserId};
 use crate::pagination::{self, Edge, Order, PageRequest, Position, ProbeAnswers, Probes};
@@ -22,7 +24,6 @@ use crate::storage::{
 };
 use async_trait::async_trait;
 use bytes::BytesMut;
-use deadpool_postgres::GenericClient;
 use std::fmt::Write;
 use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use tokio_postgres::Row;
@@ -127,12 +128,16 @@ pub(super) const LEAD_JOINS: &str = "CROSS JOIN LATERAL (
 
 /// A page of `filter`'s leads. With `recheck`, `None` when that key has been revoked.
 pub(super) async fn list(
-    client: &deadpool_postgres::Client,
+    client: &PgClient,
     filter: &LeadFilter,
     page: &PageRequest,
     recheck: Option<&KeyId>,
 ) -> StoreResult<Option<LeadPage>> {
-    let rows = page_query(filter, page, recheck).run(client).await?;
+    let plan = match &filter.search {
+        Some(s) => search::plan(client, filter.company.as_str(), s).await?,
+        None => search::Plan::Walk,
+    };
+    let rows = page_query(filter, page, &plan, recheck).run(client).await?;
     let key_valid = match (recheck, rows.first()) {
         (None, _) => true,
         (Some(_), Some(row)) => row.try_get::<_, Option<bool>>(14).map_err(pg_error)? == Some(true),
@@ -159,7 +164,7 @@ pub(super) async fn list(
 }
 
 /// Whether the API key `id` exists and is not revoked.
-pub(super) async fn key_is_valid(client: &impl GenericClient, key: &KeyId) -> StoreResult<bool> {
+pub(super) async fn key_is_valid(client: &impl Sql, key: &KeyId) -> StoreResult<bool> {
     let statement = client
         .prepare_cached("SELECT revoked_at IS NULL FROM api_keys WHERE id = $1")
         .await
@@ -253,7 +258,7 @@ impl Query {
             .collect()
     }
 
-    async fn run(&self, client: &impl GenericClient) -> StoreResult<Vec<Row>> {
+    async fn run(&self, client: &impl Sql) -> StoreResult<Vec<Row>> {
         let statement = client.prepare_cached(&self.sql).await.map_err(pg_error)?;
         client
             .query(&statement, &self.params())
@@ -331,6 +336,9 @@ fn conditions(
         );
         let _ = write!(sql, " AND (l.created_at, l.id) {op} ({t}, {id})");
     }
+    if let Some(s) = &filter.search {
+        let _ = write!(sql, " AND {}", search::condition(q, s));
+    }
     sql
 }
 
@@ -343,11 +351,20 @@ enum Side<'a> {
     Newer(&'a Position),
 }
 
+/// ` AND l.product_id = ANY(...)` for a product filter, or nothing.
+fn products_condition(q: &mut Query, filter: &LeadFilter) -> String {
+    if filter.products.is_empty() {
+        return String::new();
+    }
+    let products = q.bind_products(filter);
+    format!(" AND l.product_id = ANY({products}::text[])")
+}
+
 /// A probe as a boolean expression: whether a lead matching the filter lies on `side`. It reads
 /// the first row there in index order, if any; not `EXISTS`, whose subquery PostgreSQL strips of
 /// its ORDER BY and LIMIT and may then plan as a sequential scan hoping for an early match.
 /// Filtered by products, it is one seek per product, like the scan, however rare the products.
-fn probe(q: &mut Query, filter: &LeadFilter, side: Side<'_>) -> String {
+fn probe(q: &mut Query, filter: &LeadFilter, plan: &search::Plan, side: Side<'_>) -> String {
     let (conditions, order) = match side {
         Side::Older(at) => (
             conditions(q, filter, Some(Edge::from(at)), None),
@@ -358,7 +375,16 @@ fn probe(q: &mut Query, filter: &LeadFilter, side: Side<'_>) -> String {
             "l.created_at ASC, l.id ASC",
         ),
     };
-    let first = if filter.products.is_empty() {
+    let first = if let search::Plan::Candidates(ids) = plan {
+        let candidates = q.bind(search::candidates_param(ids));
+        let products = products_condition(q, filter);
+        format!(
+            "SELECT true FROM unnest({candidates}::text[]) AS c(id)
+             CROSS JOIN LATERAL (
+                 SELECT 1 FROM leads l WHERE l.id = c.id AND {conditions}{products}) l
+             LIMIT 1"
+        )
+    } else if filter.products.is_empty() {
         format!("SELECT true FROM leads l WHERE {conditions} ORDER BY {order} LIMIT 1")
     } else {
         let products = q.bind_products(filter);
@@ -375,7 +401,12 @@ fn probe(q: &mut Query, filter: &LeadFilter, side: Side<'_>) -> String {
 
 /// The page's one statement: the scan's rows, each with the probes' answers (columns 12 and 13)
 /// and, with `recheck`, whether that key is still valid (column 14).
-fn page_query(filter: &LeadFilter, page: &PageRequest, recheck: Option<&KeyId>) -> Query {
+fn page_query(
+    filter: &LeadFilter,
+    page: &PageRequest,
+    plan: &search::Plan,
+    recheck: Option<&KeyId>,
+) -> Query {
     let mut q = Query::default();
     let scan = &pagination::plan(page);
     let order = match scan.order {
@@ -389,7 +420,17 @@ fn page_query(filter: &LeadFilter, page: &PageRequest, recheck: Option<&KeyId>) 
         scan.newer_than.as_ref().map(Edge::beyond),
     );
     let limit = q.bind(Param::Int(scan.limit as i64));
-    let rows = if filter.products.is_empty() {
+    let rows = if let search::Plan::Candidates(ids) = plan {
+        // The few candidates by primary key, sorted.
+        let candidates = q.bind(search::candidates_param(ids));
+        let products = products_condition(&mut q, filter);
+        format!(
+            "SELECT l.* FROM unnest({candidates}::text[]) AS c(id)
+             CROSS JOIN LATERAL (
+                 SELECT * FROM leads l WHERE l.id = c.id AND {base}{products}) l
+             ORDER BY {order} LIMIT {limit}"
+        )
+    } else if filter.products.is_empty() {
         format!("SELECT l.* FROM leads l WHERE {base} ORDER BY {order} LIMIT {limit}")
     } else {
         // One bounded seek per product, merged: never a scan over the company's other leads.
@@ -406,10 +447,12 @@ fn page_query(filter: &LeadFilter, page: &PageRequest, recheck: Option<&KeyId>) 
         at_or_older_than,
         at_or_newer_than,
     } = pagination::probes(page);
-    let older =
-        at_or_older_than.map_or("false".into(), |at| probe(&mut q, filter, Side::Older(&at)));
-    let newer =
-        at_or_newer_than.map_or("false".into(), |at| probe(&mut q, filter, Side::Newer(&at)));
+    let older = at_or_older_than.map_or("false".into(), |at| {
+        probe(&mut q, filter, plan, Side::Older(&at))
+    });
+    let newer = at_or_newer_than.map_or("false".into(), |at| {
+        probe(&mut q, filter, plan, Side::Newer(&at))
+    });
     let key = recheck.map_or("NULL::boolean".into(), |key| {
         format!(
             "(SELECT revoked_at IS NULL FROM api_keys WHERE id = {})",
@@ -445,7 +488,7 @@ pub(super) fn lead_row(row: &Row) -> StoreResult<LeadRow> {
 
 /// The lead `id` if it is `company`'s.
 pub(super) async fn find(
-    client: &impl GenericClient,
+    client: &impl Sql,
     company: &CompanyId,
     id: &LeadId,
 ) -> StoreResult<Option<LeadRow>> {
@@ -466,13 +509,13 @@ pub(super) async fn find(
 /// remembered API key). For measuring the database alone with the server's very SQL
 /// (`leads-bench`).
 pub fn issued_statement(filter: &LeadFilter, page: &PageRequest, recheck: Option<&KeyId>) -> Query {
-    page_query(filter, page, recheck)
+    page_query(filter, page, &search::Plan::Walk, recheck)
 }
 
 /// The statements a list request can run, for `EXPLAIN` in tests: its page statement, then each
 /// probe it holds on its own, so that the plan of each can be checked closely.
-pub fn list_statements(filter: &LeadFilter, page: &PageRequest) -> Vec<Query> {
-    let mut out = vec![page_query(filter, page, None)];
+pub fn list_statements(filter: &LeadFilter, page: &PageRequest, plan: &search::Plan) -> Vec<Query> {
+    let mut out = vec![page_query(filter, page, plan, None)];
     let probes = pagination::probes(page);
     let sides = [
         probes.at_or_older_than.as_ref().map(Side::Older),
@@ -480,7 +523,7 @@ pub fn list_statements(filter: &LeadFilter, page: &PageRequest) -> Vec<Query> {
     ];
     for side in sides.into_iter().flatten() {
         let mut q = Query::default();
-        let probe = probe(&mut q, filter, side);
+        let probe = probe(&mut q, filter, plan, side);
         q.sql = format!("SELECT {probe}");
         out.push(q);
     }
@@ -488,7 +531,7 @@ pub fn list_statements(filter: &LeadFilter, page: &PageRequest) -> Vec<Query> {
 }
 
 pub(super) async fn lead_parties(
-    client: &deadpool_postgres::Client,
+    client: &PgClient,
     id: &LeadId,
 ) -> StoreResult<Option<LeadParties>> {
     let row = query_opt(

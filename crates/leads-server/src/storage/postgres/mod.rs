@@ -13,10 +13,14 @@ mod directory;
 mod exports;
 mod imports;
 mod leads;
+mod sql;
 mod stats;
 mod tls;
 
+pub use leads::search::{contains_pattern, referrer_lookup, user_leads_lookup, user_lookup, Plan};
 pub use leads::{issued_statement, list_statements, Param, Query};
+pub use sql::PoolMode;
+use sql::{PgClient, Sql, Statements};
 
 use super::{Database, PoolStatus, StoreError, StoreResult};
 use crate::domain::CompanyId;
@@ -46,10 +50,17 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../../migrations/postgres/0004_lead_counts.sql"),
     ),
     (
+        5,
+        include_str!("../../../migrations/postgres/0005_search.sql"),
+    ),
+    (
         7,
         include_str!("../../../migrations/postgres/0007_exports.sql"),
     ),
 ];
+
+/// The migration that made the search tables, which the application then fills.
+const SEARCH_MIGRATION: i64 = 5;
 
 /// Connections one instance keeps at most. Several instances share the server's
 /// `max_connections` (100 by default), so this stays modest.
@@ -71,18 +82,23 @@ pub struct PgSettings {
     /// A statement running longer is cancelled by the server (`statement_timeout`), and the
     /// request answered 503, instead of holding its connection. Zero turns the limit off.
     pub statement_timeout: Duration,
+    /// Whether a transaction pooler stands between the server and PostgreSQL
+    /// ([`PoolMode::Transaction`]); the URL's `pgbouncer=true` says so too.
+    pub pool_mode: PoolMode,
 }
 
 impl Default for PgSettings {
     fn default() -> Self {
         Self {
             statement_timeout: Duration::from_secs(10),
+            pool_mode: PoolMode::Session,
         }
     }
 }
 
 pub struct PgStore {
     pool: Pool,
+    statements: Statements,
 }
 
 impl PgStore {
@@ -94,6 +110,8 @@ impl PgStore {
     /// the certificate does not list, a server without TLS, a certificate file not found.
     pub async fn open(url: &str, settings: PgSettings) -> StoreResult<Self> {
         let (url, tls) = tls::split_url(url)?;
+        let (url, pgbouncer) = sql::split_pool_mode(&url)?;
+        let pool_mode = pgbouncer.unwrap_or(settings.pool_mode);
         let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
             // The URL may hold a password: say what is wrong, never echo it.
             StoreError::Internal(format!("the database URL is not a PostgreSQL URL: {e}"))
@@ -105,16 +123,27 @@ impl PgStore {
         if config.get_application_name().is_none() {
             config.application_name("leads");
         }
-        // Set at connect, so it costs no round trip and holds on every pooled connection.
-        let timeout = format!(
-            "-c statement_timeout={}",
-            settings.statement_timeout.as_millis()
-        );
-        let options = match config.get_options() {
-            Some(given) => format!("{given} {timeout}"),
-            None => timeout,
-        };
-        config.options(&options);
+        match pool_mode {
+            // Set at connect, so it costs no round trip and holds on every pooled connection.
+            PoolMode::Session => {
+                let timeout = format!(
+                    "-c statement_timeout={}",
+                    settings.statement_timeout.as_millis()
+                );
+                let options = match config.get_options() {
+                    Some(given) => format!("{given} {timeout}"),
+                    None => timeout,
+                };
+                config.options(&options);
+            }
+            // A transaction pooler neither passes startup options on nor keeps session
+            // settings: the timeout belongs on the role or database, where every server
+            // connection the pooler makes takes it.
+            PoolMode::Transaction if !settings.statement_timeout.is_zero() => tracing::warn!(
+                "through a transaction pooler the statement timeout is not sent; set it on the database role (ALTER ROLE ... SET statement_timeout = '10s')"
+            ),
+            PoolMode::Transaction => {}
+        }
         let manager = Manager::from_config(
             config,
             tls.connector()?,
@@ -131,14 +160,18 @@ impl PgStore {
             .recycle_timeout(Some(CONNECTION_WAIT))
             .build()
             .map_err(|e| StoreError::Internal(format!("cannot make the connection pool: {e}")))?;
-        let store = Self { pool };
+        let store = Self {
+            pool,
+            statements: Statements::new(pool_mode),
+        };
         store.migrate().await?;
         store.make_cursor_secret().await?;
         Ok(store)
     }
 
-    async fn client(&self) -> StoreResult<deadpool_postgres::Client> {
-        self.pool.get().await.map_err(pool_error)
+    async fn client(&self) -> StoreResult<PgClient> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        Ok(PgClient::new(client, self.statements.clone()))
     }
 
     /// Runs `work` (a whole transaction, or one statement) on a pooled connection, and runs it
@@ -154,7 +187,7 @@ impl PgStore {
     /// are not retried here.
     pub(super) async fn retrying<T, F, Fut>(&self, mut work: F) -> StoreResult<T>
     where
-        F: FnMut(deadpool_postgres::Client) -> Fut,
+        F: FnMut(PgClient) -> Fut,
         Fut: Future<Output = StoreResult<T>>,
     {
         let mut backoff = FIRST_BACKOFF;
@@ -225,7 +258,7 @@ impl From<tokio_postgres::Error> for Migration {
     }
 }
 
-async fn migrate_once(client: &mut deadpool_postgres::Client) -> Result<(), Migration> {
+async fn migrate_once(client: &mut PgClient) -> Result<(), Migration> {
     // Looked up first so that a start on a migrated database raises no "already exists" notice.
     let exists = client
         .query_opt(
@@ -263,6 +296,10 @@ async fn migrate_once(client: &mut deadpool_postgres::Client) -> Result<(), Migr
         )
         .await?;
         tx.batch_execute(sql).await?;
+        if *version == SEARCH_MIGRATION {
+            // Folding is the application's: the rows already there are folded here.
+            leads::search::backfill(&tx).await?;
+        }
         tracing::info!(version, "applied migration");
     }
     tx.commit().await?;
@@ -380,9 +417,20 @@ fn ts(millis: i64) -> Timestamp {
     Timestamp::from_millis(millis).unwrap_or_else(|| Timestamp::from_millis(0).expect("epoch"))
 }
 
+/// The plan a list with `search` in `company` takes, chosen on `client` (a direct connection)
+/// as the list chooses it: for the plan tests.
+pub async fn search_plan(
+    client: deadpool_postgres::Client,
+    company: &str,
+    search: &crate::domain::LeadSearch,
+) -> StoreResult<Plan> {
+    let client = PgClient::new(client, Statements::new(PoolMode::Session));
+    leads::search::plan(&client, company, search).await
+}
+
 /// Runs a prepared (cached) statement that answers at most one row.
 pub(super) async fn query_opt(
-    client: &deadpool_postgres::Client,
+    client: &impl Sql,
     sql: &str,
     params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
 ) -> StoreResult<Option<tokio_postgres::Row>> {
@@ -392,7 +440,7 @@ pub(super) async fn query_opt(
 
 /// Runs a prepared (cached) statement and answers how many rows it wrote.
 pub(super) async fn execute(
-    client: &deadpool_postgres::Client,
+    client: &impl Sql,
     sql: &str,
     params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
 ) -> StoreResult<u64> {
@@ -403,7 +451,7 @@ pub(super) async fn execute(
 /// Runs a statement that writes one row only when `company` exists; none written means it does
 /// not. Companies are never deleted, so the check cannot go stale before COMMIT.
 async fn insert_for_company(
-    client: &deadpool_postgres::Client,
+    client: &impl Sql,
     company: &CompanyId,
     sql: &str,
     params: &[&(dyn tokio_postgres::types::ToSql + Sync)],

@@ -2,6 +2,7 @@
 //! runs inside the write's own transaction, or is part of its one statement), and read by time
 //! range in one statement.
 
+use super::sql::Sql;
 use super::{pg_error, PgStore};
 use crate::domain::{CompanyId, LeadChange, LeadId, NewLead};
 use crate::storage::stats::{
@@ -9,7 +10,6 @@ use crate::storage::stats::{
     DAY_MS, QUARTER_MS,
 };
 use crate::storage::{SeedBatch, StoreResult};
-use deadpool_postgres::GenericClient;
 use std::collections::HashSet;
 
 /// A `WITH` item for the statement that inserts a lead (whose insert is the item `ins`, with the
@@ -39,7 +39,7 @@ pub(super) fn new_lead_params(lead: &NewLead, now: i64) -> (String, i64, i64) {
 }
 
 /// Adds `tally` to `lead_counts` in one statement.
-async fn apply(client: &impl GenericClient, tally: Tally) -> StoreResult<()> {
+async fn apply(client: &impl Sql, tally: Tally) -> StoreResult<()> {
     let rows = tally.into_rows();
     if rows.is_empty() {
         return Ok(());
@@ -77,7 +77,7 @@ async fn apply(client: &impl GenericClient, tally: Tally) -> StoreResult<()> {
 /// locked for the rest of the transaction.
 type StoredLead = (String, Option<String>, Option<String>, i64, bool);
 
-async fn stored_lead(client: &impl GenericClient, id: &LeadId) -> StoreResult<Option<StoredLead>> {
+async fn stored_lead(client: &impl Sql, id: &LeadId) -> StoreResult<Option<StoredLead>> {
     let statement = client
         .prepare_cached(
             "SELECT l.company_id, l.product_id, l.referrer, l.created_at,
@@ -116,7 +116,7 @@ fn counted((company, product, referrer, created_at, converted): &StoredLead) -> 
 }
 
 /// Uncounts the lead `id`, about to be erased in the same transaction; nothing when absent.
-pub(super) async fn forget_lead(client: &impl GenericClient, id: &LeadId) -> StoreResult<()> {
+pub(super) async fn forget_lead(client: &impl Sql, id: &LeadId) -> StoreResult<()> {
     let Some(lead) = stored_lead(client, id).await? else {
         return Ok(());
     };
@@ -128,7 +128,7 @@ pub(super) async fn forget_lead(client: &impl GenericClient, id: &LeadId) -> Sto
 /// Moves the lead `id` of `company` to the referrer host `change` gives it, before the change is
 /// written in the same transaction; nothing when the host stays or there is no such lead.
 pub(super) async fn change_referrer(
-    client: &impl GenericClient,
+    client: &impl Sql,
     company: &CompanyId,
     id: &LeadId,
     change: &LeadChange,
@@ -158,7 +158,7 @@ pub(super) async fn change_referrer(
 
 /// The leads of these `(company, user)` pairs: `(id, company, product, referrer, created_at)`.
 async fn pair_leads(
-    client: &impl GenericClient,
+    client: &impl Sql,
     companies: &[&str],
     users: &[&str],
 ) -> StoreResult<Vec<(String, String, Option<String>, Option<String>, i64)>> {
@@ -194,7 +194,7 @@ async fn pair_leads(
 /// Counts as converted the past leads of `user` in `company`, who has just become a member in
 /// the same transaction.
 pub(super) async fn count_conversion(
-    client: &impl GenericClient,
+    client: &impl Sql,
     company: &str,
     user: &str,
 ) -> StoreResult<()> {
@@ -218,7 +218,7 @@ pub(super) async fn count_conversion(
 
 /// Counts a seed batch just written in the same transaction: its leads, and the conversions its
 /// members make of leads written before it. Summed in memory, then added in one statement.
-pub(super) async fn count_seed(client: &impl GenericClient, batch: &SeedBatch) -> StoreResult<()> {
+pub(super) async fn count_seed(client: &impl Sql, batch: &SeedBatch) -> StoreResult<()> {
     let mut tally = Tally::default();
     let batch_leads: HashSet<&str> = batch.leads.iter().map(|l| l.id.as_str()).collect();
     let member_companies: Vec<&str> = batch
@@ -295,7 +295,7 @@ pub(super) async fn count_seed(client: &impl GenericClient, batch: &SeedBatch) -
 /// The counts `query` asks for, in one statement (one snapshot): buckets summed per bucket and
 /// group, and the raw ranges' leads one by one.
 pub(super) async fn lead_counts(
-    client: &impl GenericClient,
+    client: &impl Sql,
     query: &CountQuery,
 ) -> StoreResult<Vec<CountRow>> {
     let (group, group_by) = match query.group_by {

@@ -1,7 +1,8 @@
 //! The directory for SQLite: companies, products, users and members, and bulk seeding.
 
+use super::leads::search;
 use super::{company_exists, is_unique_violation, sql_error, stats, SqliteStore};
-use crate::domain::{CompanyId, MemberId, ProductId, UserId};
+use crate::domain::{fold, CompanyId, MemberId, ProductId, UserId};
 use crate::storage::{
     Company, DirectoryStore, Member, Product, SeedBatch, StoreError, StoreResult, User,
 };
@@ -77,6 +78,13 @@ impl DirectoryStore for SqliteStore {
                     sql_error(e)
                 }
             })?;
+            search::index_user(
+                conn,
+                &user.id,
+                &user.username,
+                user.name.as_deref(),
+                user.email.as_deref(),
+            )?;
             Ok(user)
         })
         .await
@@ -179,6 +187,13 @@ fn insert_seed(conn: &Connection, batch: &SeedBatch) -> StoreResult<()> {
                 u.created_at.as_millis()
             ])
             .map_err(sql_error)?;
+        search::index_user(
+            conn,
+            &u.id,
+            &u.username,
+            u.name.as_deref(),
+            u.email.as_deref(),
+        )?;
     }
     let mut members = conn
         .prepare_cached(
@@ -197,8 +212,8 @@ fn insert_seed(conn: &Connection, batch: &SeedBatch) -> StoreResult<()> {
     }
     let mut leads = conn
         .prepare_cached(
-            "INSERT INTO leads (id, company_id, user_id, product_id, referrer, metadata, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+            "INSERT INTO leads (id, company_id, user_id, product_id, referrer, metadata, created_at, updated_at, referrer_folded)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
         )
         .map_err(sql_error)?;
     let mut sorted_leads: Vec<_> = batch.leads.iter().collect();
@@ -212,7 +227,8 @@ fn insert_seed(conn: &Connection, batch: &SeedBatch) -> StoreResult<()> {
                 l.product_id,
                 l.referrer,
                 l.metadata,
-                l.created_at
+                l.created_at,
+                l.referrer.as_deref().map(fold)
             ])
             .map_err(sql_error)?;
     }

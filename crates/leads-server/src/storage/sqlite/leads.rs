@@ -6,6 +6,7 @@
 //! A page is one statement, its own snapshot: the probes that answer its flags are uncorrelated
 //! subqueries in its select list, which SQLite runs once.
 
+pub(super) mod search;
 mod writes;
 
 use super::{sql_error, stats, SqliteStore};
@@ -31,6 +32,12 @@ impl LeadStore for SqliteStore {
         page: PageRequest,
         recheck: Option<KeyId>,
     ) -> StoreResult<Option<LeadPage>> {
+        if filter.search.is_some() {
+            // A search's look-ups and its page share one snapshot.
+            return self
+                .read(move |conn| list(conn, &filter, &page, recheck.as_ref()))
+                .await;
+        }
         // The page is one statement; the key's re-check need not share its snapshot.
         self.on_reader(move |conn| list(conn, &filter, &page, recheck.as_ref()))
             .await
@@ -99,7 +106,11 @@ pub(super) fn list(
             return Ok(None);
         }
     }
-    let q = page_query(filter, page);
+    let plan = match &filter.search {
+        Some(s) => search::plan(conn, filter.company.as_str(), s)?,
+        None => search::Plan::Walk,
+    };
+    let q = page_query(filter, page, &plan);
     let mut statement = conn.prepare_cached(&q.sql).map_err(sql_error)?;
     let mut found = ProbeAnswers::default();
     let rows = statement
@@ -132,8 +143,8 @@ pub(super) fn key_is_valid(conn: &Connection, key: &KeyId) -> StoreResult<bool> 
 }
 
 /// The statements [`list`] issues for `filter` and `page`, in order: the key's re-check if there
-/// is one, then the page. For measuring the database alone with the server's very SQL
-/// (`leads-bench`).
+/// is one, then the page (for a search, as the walk plan reads it). For measuring the database
+/// alone with the server's very SQL (`leads-bench`).
 pub fn issued_statements(
     filter: &LeadFilter,
     page: &PageRequest,
@@ -145,7 +156,11 @@ pub fn issued_statements(
     });
     recheck
         .into_iter()
-        .chain(std::iter::once(page_query(filter, page)))
+        .chain(std::iter::once(page_query(
+            filter,
+            page,
+            &search::Plan::Walk,
+        )))
         .collect()
 }
 
@@ -208,11 +223,14 @@ fn conditions(
             " AND l.created_at >= {t} AND (l.created_at > {t} OR l.id {op} {id})"
         );
     }
+    if let Some(s) = &filter.search {
+        let _ = write!(sql, " AND {}", search::condition(q, s));
+    }
     sql
 }
 
 /// The page's one statement: the scan's rows, each with the probes' answers (columns 12 and 13).
-fn page_query(filter: &LeadFilter, page: &PageRequest) -> Query {
+fn page_query(filter: &LeadFilter, page: &PageRequest, plan: &search::Plan) -> Query {
     let mut q = Query::default();
     let scan = &pagination::plan(page);
     let order = match scan.order {
@@ -226,7 +244,17 @@ fn page_query(filter: &LeadFilter, page: &PageRequest) -> Query {
         scan.newer_than.as_ref().map(Edge::beyond),
     );
     let limit = q.bind(scan.limit as i64);
-    let rows = if filter.products.is_empty() {
+    let rows = if let search::Plan::Candidates(rowids) = plan {
+        // The few candidates by rowid (NOT INDEXED leaves SQLite only the rowid to seek by),
+        // sorted.
+        let candidates = q.bind(serde_json::to_string(rowids).expect("integers serialize"));
+        let products = products_condition(&mut q, filter);
+        format!(
+            "SELECT l.* FROM leads l NOT INDEXED
+             WHERE l.rowid IN (SELECT value FROM json_each({candidates})) AND {base}{products}
+             ORDER BY {order} LIMIT {limit}"
+        )
+    } else if filter.products.is_empty() {
         format!("SELECT l.* FROM leads l WHERE {base} ORDER BY {order} LIMIT {limit}")
     } else {
         // One bounded seek per product, merged: never a scan over the company's other leads.
@@ -251,10 +279,10 @@ fn page_query(filter: &LeadFilter, page: &PageRequest) -> Query {
         at_or_newer_than,
     } = pagination::probes(page);
     let older = at_or_older_than.map_or("0".into(), |at| {
-        probe(&mut q, filter, Some(Edge::from(&at)), None)
+        probe(&mut q, filter, plan, Some(Edge::from(&at)), None)
     });
     let newer = at_or_newer_than.map_or("0".into(), |at| {
-        probe(&mut q, filter, None, Some(Edge::from(&at)))
+        probe(&mut q, filter, plan, None, Some(Edge::from(&at)))
     });
     q.sql = format!(
         "SELECT {LEAD_COLUMNS}, {older}, {newer} FROM ({rows}) l {LEAD_JOINS} ORDER BY {order}"
@@ -313,12 +341,24 @@ fn products_condition(q: &mut Query, filter: &LeadFilter) -> String {
 fn probe(
     q: &mut Query,
     filter: &LeadFilter,
+    plan: &search::Plan,
     older_than: Option<Edge<'_>>,
     newer_than: Option<Edge<'_>>,
 ) -> String {
     let conditions = conditions(q, filter, older_than, newer_than);
     let products = products_condition(q, filter);
-    format!("EXISTS (SELECT 1 FROM leads l WHERE {conditions}{products})")
+    match plan {
+        search::Plan::Walk => {
+            format!("EXISTS (SELECT 1 FROM leads l WHERE {conditions}{products})")
+        }
+        search::Plan::Candidates(rowids) => {
+            let candidates = q.bind(serde_json::to_string(rowids).expect("integers serialize"));
+            format!(
+                "EXISTS (SELECT 1 FROM leads l NOT INDEXED
+                 WHERE l.rowid IN (SELECT value FROM json_each({candidates})) AND {conditions}{products})"
+            )
+        }
+    }
 }
 
 pub(super) fn lead_parties(conn: &Connection, id: &LeadId) -> StoreResult<Option<LeadParties>> {

@@ -43,10 +43,17 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../../migrations/sqlite/0004_lead_counts.sql"),
     ),
     (
+        5,
+        include_str!("../../../migrations/sqlite/0005_search.sql"),
+    ),
+    (
         7,
         include_str!("../../../migrations/sqlite/0007_exports.sql"),
     ),
 ];
+
+/// The migration that made the search tables, which the application then fills.
+const SEARCH_MIGRATION: i64 = 5;
 
 /// Reader threads, each with its connection. Reads are CPU-bound once the pages are cached, so
 /// more than a few per core gain nothing; a few spare cover reads that wait for the disk.
@@ -281,6 +288,10 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
     }
     for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > applied) {
         tx.execute_batch(sql).map_err(sql_error)?;
+        if *version == SEARCH_MIGRATION {
+            // Folding is the application's: the rows already there are folded here.
+            leads::search::backfill(&tx)?;
+        }
         tx.execute(
             "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
             params![version, Timestamp::now().as_millis()],

@@ -5,14 +5,14 @@
 //! through the claim's primary key: the claim goes in first, so a second create with the same key,
 //! from any instance, waits for the first to commit and then replays its lead.
 
+use super::super::sql::{PgClient, Sql};
 use super::{LEAD_COLUMNS, LEAD_JOINS};
 use crate::domain::{
-    CompanyId, IdempotencyClaim, LeadChange, LeadId, NewLead, ProductId, Timestamp,
+    fold, CompanyId, IdempotencyClaim, LeadChange, LeadId, NewLead, ProductId, Timestamp,
 };
 use crate::storage::postgres::pg_error;
 use crate::storage::postgres::stats;
 use crate::storage::{CreatedLead, LeadRow, StoreError, StoreResult};
-use deadpool_postgres::GenericClient;
 use std::sync::LazyLock;
 use tokio_postgres::error::SqlState;
 
@@ -25,8 +25,8 @@ static INSERT_LEAD: LazyLock<String> = LazyLock::new(|| {
         "WITH u AS (SELECT email, name, username FROM users WHERE id = $3),
      p AS (SELECT title FROM products WHERE id = $4 AND company_id = $2),
      ins AS (
-        INSERT INTO leads (id, company_id, user_id, product_id, referrer, metadata, created_at, updated_at)
-        SELECT $1, $2, $3, $4, $5, $6, $7, $7 FROM u
+        INSERT INTO leads (id, company_id, user_id, product_id, referrer, metadata, created_at, updated_at, referrer_folded)
+        SELECT $1, $2, $3, $4, $5, $6, $7, $7, $11 FROM u
         WHERE $4::text IS NULL OR EXISTS (SELECT 1 FROM p)
         RETURNING id),
      {counted}
@@ -39,7 +39,7 @@ SELECT EXISTS (SELECT 1 FROM u), EXISTS (SELECT 1 FROM ins),
 });
 
 pub(super) async fn create(
-    client: &mut deadpool_postgres::Client,
+    client: &mut PgClient,
     lead: NewLead,
     claim: Option<IdempotencyClaim>,
 ) -> StoreResult<CreatedLead> {
@@ -93,7 +93,7 @@ pub(super) async fn create(
     ))
 }
 
-async fn insert(client: &impl GenericClient, lead: NewLead, now: i64) -> StoreResult<CreatedLead> {
+async fn insert(client: &impl Sql, lead: NewLead, now: i64) -> StoreResult<CreatedLead> {
     let statement = client
         .prepare_cached(&INSERT_LEAD)
         .await
@@ -113,6 +113,7 @@ async fn insert(client: &impl GenericClient, lead: NewLead, now: i64) -> StoreRe
                 &host,
                 &quarter,
                 &day,
+                &lead.referrer.as_ref().map(|r| fold(r.as_str())),
             ],
         )
         .await
@@ -170,7 +171,7 @@ async fn insert(client: &impl GenericClient, lead: NewLead, now: i64) -> StoreRe
 
 /// The lead an earlier create under the same claim made; `None` when the claim is gone.
 async fn replay(
-    client: &impl GenericClient,
+    client: &impl Sql,
     lead: &NewLead,
     claim: &IdempotencyClaim,
 ) -> StoreResult<Option<CreatedLead>> {
@@ -208,7 +209,7 @@ async fn replay(
 }
 
 pub(super) async fn update(
-    client: &impl GenericClient,
+    client: &impl Sql,
     company: &CompanyId,
     id: &LeadId,
     change: &LeadChange,
@@ -227,6 +228,7 @@ pub(super) async fn update(
             "WITH l AS (
                 UPDATE leads SET
                     referrer = CASE WHEN $3 THEN $4 ELSE referrer END,
+                    referrer_folded = CASE WHEN $3 THEN $8 ELSE referrer_folded END,
                     metadata = CASE WHEN $5 THEN $6 ELSE metadata END,
                     updated_at = GREATEST($7, updated_at + 1)
                 WHERE id = $1 AND company_id = $2
@@ -246,6 +248,7 @@ pub(super) async fn update(
                 &metadata.is_some(),
                 &metadata.flatten(),
                 &Timestamp::now().as_millis(),
+                &referrer.flatten().map(fold),
             ],
         )
         .await
@@ -253,11 +256,7 @@ pub(super) async fn update(
     row.as_ref().map(super::lead_row).transpose()
 }
 
-pub(super) async fn forget_claims(
-    client: &impl GenericClient,
-    before: i64,
-    limit: u32,
-) -> StoreResult<u64> {
+pub(super) async fn forget_claims(client: &impl Sql, before: i64, limit: u32) -> StoreResult<u64> {
     let statement = client
         .prepare_cached(
             "DELETE FROM idempotency_claims WHERE (credential_id, key) IN (

@@ -5,7 +5,7 @@
 //! leaves nothing of it behind, and the caller hears of success only after the group's COMMIT.
 
 use crate::domain::{
-    CompanyId, IdempotencyClaim, LeadChange, LeadId, NewLead, ProductId, Timestamp, UserId,
+    fold, CompanyId, IdempotencyClaim, LeadChange, LeadId, NewLead, ProductId, Timestamp, UserId,
 };
 use crate::storage::sqlite::sql_error;
 use crate::storage::sqlite::stats;
@@ -34,8 +34,8 @@ pub(super) fn create(
     let member_id = member(conn, &lead.company, &lead.user)?;
     let now = Timestamp::now().as_millis();
     conn.prepare_cached(
-        "INSERT INTO leads (id, company_id, user_id, product_id, referrer, metadata, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+        "INSERT INTO leads (id, company_id, user_id, product_id, referrer, metadata, created_at, updated_at, referrer_folded)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
     )
     .and_then(|mut st| {
         st.execute(params![
@@ -46,6 +46,7 @@ pub(super) fn create(
             lead.referrer.as_ref().map(|r| r.as_str()),
             lead.metadata.as_ref().map(|m| m.as_str()),
             now,
+            lead.referrer.as_ref().map(|r| fold(r.as_str())),
         ])
     })
     .map_err(|e| {
@@ -227,6 +228,7 @@ pub(super) fn update(
         .prepare_cached(
             "UPDATE leads SET
                 referrer = CASE WHEN ?3 THEN ?4 ELSE referrer END,
+                referrer_folded = CASE WHEN ?3 THEN ?8 ELSE referrer_folded END,
                 metadata = CASE WHEN ?5 THEN ?6 ELSE metadata END,
                 updated_at = MAX(?7, updated_at + 1)
              WHERE id = ?1 AND company_id = ?2",
@@ -240,6 +242,7 @@ pub(super) fn update(
                 metadata.is_some(),
                 metadata.flatten(),
                 Timestamp::now().as_millis(),
+                referrer.flatten().map(fold),
             ])
         })
         .map_err(sql_error)?;

@@ -1,0 +1,339 @@
+//! Search for SQLite: the `query` and `email` filters of a list (see `domain/search.rs`).
+//!
+//! A search is answered by one of two plans, chosen per request:
+//!
+//! - **Candidates**, for rare terms: the users the term matches come from an index (the FTS5
+//!   trigram table `user_search_trigrams` for three or more characters, the btree indexes of
+//!   `user_search` for a prefix or an email), then their leads in the company from
+//!   `leads_by_user_company_time`, and the leads whose referrer matches from
+//!   `lead_referrer_trigrams`. When those come to at most [`SEARCH_CANDIDATE_LIMIT`] leads, the
+//!   page reads only them, by rowid, and sorts them.
+//! - **Walk**, for common terms: past that many, the page walks the company's leads newest first
+//!   (as an unfiltered list does) and keeps those that match; a term that common fills a page
+//!   soon.
+//!
+//! Either way the page applies the match condition itself, in its own snapshot, so a candidate
+//! that stopped matching since it was found is not shown.
+
+use super::Query;
+use crate::domain::{fold, LeadSearch, MatchKind};
+use crate::storage::sqlite::sql_error;
+use crate::storage::{StoreResult, SEARCH_CANDIDATE_LIMIT};
+use rusqlite::{params, Connection};
+
+/// How a search's page finds its rows: candidates are lead rowids.
+pub type Plan = crate::storage::SearchPlan<i64>;
+
+/// The condition that a lead aliased `l` matches `search`, as SQL with its parameters bound.
+pub(super) fn condition(q: &mut Query, search: &LeadSearch) -> String {
+    let mut parts = Vec::new();
+    if let Some(email) = &search.email {
+        let e = q.bind(email.folded().to_owned());
+        parts.push(format!(
+            "EXISTS (SELECT 1 FROM user_search s WHERE s.user_id = l.user_id AND s.email = {e})"
+        ));
+    }
+    if let Some(query) = &search.query {
+        let t = q.bind(query.folded().to_owned());
+        let mut fields = vec!["s.username", "s.name"];
+        if search.emails_visible {
+            fields.push("s.email");
+        }
+        match query.kind() {
+            MatchKind::Prefix => {
+                let n = q.bind(query.folded().chars().count() as i64);
+                let any = fields
+                    .iter()
+                    .map(|f| format!("substr({f}, 1, {n}) = {t}"))
+                    .collect::<Vec<_>>()
+                    .join(" OR ");
+                parts.push(format!(
+                    "EXISTS (SELECT 1 FROM user_search s WHERE s.user_id = l.user_id AND ({any}))"
+                ));
+            }
+            MatchKind::Substring => {
+                let any = fields
+                    .iter()
+                    .map(|f| format!("instr({f}, {t}) > 0"))
+                    .collect::<Vec<_>>()
+                    .join(" OR ");
+                parts.push(format!(
+                    "(instr(l.referrer_folded, {t}) > 0 OR EXISTS (
+                        SELECT 1 FROM user_search s WHERE s.user_id = l.user_id AND ({any})))"
+                ));
+            }
+        }
+    }
+    parts.join(" AND ")
+}
+
+/// A term as an FTS5 phrase: in double quotes, with its double quotes doubled, so nothing in it
+/// is read as query syntax.
+fn phrase(term: &str) -> String {
+    format!("\"{}\"", term.replace('"', "\"\""))
+}
+
+/// The smallest text above every text that starts with `prefix`, in byte order.
+pub(super) fn prefix_end(prefix: &str) -> String {
+    format!("{prefix}{}", char::MAX)
+}
+
+/// The users with an email (folded), at most `?2`.
+const USERS_BY_EMAIL: &str = "SELECT user_id FROM user_search WHERE email = ?1 LIMIT ?2";
+/// The users an FTS5 expression `?1` matches, at most `?2`. CROSS JOIN keeps the full-text
+/// table the outer loop: SQLite never reads `user_search` in order to probe it.
+const USERS_BY_TRIGRAMS: &str = "SELECT s.user_id FROM user_search_trigrams f
+     CROSS JOIN user_search s ON s.rowid = f.rowid
+     WHERE user_search_trigrams MATCH ?1 LIMIT ?2";
+/// The leads in company `?2` of the users in the JSON array `?1`, at most `?3`: one seek each.
+const LEADS_OF_USERS: &str = "SELECT l.rowid FROM leads l INDEXED BY leads_by_user_company_time
+     WHERE l.user_id IN (SELECT value FROM json_each(?1)) AND l.company_id = ?2 LIMIT ?3";
+/// The leads in company `?2` whose referrer the FTS5 phrase `?1` matches, at most `?3`; the
+/// full-text table is the outer loop, never the company's leads.
+const LEADS_BY_REFERRER: &str = "SELECT l.rowid FROM lead_referrer_trigrams f
+     CROSS JOIN leads l ON l.rowid = f.rowid
+     WHERE lead_referrer_trigrams MATCH ?1 AND l.company_id = ?2 LIMIT ?3";
+
+/// The users one of whose `fields` starts with `?1` (`?2` being [`prefix_end`] of it), at most
+/// `?3`. UNION ALL, not UNION: it stops at the limit (a user counted twice only makes the walk
+/// a little likelier).
+fn users_by_prefix(fields: &[&str]) -> String {
+    let sql = fields
+        .iter()
+        .map(|f| format!("SELECT user_id FROM user_search WHERE {f} >= ?1 AND {f} < ?2"))
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    format!("{sql} LIMIT ?3")
+}
+
+/// Chooses the plan for `search` in `company`: the candidate leads when there are at most
+/// [`SEARCH_CANDIDATE_LIMIT`], else the walk.
+pub(super) fn plan(conn: &Connection, company: &str, search: &LeadSearch) -> StoreResult<Plan> {
+    let cap = SEARCH_CANDIDATE_LIMIT as i64 + 1;
+    let mut users: Vec<String> = Vec::new();
+    let mut referrer_term = None;
+    if let Some(email) = &search.email {
+        // Every match is a lead of these users, whatever the query says besides.
+        users = first_column(conn, USERS_BY_EMAIL, params![email.folded(), cap])?;
+    } else if let Some(query) = &search.query {
+        let fields: &[&str] = if search.emails_visible {
+            &["username", "name", "email"]
+        } else {
+            &["username", "name"]
+        };
+        users = match query.kind() {
+            MatchKind::Prefix => first_column(
+                conn,
+                &users_by_prefix(fields),
+                params![query.folded(), prefix_end(query.folded()), cap],
+            )?,
+            MatchKind::Substring => {
+                referrer_term = Some(query.folded());
+                let columns = format!("{{{}}} : {}", fields.join(" "), phrase(query.folded()));
+                first_column(conn, USERS_BY_TRIGRAMS, params![columns, cap])?
+            }
+        };
+    }
+    users.sort_unstable();
+    users.dedup();
+    if users.len() as i64 >= cap {
+        return Ok(Plan::Walk);
+    }
+    let mut leads: Vec<i64> = Vec::new();
+    if !users.is_empty() {
+        let users = serde_json::to_string(&users).expect("strings serialize");
+        leads = first_column(conn, LEADS_OF_USERS, params![users, company, cap])?;
+    }
+    if let Some(term) = referrer_term {
+        leads.extend(first_column::<i64>(
+            conn,
+            LEADS_BY_REFERRER,
+            params![phrase(term), company, cap],
+        )?);
+    }
+    leads.sort_unstable();
+    leads.dedup();
+    Ok(if leads.len() as i64 >= cap {
+        Plan::Walk
+    } else {
+        Plan::Candidates(leads)
+    })
+}
+
+/// The first column of every row of `sql`.
+fn first_column<T: rusqlite::types::FromSql>(
+    conn: &Connection,
+    sql: &str,
+    params: &[&dyn rusqlite::ToSql],
+) -> StoreResult<Vec<T>> {
+    let mut st = conn.prepare_cached(sql).map_err(sql_error)?;
+    let rows = st
+        .query_map(params, |row| row.get::<_, T>(0))
+        .map_err(sql_error)?;
+    rows.collect::<Result<_, _>>().map_err(sql_error)
+}
+
+/// Adds `user_id`'s folded username, name and email to the search tables.
+pub(in crate::storage::sqlite) fn index_user(
+    conn: &Connection,
+    user_id: &str,
+    username: &str,
+    name: Option<&str>,
+    email: Option<&str>,
+) -> StoreResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO user_search (user_id, username, name, email) VALUES (?1, ?2, ?3, ?4)",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            user_id,
+            fold(username),
+            name.map(fold),
+            email.map(fold)
+        ])
+    })
+    .map(drop)
+    .map_err(sql_error)
+}
+
+/// Folds what the search compares of every user and lead written before search existed; run in
+/// the transaction of the migration that made the search tables.
+pub(in crate::storage::sqlite) fn backfill(conn: &Connection) -> StoreResult<()> {
+    let users: Vec<(String, String, Option<String>, Option<String>)> = conn
+        .prepare("SELECT id, username, name, email FROM users")
+        .and_then(|mut st| {
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect()
+        })
+        .map_err(sql_error)?;
+    for (id, username, name, email) in &users {
+        index_user(conn, id, username, name.as_deref(), email.as_deref())?;
+    }
+    let referrers: Vec<(i64, String)> = conn
+        .prepare("SELECT rowid, referrer FROM leads WHERE referrer IS NOT NULL")
+        .and_then(|mut st| st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+        .map_err(sql_error)?;
+    let mut update = conn
+        .prepare("UPDATE leads SET referrer_folded = ?2 WHERE rowid = ?1")
+        .map_err(sql_error)?;
+    for (rowid, referrer) in &referrers {
+        update
+            .execute(params![rowid, fold(referrer)])
+            .map_err(sql_error)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{CompanyId, EmailQuery, LeadId, SearchQuery};
+    use crate::pagination::{PageRequest, Position};
+    use crate::storage::LeadFilter;
+    use rusqlite::types::Value;
+
+    /// An empty database with the server's schema, planned as SQLite plans without statistics
+    /// (the server never runs ANALYZE).
+    fn database() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::storage::sqlite::stats::register_functions(&conn).unwrap();
+        crate::storage::sqlite::migrate(&mut conn).unwrap();
+        conn
+    }
+
+    /// The `EXPLAIN QUERY PLAN` of `sql`, a line a step.
+    fn plan_of(conn: &Connection, sql: &str, params: &[Value]) -> String {
+        let mut st = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = st
+            .query_map(rusqlite::params_from_iter(params), |r| {
+                r.get::<_, String>(3)
+            })
+            .unwrap();
+        rows.map(Result::unwrap).collect::<Vec<_>>().join("\n")
+    }
+
+    /// No table is read whole: every SCAN is of a full-text index, a JSON array or the rows a
+    /// subquery made (a co-routine); everything else is a SEARCH of an index or by rowid.
+    fn assert_no_table_scan(plan: &str, sql: &str) {
+        let made: Vec<&str> = plan
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("CO-ROUTINE "))
+            .collect();
+        for line in plan.lines().map(str::trim) {
+            let ok = !line.starts_with("SCAN")
+                || line.contains("VIRTUAL TABLE")
+                || line.contains("json_each")
+                || made.iter().any(|m| line == format!("SCAN {m}"));
+            assert!(ok, "{line} in\n{plan}\nof {sql}");
+        }
+    }
+
+    #[test]
+    fn look_ups_and_pages_read_indexes_only() {
+        let conn = database();
+        let text = |s: &str| Value::Text(s.to_owned());
+        let n = Value::Integer(10);
+        for (sql, params) in [
+            (USERS_BY_EMAIL.to_owned(), vec![text("a@b.c"), n.clone()]),
+            (
+                USERS_BY_TRIGRAMS.to_owned(),
+                vec![text("\"abc\""), n.clone()],
+            ),
+            (
+                users_by_prefix(&["username", "name", "email"]),
+                vec![text("ab"), text(&prefix_end("ab")), n.clone()],
+            ),
+            (
+                LEADS_OF_USERS.to_owned(),
+                vec![text("[\"u\"]"), text("biz"), n.clone()],
+            ),
+            (
+                LEADS_BY_REFERRER.to_owned(),
+                vec![text("\"abc\""), text("biz"), n.clone()],
+            ),
+        ] {
+            let plan = plan_of(&conn, &sql, &params);
+            if std::env::var_os("EXPLAIN_PRINT").is_some() {
+                eprintln!("---- {sql}\n{plan}");
+            }
+            assert_no_table_scan(&plan, &sql);
+        }
+        for search in [
+            LeadSearch {
+                query: Some(SearchQuery::parse("doe").unwrap()),
+                email: None,
+                emails_visible: true,
+            },
+            LeadSearch {
+                query: Some(SearchQuery::parse("jo").unwrap()),
+                email: Some(EmailQuery::parse("a@b.c").unwrap()),
+                emails_visible: false,
+            },
+        ] {
+            let filter = LeadFilter {
+                company: CompanyId::parse("biz_x").unwrap(),
+                products: vec![],
+                created_after: Some(1),
+                created_before: None,
+                search: Some(search),
+            };
+            let page = PageRequest {
+                after: Some(Position {
+                    created_at: 5,
+                    id: LeadId::parse("lead_aaaaaaaaaaaaa").unwrap(),
+                }),
+                ..PageRequest::default()
+            };
+            // The candidates by rowid, then sorted: never the company's index.
+            let q = super::super::page_query(&filter, &page, &Plan::Candidates(vec![1, 2, 3]));
+            let plan = plan_of(&conn, &q.sql, &q.params);
+            assert_no_table_scan(&plan, &q.sql);
+            assert!(!plan.contains("leads_by_company_time"), "{plan}");
+            // The walk: the company's index in list order.
+            let q = super::super::page_query(&filter, &page, &Plan::Walk);
+            let plan = plan_of(&conn, &q.sql, &q.params);
+            assert_no_table_scan(&plan, &q.sql);
+            assert!(plan.contains("leads_by_company_time"), "{plan}");
+        }
+    }
+}
