@@ -11,6 +11,7 @@ mod load;
 mod report;
 mod scenarios;
 mod server;
+mod transfer;
 mod webhooks;
 
 use anyhow::{anyhow, Context, Result};
@@ -76,7 +77,8 @@ struct Args {
     perf: Vec<String>,
     /// Run only this scenario (its name with dashes, as for --perf; also stats-by-day,
     /// stats-by-product, conversion-by-week, search-rare, search-common, search-none,
-    /// search-email); may be repeated. All of them when not given.
+    /// search-email, and export for the export and import of the big company); may be
+    /// repeated. All of them when not given.
     #[arg(long, value_name = "SCENARIO")]
     only: Vec<String>,
 }
@@ -187,12 +189,13 @@ async fn sqlite(leads: &Path, plan: &Plan) -> Result<BackendReport> {
     let measured = async {
         let data = fixture::seed(leads, &url, plan.sizes).await?;
         let database = Database::Sqlite { file: file.clone() };
-        let rows = measure(leads, "SQLite", &data, plan, &dir, &database).await?;
+        let (rows, transfer) = measure(leads, "SQLite", &data, plan, &dir, &database).await?;
         Ok(report_of(
             "SQLite",
             plan,
             &data,
             rows,
+            transfer,
             database.describe(plan),
         ))
     }
@@ -213,12 +216,13 @@ async fn postgres(leads: &Path, plan: &Plan, admin_url: &str) -> Result<BackendR
     let measured = async {
         let data = fixture::seed(leads, &url, plan.sizes).await?;
         let database = Database::Postgres { url: url.clone() };
-        let rows = measure(leads, "PostgreSQL", &data, plan, &dir, &database).await?;
+        let (rows, transfer) = measure(leads, "PostgreSQL", &data, plan, &dir, &database).await?;
         Ok(report_of(
             "PostgreSQL",
             plan,
             &data,
             rows,
+            transfer,
             database.describe(plan),
         ))
     }
@@ -247,11 +251,13 @@ fn report_of(
     plan: &Plan,
     data: &Dataset,
     rows: Vec<Row>,
+    transfer: Option<transfer::Transfer>,
     baseline_tool: String,
 ) -> BackendReport {
     BackendReport {
         backend,
         rows,
+        transfer,
         big_leads: plan.sizes.big_leads,
         small: (plan.sizes.small_companies, plan.sizes.small_leads),
         seed_big: data.seed_big,
@@ -337,7 +343,8 @@ impl Baseline for baseline::postgres::Baseline {
     }
 }
 
-/// Serves `data` and measures every scenario on it, each list beside the database alone.
+/// Serves `data` and measures every scenario on it, each list beside the database alone, then
+/// the export and import of the big company.
 async fn measure(
     leads: &Path,
     backend: &str,
@@ -345,7 +352,7 @@ async fn measure(
     plan: &Plan,
     dir: &Path,
     database: &Database,
-) -> Result<Vec<Row>> {
+) -> Result<(Vec<Row>, Option<transfer::Transfer>)> {
     let settings = &plan.settings;
     let server = server::Server::start(leads, &data.database, &dir.join("server.log")).await?;
     let addr = server.addr;
@@ -444,8 +451,22 @@ async fn measure(
     if wanted("create-webhook") || wanted("webhook-delivery") || wanted("webhook-latency") {
         rows.extend(measure_webhooks(backend, data, plan, &server).await?);
     }
+    let transfer = if plan.only.is_empty() || plan.only.iter().any(|o| o == "export") {
+        let t = transfer::measure(leads, &server, data, dir).await?;
+        eprintln!(
+            "{backend} export: {} rows in {:.2} s, RSS +{} KiB; import: {} rows in {:.2} s",
+            t.exported_rows,
+            t.export.as_secs_f64(),
+            t.rss_growth() / 1024,
+            t.imported_rows,
+            t.import.as_secs_f64()
+        );
+        Some(t)
+    } else {
+        None
+    };
     server.stop()?;
-    Ok(rows)
+    Ok((rows, transfer))
 }
 
 /// With one endpoint subscribed to `lead.created` whose receiver answers at once: creates

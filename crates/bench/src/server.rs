@@ -110,6 +110,11 @@ impl Server {
         std::fs::write(format!("/proc/{}/clear_refs", self.pid()), "5").is_ok()
     }
 
+    /// The resident set size now (VmRSS) in bytes.
+    pub fn rss(&self) -> Option<u64> {
+        status_kib(self.pid(), "VmRSS:").map(|kib| kib * 1024)
+    }
+
     /// The peak resident set size (VmHWM) in bytes.
     pub fn peak_rss(&self) -> Option<u64> {
         status_kib(self.pid(), "VmHWM:").map(|kib| kib * 1024)

@@ -105,6 +105,16 @@ impl Client {
         crate::stats::Stats::new(self.clone())
     }
 
+    /// The exports resource.
+    pub fn exports(&self) -> crate::exports::Exports {
+        crate::exports::Exports::new(self.clone())
+    }
+
+    /// The HTTP client underneath, for requests outside the API's routes (download links).
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+
     /// The URL every route is relative to, such as `https://api.whop.com/api/v1`.
     pub fn base_url(&self) -> &Url {
         &self.inner.base_url

@@ -70,6 +70,7 @@
 
 mod client;
 mod error;
+mod exports;
 mod leads;
 mod pagination;
 mod retry;
@@ -81,7 +82,9 @@ pub use client::{
     DEFAULT_TIMEOUT, IDEMPOTENCY_KEY, REQUEST_ID,
 };
 pub use error::{ApiError, Error};
+pub use exports::Exports;
 pub use leads::{CreateLeadParams, Leads, ListLeadsParams, UpdateLeadParams};
+pub use leads_types::exports::{CreateExport, Export};
 pub use leads_types::{Lead, LeadMember, LeadProduct, LeadUser, PageInfo, Timestamp};
 pub use pagination::{CursorPage, Paginated};
 pub use stats::{Stats, TimeSeriesParams};

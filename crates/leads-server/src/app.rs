@@ -4,6 +4,10 @@ use crate::auth::jwt::{JwtConfig, JwtVerifier};
 use crate::auth::key_cache::KeyCache;
 use crate::auth::rate_limit::{RateLimit, RateLimiter};
 use crate::domain::{idempotency, Timestamp};
+use crate::exports::links::LinkSigner;
+use crate::exports::worker::ExportWorker;
+use crate::exports::ExportSettings;
+use crate::http::exports::ExportFiles;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
 use crate::pagination::CursorCodec;
@@ -35,6 +39,8 @@ pub struct Config {
     pub rate_limit: RateLimit,
     /// How webhooks are delivered: retry schedule, timeout, private targets.
     pub webhooks: webhooks::Settings,
+    /// Export files, their links and the export worker.
+    pub exports: ExportSettings,
 }
 
 impl Default for Config {
@@ -49,16 +55,19 @@ impl Default for Config {
             jwt: JwtConfig::default(),
             rate_limit: RateLimit::default(),
             webhooks: webhooks::Settings::default(),
+            exports: ExportSettings::default(),
         }
     }
 }
 
-/// A built application: its router, the stores behind it, and its webhook delivery worker
-/// (stop it with [`webhooks::Worker::stop`] once the server has stopped).
+/// A built application: its router, the stores behind it, and its background workers: webhook
+/// delivery (stop it with [`webhooks::Worker::stop`] once the server has stopped) and exports
+/// (running; [`ExportWorker::shutdown`] stops it before the database is closed).
 pub struct App {
     pub router: Router,
     pub stores: Stores,
     pub worker: webhooks::Worker,
+    pub exports: ExportWorker,
 }
 
 /// Opens the database (applying migrations) and builds the router.
@@ -79,6 +88,16 @@ pub async fn build_with_stores(stores: Stores, config: &Config) -> Result<App, S
         Arc::new(webhooks::Sender::new(config.webhooks.clone()).map_err(StoreError::Internal)?);
     let metrics = Metrics::new();
     let worker = webhooks::Worker::start(stores.webhooks.clone(), sender.clone(), metrics.clone());
+    let export_dir = config.exports.dir_for(&config.database_url);
+    let export_files = ExportFiles {
+        signer: LinkSigner::new(
+            &stores.exports.link_secret().await?,
+            config.exports.link_ttl,
+        ),
+        public_url: config.exports.public_url.clone(),
+        dir: export_dir.clone(),
+    };
+    let exports = ExportWorker::start(stores.exports.clone(), config.exports.clone(), export_dir);
     let state = AppState {
         database: stores.database.clone(),
         leads: stores.leads.clone(),
@@ -91,11 +110,14 @@ pub async fn build_with_stores(stores: Stores, config: &Config) -> Result<App, S
         stats: stores.stats.clone(),
         webhooks: stores.webhooks.clone(),
         sender,
+        exports: stores.exports.clone(),
+        export_files: Arc::new(export_files),
     };
     Ok(App {
         router: http::router(state, config.request_timeout),
         stores,
         worker,
+        exports,
     })
 }
 

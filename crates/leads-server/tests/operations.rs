@@ -32,6 +32,10 @@ const CONTRACT_ROUTES: &[&str] = &[
     "POST /api/v1/webhooks/{id}/deliveries/{delivery_id}/replay",
     "POST /api/v1/webhooks/{id}/replay",
     "POST /api/v1/webhooks/{id}/test",
+    "GET /api/v1/exports",
+    "POST /api/v1/exports",
+    "GET /api/v1/exports/{id}",
+    "GET /api/v1/exports/{id}/download",
 ];
 
 async fn the_openapi_document_describes_exactly_the_routes_that_exist(app: TestApp) {

@@ -8,6 +8,7 @@ use leads_server::app::{self, Config};
 use leads_server::auth::jwt::{JwtConfig, VerifyingKey};
 use leads_server::auth::rate_limit::RateLimit;
 use leads_server::domain::webhooks::{self, RetrySchedule};
+use leads_server::exports::ExportSettings;
 use leads_server::seed::{self, SeedOptions};
 use leads_server::server::ServerLimits;
 use leads_server::storage::postgres::PoolMode;
@@ -49,13 +50,18 @@ enum Command {
     /// Manage webhook endpoints over the API: create, list, get, update, delete, deliveries,
     /// replay, test.
     Webhooks(crate::webhooks::WebhooksArgs),
+    /// Export a company's leads over the API to a CSV file, with a progress bar.
+    Export(crate::export::ExportArgs),
+    /// Import leads into a company from a CSV (an export's columns) or NDJSON file, against the
+    /// database; rejected rows are listed in a report. Exits 3 when some rows were rejected.
+    Import(crate::import::ImportArgs),
 }
 
 #[derive(Debug, Args)]
-struct DatabaseArg {
+pub struct DatabaseArg {
     /// Database URL: sqlite://path/to/file.db (or a bare path), or postgres://user@host/db.
     #[arg(long = "database", env = "LEADS_DATABASE_URL", default_value = storage::DEFAULT_DATABASE_URL, global = true)]
-    url: String,
+    pub url: String,
 }
 
 #[derive(Debug, Args)]
@@ -130,6 +136,25 @@ struct ServeArgs {
     /// `?pgbouncer=true` says the same.
     #[arg(long, env = "LEADS_DATABASE_POOL_MODE", value_enum, default_value_t = PoolModeArg::Session)]
     database_pool_mode: PoolModeArg,
+    /// Directory export files are written to and served from; several instances must share
+    /// one. Beside the SQLite file (leads.db-exports/) or in the temporary directory for
+    /// PostgreSQL when left out.
+    #[arg(long, env = "LEADS_EXPORT_DIR", value_name = "PATH")]
+    export_dir: Option<PathBuf>,
+    /// Export jobs this instance runs at once; more wait as pending.
+    #[arg(long, env = "LEADS_EXPORT_CONCURRENCY", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=64))]
+    export_concurrency: u64,
+    /// Seconds an export's download_url is valid once minted.
+    #[arg(long, env = "LEADS_EXPORT_LINK_TTL", default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=7 * 24 * 3600))]
+    export_link_ttl: u64,
+    /// Seconds a running export job is held without a renewal; a job whose instance died is
+    /// taken again this long after.
+    #[arg(long, env = "LEADS_EXPORT_LEASE", default_value_t = 30, value_parser = clap::value_parser!(u64).range(2..=3600))]
+    export_lease: u64,
+    /// The URL clients reach this server at (https://leads.example.com), for download links;
+    /// the scheme and Host of each request when left out.
+    #[arg(long, env = "LEADS_PUBLIC_URL")]
+    public_url: Option<String>,
     #[command(flatten)]
     database: DatabaseArg,
 }
@@ -422,6 +447,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Update(args) => remote::update(args).await,
         Command::Stats(args) => crate::stats::run(args).await,
         Command::Webhooks(args) => crate::webhooks::run(args).await,
+        Command::Import(args) => crate::import::run(args).await,
+        Command::Export(args) => crate::export::run(args).await,
     }
 }
 
@@ -497,6 +524,13 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
             timeout: args.webhook_timeout,
             allow_private_targets: args.webhook_allow_private_targets,
         },
+        exports: ExportSettings {
+            dir: args.export_dir,
+            concurrency: args.export_concurrency as usize,
+            link_ttl: Duration::from_secs(args.export_link_ttl),
+            lease: Duration::from_secs(args.export_lease),
+            public_url: args.public_url,
+        },
     };
     let built = app::build(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.addr)
@@ -519,6 +553,8 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
     .await;
     // Attempts in flight get the same grace as requests; one cut short is retried later.
     built.worker.stop(config.limits.shutdown_grace).await;
+    // Running exports are given back as pending before the database closes.
+    built.exports.shutdown().await;
     built.stores.database.close().await?;
     tracing::info!("database closed; bye");
     served.map_err(|e| failure(format!("server failed: {e}")))

@@ -1,6 +1,8 @@
 //! `leads`: serve the API, administer its data, seed synthetic data, and use the API over HTTP.
 
 mod cli;
+mod export;
+mod import;
 mod output;
 mod remote;
 mod stats;

@@ -26,6 +26,10 @@ Commands and their JSON args (same convention as ts/driver.mjs):
            -> as create below
   unwrap   {"body": "<raw body>", "headers": {...}, "key": "ws_..."}
            whop_sdk.lib.verify_webhook.unwrap -> {"ok": <event>} or {"refused": "<why>"}
+  export_create {"body": {...}}                   client.exports.create(**body); body.company_id
+                                                  is sent as account_id
+  export_retrieve {"id": "exprt_..."}            client.exports.retrieve(id)
+  export_list {"params": {...}}                  client.exports.list(**params)
   stats_list {}                                  client.stats.time_series.list()
   stats    {"metric": "new_leads", "params": {...}}
            client.stats.time_series.retrieve(metric, **params); params.from is passed as from_
@@ -76,7 +80,7 @@ def parse_ts(v):
 
 def main():
     if len(sys.argv) < 2:
-        raise SystemExit("usage: driver.py <list|create|retrieve|update|stats_list|stats> <json args>")
+        raise SystemExit("usage: driver.py <list|create|retrieve|update|export_create|export_retrieve|export_list|stats_list|stats> <json args>")
     command = sys.argv[1]
     args = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
 
@@ -170,6 +174,32 @@ def main():
                 resp = raw.test(args["id"], event=args["event"])
             else:
                 raise SystemExit(f"unknown command {command!r}")
+        except (ApiError, ParsingError) as e:
+            out({"error": error_json(e), "requests": requests})
+            return
+        out({
+            "ok": resp.response.json(),
+            "parsed": json.loads(resp.data.json()),
+            "status": resp.status_code,
+            "requests": requests,
+        })
+        return
+
+    if command in ("export_create", "export_retrieve", "export_list"):
+        raw = client.exports.with_raw_response  # what client.exports.<op>() calls
+        try:
+            if command == "export_create":
+                body = dict(args.get("body") or {})
+                if "company_id" in body:
+                    body["account_id"] = body.pop("company_id")
+                resp = raw.create(**body)
+            elif command == "export_retrieve":
+                resp = raw.retrieve(args["id"])
+            else:
+                params = dict(args.get("params") or {})
+                if "company_id" in params:
+                    params["account_id"] = params.pop("company_id")
+                resp = raw.list(**params)
         except (ApiError, ParsingError) as e:
             out({"error": error_json(e), "requests": requests})
             return

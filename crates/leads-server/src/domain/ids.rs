@@ -149,6 +149,10 @@ id_type!(
     /// One delivery attempt of a webhook message, as Whop names them.
     DeliveryId, "whdel_"
 );
+id_type!(
+    /// An export: an asynchronous job writing a company's leads to a file (Whop's `exprt_`).
+    ExportId, "exprt_"
+);
 
 #[cfg(test)]
 mod tests {

@@ -12,8 +12,8 @@ pub mod webhooks;
 
 pub use idempotency::{IdempotencyClaim, IdempotencyKey};
 pub use ids::{
-    AppId, CompanyId, DeliveryId, KeyId, LeadId, MemberId, ProductId, UserId, UserTokenId,
-    WebhookId,
+    AppId, CompanyId, DeliveryId, ExportId, KeyId, LeadId, MemberId, ProductId, UserId,
+    UserTokenId, WebhookId,
 };
 pub use lead::{LeadChange, NewLead, Referrer};
 pub use leads_types::Timestamp;

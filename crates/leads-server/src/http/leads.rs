@@ -330,6 +330,6 @@ impl LeadView {
     }
 
     pub fn lead(&self, row: LeadRow) -> Result<Lead, ApiError> {
-        row.to_lead(self.show_email).map_err(ApiError::internal)
+        row.into_lead(self.show_email).map_err(ApiError::internal)
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod body;
 pub mod error;
+pub mod exports;
 pub mod extract;
 pub mod health;
 pub mod lead_bodies;
@@ -18,7 +19,7 @@ use crate::auth::rate_limit::RateLimiter;
 use crate::metrics::Metrics;
 use crate::pagination::CursorCodec;
 use crate::storage::stats::StatsStore;
-use crate::storage::{CredentialStore, Database, LeadStore, WebhookStore};
+use crate::storage::{CredentialStore, Database, ExportStore, LeadStore, WebhookStore};
 use crate::webhooks::Sender;
 use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -58,6 +59,10 @@ pub struct AppState {
     pub webhooks: Arc<dyn WebhookStore>,
     /// Sends tests and replays, and checks endpoint URLs.
     pub sender: Arc<Sender>,
+    /// Export jobs.
+    pub exports: Arc<dyn ExportStore>,
+    /// Export files and the links to them.
+    pub export_files: Arc<exports::ExportFiles>,
 }
 
 /// Lets handlers take one part of [`AppState`] as `State<Part>`.
@@ -78,6 +83,8 @@ substates! {
     stats: Arc<dyn StatsStore>,
     webhooks: Arc<dyn WebhookStore>,
     sender: Arc<Sender>,
+    exports: Arc<dyn ExportStore>,
+    export_files: Arc<exports::ExportFiles>,
     cursors: CursorCodec,
     metrics: Arc<Metrics>,
 }
@@ -99,7 +106,10 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(webhooks::deliveries))
         .routes(routes!(webhooks::replay_delivery))
         .routes(routes!(webhooks::replay))
-        .routes(routes!(webhooks::test));
+        .routes(routes!(webhooks::test))
+        .routes(routes!(exports::list, exports::create))
+        .routes(routes!(exports::retrieve))
+        .routes(routes!(exports::download));
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .nest("/api/v1", v1)
         .split_for_parts()

@@ -35,6 +35,11 @@ pub struct LeadRow {
 impl LeadRow {
     /// The lead as the API shows it; `user.email` only with `show_email`. Fails only on stored
     /// data that is not what the store writes (metadata that is not JSON, a time out of range).
+    pub fn into_lead(self, show_email: bool) -> Result<leads_types::Lead, String> {
+        self.to_lead(show_email)
+    }
+
+    /// [`LeadRow::into_lead`], borrowing the row.
     pub fn to_lead(&self, show_email: bool) -> Result<leads_types::Lead, String> {
         let metadata = self
             .metadata

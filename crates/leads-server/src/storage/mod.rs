@@ -7,6 +7,8 @@
 //! | keys, apps, user tokens, teams | [`CredentialStore`] | [`ApiKey`], [`AppKey`], [`UserToken`], ... |
 //! | companies, products, users, members, seeding | [`DirectoryStore`] | [`Company`], [`User`], ... |
 //! | webhook endpoints, their outbox and deliveries | [`WebhookStore`] | [`webhooks::WebhookRow`], ... |
+//! | export jobs, their leases, download-link secret | [`ExportStore`] | [`ExportRow`], ... |
+//! | look-ups of `leads import` | [`ImportStore`] | [`LeadKey`] |
 //!
 //! Each backend implements every trait once, one file per concern
 //! (`sqlite/leads.rs`, `postgres/credentials.rs`, ...), on one backend object; [`open`] answers
@@ -19,6 +21,8 @@
 
 pub mod credentials;
 pub mod directory;
+pub mod exports;
+pub mod imports;
 pub mod leads;
 pub mod postgres;
 pub mod sqlite;
@@ -29,6 +33,8 @@ pub use credentials::{
     ApiKey, App, AppInstall, AppKey, CredentialStore, KeyListing, KeyOwner, TeamMember, UserToken,
 };
 pub use directory::{Company, DirectoryStore, Member, Product, SeedBatch, SeedLead, User};
+pub use exports::{ExportRow, ExportStatus, ExportStore};
+pub use imports::{ImportStore, LeadKey};
 pub use leads::{
     CreatedLead, LeadFilter, LeadPage, LeadParties, LeadRow, LeadStore, SearchPlan,
     SEARCH_CANDIDATE_LIMIT,
@@ -135,13 +141,22 @@ pub struct Stores {
     pub directory: Arc<dyn DirectoryStore>,
     pub stats: Arc<dyn StatsStore>,
     pub webhooks: Arc<dyn WebhookStore>,
+    pub exports: Arc<dyn ExportStore>,
+    pub imports: Arc<dyn ImportStore>,
 }
 
 impl Stores {
     /// Every concern's handle on one backend.
     pub fn new<B>(backend: B) -> Self
     where
-        B: Database + LeadStore + CredentialStore + DirectoryStore + StatsStore + WebhookStore,
+        B: Database
+            + LeadStore
+            + CredentialStore
+            + DirectoryStore
+            + StatsStore
+            + WebhookStore
+            + ExportStore
+            + ImportStore,
     {
         let backend = Arc::new(backend);
         Self {
@@ -150,7 +165,9 @@ impl Stores {
             credentials: backend.clone(),
             directory: backend.clone(),
             stats: backend.clone(),
-            webhooks: backend,
+            webhooks: backend.clone(),
+            exports: backend.clone(),
+            imports: backend,
         }
     }
 }

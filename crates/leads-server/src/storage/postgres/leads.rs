@@ -635,3 +635,23 @@ pub(super) async fn lead_parties(
     })
     .transpose()
 }
+
+/// The two statements of an export's snapshot of `filter`'s leads: how many there are, and all
+/// of them in list order. Run in one REPEATABLE READ transaction, they agree.
+pub(super) fn snapshot_queries(filter: &LeadFilter) -> (Query, Query) {
+    let mut count = Query::default();
+    let mut conditions = conditions(&mut count, filter, None, None);
+    if !filter.products.is_empty() {
+        let products = count.bind_products(filter);
+        let _ = write!(conditions, " AND l.product_id = ANY({products})");
+    }
+    count.sql = format!("SELECT COUNT(*) FROM leads l WHERE {conditions}");
+    let rows = Query {
+        sql: format!(
+            "SELECT {LEAD_COLUMNS} FROM leads l {LEAD_JOINS} WHERE {conditions}
+             ORDER BY l.created_at DESC, l.id DESC"
+        ),
+        params: count.params.clone(),
+    };
+    (count, rows)
+}

@@ -10,6 +10,8 @@
 
 mod credentials;
 mod directory;
+mod exports;
+mod imports;
 mod leads;
 mod sql;
 mod stats;
@@ -55,6 +57,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         6,
         include_str!("../../../migrations/postgres/0006_webhooks.sql"),
+    ),
+    (
+        7,
+        include_str!("../../../migrations/postgres/0007_exports.sql"),
     ),
 ];
 

@@ -415,3 +415,25 @@ pub(super) fn lead_parties(conn: &Connection, id: &LeadId) -> StoreResult<Option
         })
         .map_err(sql_error)
 }
+
+/// The two statements of an export's snapshot of `filter`'s leads: how many there are, and all
+/// of them in list order. Run in one read transaction, they agree.
+pub(super) fn snapshot_queries(filter: &LeadFilter) -> (Query, Query) {
+    let mut count = Query::default();
+    let conditions = conditions(&mut count, filter, None, None);
+    let products = products_condition(&mut count, filter);
+    count.sql = format!("SELECT COUNT(*) FROM leads l WHERE {conditions}{products}");
+    let rows = Query {
+        sql: format!(
+            "SELECT {LEAD_COLUMNS} FROM leads l {LEAD_JOINS} WHERE {conditions}{products}
+             ORDER BY l.created_at DESC, l.id DESC"
+        ),
+        params: count.params.clone(),
+    };
+    (count, rows)
+}
+
+/// A row of [`snapshot_queries`]'s second statement as a lead.
+pub(super) fn snapshot_row(row: &Row<'_>) -> rusqlite::Result<LeadRow> {
+    lead_row(row)
+}

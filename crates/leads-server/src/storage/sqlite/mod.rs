@@ -10,6 +10,8 @@
 mod checkpoint;
 mod credentials;
 mod directory;
+mod exports;
+mod imports;
 mod leads;
 mod stats;
 pub(crate) mod webhooks;
@@ -49,6 +51,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         6,
         include_str!("../../../migrations/sqlite/0006_webhooks.sql"),
     ),
+    (
+        7,
+        include_str!("../../../migrations/sqlite/0007_exports.sql"),
+    ),
 ];
 
 /// The migration that made the search tables, which the application then fills.
@@ -70,6 +76,8 @@ pub struct SqliteStore {
     checkpointer: checkpoint::Checkpointer,
     /// Told when a committed write queued webhook messages.
     wakeup: Arc<tokio::sync::Notify>,
+    /// The database file, for reads that need a connection of their own (an export's snapshot).
+    path: std::path::PathBuf,
 }
 
 /// What a reader thread is asked to do.
@@ -124,6 +132,7 @@ impl SqliteStore {
             read_slots: Arc::new(Semaphore::new(READERS)),
             writer: tx,
             wakeup: Arc::default(),
+            path,
         })
     }
 
