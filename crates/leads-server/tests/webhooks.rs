@@ -33,6 +33,7 @@ conformance!(configured by deliver_fast;
     a_410_disables_the_endpoint,
     a_receiver_that_never_answers_times_out_and_is_retried,
     a_refused_create_sends_nothing,
+    a_finished_export_fires_export_completed,
     deliveries_are_listed_newest_first_and_replayed,
     a_window_of_failed_deliveries_is_replayed,
     a_test_sends_a_signed_sample_and_answers_what_the_receiver_said,
@@ -569,6 +570,39 @@ async fn a_receiver_that_never_answers_times_out_and_is_retried(app: TestApp) {
     assert_eq!(log[0]["success"], json!(true));
     let read = get(&app, &format!("/api/v1/webhooks/{id}"), &company.key).await;
     assert_eq!(read["consecutive_failures"], json!(0));
+}
+
+async fn a_finished_export_fires_export_completed(app: TestApp) {
+    let receiver = Receiver::start().await;
+    let company = app.company(0, None).await;
+    let hook = endpoint(&app, &company, &receiver.url, Some(&["export.completed"])).await;
+    new_lead(&app, &company).await;
+    let body = json!({"resource": "leads", "account_id": company.id});
+    let (status, export) = post(&app, "/api/v1/exports", &company.key, body).await;
+    assert_eq!(status, StatusCode::OK, "{export}");
+    let got = receiver.wait_for(1, WAIT).await;
+    assert_eq!(
+        got.len(),
+        1,
+        "one delivery: the lead.created was not subscribed to"
+    );
+    verify(&got[0], hook["webhook_secret"].as_str().unwrap());
+    let event = got[0].json();
+    assert_eq!(event["type"], json!("export.completed"));
+    assert_eq!(event["company_id"], json!(company.id));
+    assert_eq!(event["data"]["id"], export["id"]);
+    assert_eq!(event["data"]["status"], json!("completed"));
+    assert_eq!(event["data"]["progress_percent"], json!(100));
+    // A link is minted on each read, never put in an event that is kept and replayed.
+    assert_eq!(event["data"]["download_url"], Value::Null);
+    let read = get(
+        &app,
+        &format!("/api/v1/exports/{}", export["id"].as_str().unwrap()),
+        &company.key,
+    )
+    .await;
+    assert_eq!(read["status"], json!("completed"));
+    assert!(read["download_url"].is_string(), "{read}");
 }
 
 async fn a_refused_create_sends_nothing(app: TestApp) {

@@ -381,11 +381,6 @@ fn company_of(
 
 /// The export as the API shows it; a `completed` one with a freshly minted link.
 fn view(files: &ExportFiles, headers: &HeaderMap, row: ExportRow) -> Export {
-    let time = |millis: i64| {
-        Timestamp::from_millis(millis)
-            .map(|t| t.to_string())
-            .unwrap_or_default()
-    };
     let download_url = (row.status == ExportStatus::Completed).then(|| {
         let token = files
             .signer
@@ -397,17 +392,7 @@ fn view(files: &ExportFiles, headers: &HeaderMap, row: ExportRow) -> Export {
             row.id
         )
     });
-    Export {
-        id: row.id.into_string(),
-        resource: row.resource,
-        status: row.status.name().to_owned(),
-        progress_percent: Some(row.progress_percent),
-        download_url,
-        created_at: time(row.created_at),
-        updated_at: time(row.updated_at),
-        expires_at: time(row.expires_at),
-        failure_reason: row.failure_reason,
-    }
+    row.to_export(download_url)
 }
 
 /// Where clients reach this server: the configured public URL, or the scheme (from

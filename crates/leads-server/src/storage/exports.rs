@@ -6,7 +6,9 @@
 //! lease has run out. Every call that changes a taken job names the lease, so a worker that lost
 //! its lease (it stalled past it and another took the job) can no longer change the job.
 
+use super::webhooks::EventData;
 use super::{LeadFilter, LeadRow, StoreResult};
+use crate::domain::webhooks::EventType;
 use crate::domain::{CompanyId, ExportId, ProductId};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -103,6 +105,42 @@ pub struct ExportRow {
     pub created_at: i64,
     pub updated_at: i64,
     pub expires_at: i64,
+}
+
+impl ExportRow {
+    /// The export as the API shows it, with `download_url` (a link minted for this reading, or
+    /// `null`).
+    pub fn to_export(&self, download_url: Option<String>) -> leads_types::exports::Export {
+        let time = |millis: i64| {
+            crate::domain::Timestamp::from_millis(millis)
+                .map(|t| t.to_string())
+                .unwrap_or_default()
+        };
+        leads_types::exports::Export {
+            id: self.id.as_str().to_owned(),
+            resource: self.resource.clone(),
+            status: self.status.name().to_owned(),
+            progress_percent: Some(self.progress_percent),
+            download_url,
+            created_at: time(self.created_at),
+            updated_at: time(self.updated_at),
+            expires_at: time(self.expires_at),
+            failure_reason: self.failure_reason.clone(),
+        }
+    }
+
+    /// The `data` of the `export.completed` or `export.failed` event this export's end fires:
+    /// the export as the API shows it, with `download_url` `null` (a link is minted on each
+    /// read: `GET /api/v1/exports/{id}` gives one), and the event that fits its status.
+    pub fn ended_event(&self) -> StoreResult<(EventType, EventData)> {
+        let event = match self.status {
+            ExportStatus::Completed => EventType::ExportCompleted,
+            _ => EventType::ExportFailed,
+        };
+        let text = serde_json::to_string(&self.to_export(None))
+            .map_err(|e| super::StoreError::Internal(format!("export {} as JSON: {e}", self.id)))?;
+        Ok((event, EventData::same(text)))
+    }
 }
 
 /// Which of a company's exports a list shows. Time bounds are inclusive milliseconds (Whop:

@@ -4,7 +4,7 @@
 
 use super::leads::{lead_row, snapshot_queries};
 use super::sql::Sql;
-use super::{execute, insert_for_company, pg_error, query_opt, PgStore};
+use super::{execute, insert_for_company, pg_error, query_opt, webhooks, PgStore};
 use crate::domain::{CompanyId, ExportId};
 use crate::storage::exports::{
     ExportFilter, ExportOutcome, ExportRow, ExportSpec, ExportStatus, ExportStore, Lease,
@@ -191,34 +191,52 @@ impl ExportStore for PgStore {
         outcome: ExportOutcome,
         now: i64,
     ) -> StoreResult<bool> {
-        let client = self.client().await?;
-        let n = match outcome {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_error)?;
+        let row = match outcome {
             ExportOutcome::Completed {
                 file_name,
                 row_count,
             } => {
-                execute(
-                    &client,
-                    "UPDATE exports SET status = 'completed', file_name = $1, row_count = $2,
+                query_opt(
+                    &tx,
+                    &format!(
+                        "UPDATE exports SET status = 'completed', file_name = $1, row_count = $2,
                          progress_percent = 100, lease_token = NULL, lease_until = NULL,
                          updated_at = $3
-                     WHERE id = $4 AND lease_token = $5 AND status = 'processing'",
+                     WHERE id = $4 AND lease_token = $5 AND status = 'processing'
+                     RETURNING {EXPORT_COLUMNS}"
+                    ),
                     &[&file_name, &row_count, &now, &id.as_str(), &token],
                 )
                 .await?
             }
             ExportOutcome::Failed { reason } => {
-                execute(
-                    &client,
-                    "UPDATE exports SET status = 'failed', failure_reason = $1,
+                query_opt(
+                    &tx,
+                    &format!(
+                        "UPDATE exports SET status = 'failed', failure_reason = $1,
                          lease_token = NULL, lease_until = NULL, updated_at = $2
-                     WHERE id = $3 AND lease_token = $4 AND status = 'processing'",
+                     WHERE id = $3 AND lease_token = $4 AND status = 'processing'
+                     RETURNING {EXPORT_COLUMNS}"
+                    ),
                     &[&reason, &now, &id.as_str(), &token],
                 )
                 .await?
             }
         };
-        Ok(n == 1)
+        let Some(row) = row else {
+            return Ok(false);
+        };
+        // The end is announced in the same transaction that records it.
+        let row = export_row(&row)?;
+        let (event, data) = row.ended_event()?;
+        let queued = webhooks::enqueue(&tx, &row.company, event, now, || Ok(data)).await?;
+        tx.commit().await.map_err(pg_error)?;
+        if queued {
+            self.wakeup.notify_one();
+        }
+        Ok(true)
     }
 
     async fn release_export(&self, id: ExportId, token: String, now: i64) -> StoreResult<()> {

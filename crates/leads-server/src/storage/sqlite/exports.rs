@@ -2,7 +2,7 @@
 //! and the snapshot read, on a connection of its own so a long export holds no reader thread.
 
 use super::leads::{snapshot_queries, snapshot_row};
-use super::{company_exists, open_reader, sql_error, SqliteStore};
+use super::{company_exists, open_reader, sql_error, webhooks, SqliteStore};
 use crate::domain::{CompanyId, ExportId};
 use crate::storage::exports::{
     ExportFilter, ExportOutcome, ExportRow, ExportSpec, ExportStatus, ExportStore, Lease,
@@ -224,30 +224,50 @@ impl ExportStore for SqliteStore {
             } => ("completed", Some(file_name), Some(row_count), None, 100),
             ExportOutcome::Failed { reason } => ("failed", None, None, Some(reason), 0),
         };
-        self.write(move |conn| {
-            conn.prepare_cached(
-                "UPDATE exports SET status = ?1, file_name = ?2, row_count = ?3,
+        let wakeup = self.wakeup.clone();
+        let (finished, queued) = self
+            .write(move |conn| {
+                let updated = conn
+                    .prepare_cached(
+                        "UPDATE exports SET status = ?1, file_name = ?2, row_count = ?3,
                      failure_reason = ?4, progress_percent = CASE WHEN ?1 = 'completed'
                          THEN ?5 ELSE progress_percent END,
                      lease_token = NULL, lease_until = NULL, updated_at = ?6
                  WHERE id = ?7 AND lease_token = ?8 AND status = 'processing'",
-            )
-            .and_then(|mut st| {
-                st.execute(params![
-                    status,
-                    file_name,
-                    row_count,
-                    reason,
-                    progress,
-                    now,
-                    id.as_str(),
-                    token
-                ])
+                    )
+                    .and_then(|mut st| {
+                        st.execute(params![
+                            status,
+                            file_name,
+                            row_count,
+                            reason,
+                            progress,
+                            now,
+                            id.as_str(),
+                            token
+                        ])
+                    })
+                    .map_err(sql_error)?;
+                if updated != 1 {
+                    return Ok((false, false));
+                }
+                // The end is announced in the same transaction that records it.
+                let row = conn
+                    .query_row(
+                        &format!("SELECT {EXPORT_COLUMNS} FROM exports WHERE id = ?1"),
+                        params![id.as_str()],
+                        export_row,
+                    )
+                    .map_err(sql_error)??;
+                let (event, data) = row.ended_event()?;
+                let queued = webhooks::enqueue(conn, &row.company, event, now, || Ok(data))?;
+                Ok((true, queued))
             })
-            .map(|n| n == 1)
-            .map_err(sql_error)
-        })
-        .await
+            .await?;
+        if queued {
+            wakeup.notify_one();
+        }
+        Ok(finished)
     }
 
     async fn release_export(&self, id: ExportId, token: String, now: i64) -> StoreResult<()> {
