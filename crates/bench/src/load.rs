@@ -271,17 +271,40 @@ impl Client {
 
     /// GETs `path` and parses the 200 answer's JSON.
     pub async fn get_json(&mut self, path: &str) -> Result<serde_json::Value> {
-        let request = request(Method::GET, self.addr, path, &self.key, None);
+        let body = self.send(Method::GET, path, None).await?;
+        serde_json::from_slice(&body).with_context(|| format!("GET {path}: not JSON"))
+    }
+
+    /// POSTs `body` as JSON to `path` and parses the 200 answer's JSON.
+    pub async fn post_json(
+        &mut self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value> {
+        let body = self
+            .send(Method::POST, path, Some(serde_json::to_vec(body)?))
+            .await?;
+        serde_json::from_slice(&body).with_context(|| format!("POST {path}: not JSON"))
+    }
+
+    /// GETs `path` and answers the 200 answer's body as text.
+    pub async fn get_text(&mut self, path: &str) -> Result<String> {
+        let body = self.send(Method::GET, path, None).await?;
+        Ok(String::from_utf8(body.to_vec())?)
+    }
+
+    async fn send(&mut self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<Bytes> {
+        let request = request(method.clone(), self.addr, path, &self.key, body);
         self.sender.ready().await?;
         let response = self.sender.send_request(request).await?;
         let status = response.status();
         let body = response.into_body().collect().await?.to_bytes();
         if status != StatusCode::OK {
             return Err(anyhow!(
-                "GET {path}: HTTP {status}: {}",
+                "{method} {path}: HTTP {status}: {}",
                 String::from_utf8_lossy(&body)
             ));
         }
-        serde_json::from_slice(&body).with_context(|| format!("GET {path}: not JSON"))
+        Ok(body)
     }
 }

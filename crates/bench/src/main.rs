@@ -11,6 +11,8 @@ mod load;
 mod report;
 mod scenarios;
 mod server;
+mod transfer;
+mod webhooks;
 
 use anyhow::{anyhow, Context, Result};
 use clap::{Parser, ValueEnum};
@@ -75,7 +77,8 @@ struct Args {
     perf: Vec<String>,
     /// Run only this scenario (its name with dashes, as for --perf; also stats-by-day,
     /// stats-by-product, conversion-by-week, search-rare, search-common, search-none,
-    /// search-email, leads-page, lead-page); may be repeated. All of them when not given.
+    /// search-email, leads-page, lead-page, and export for the export and import of the big
+    /// company); may be repeated. All of them when not given.
     #[arg(long, value_name = "SCENARIO")]
     only: Vec<String>,
 }
@@ -186,12 +189,13 @@ async fn sqlite(leads: &Path, plan: &Plan) -> Result<BackendReport> {
     let measured = async {
         let data = fixture::seed(leads, &url, plan.sizes).await?;
         let database = Database::Sqlite { file: file.clone() };
-        let rows = measure(leads, "SQLite", &data, plan, &dir, &database).await?;
+        let (rows, transfer) = measure(leads, "SQLite", &data, plan, &dir, &database).await?;
         Ok(report_of(
             "SQLite",
             plan,
             &data,
             rows,
+            transfer,
             database.describe(plan),
         ))
     }
@@ -212,12 +216,13 @@ async fn postgres(leads: &Path, plan: &Plan, admin_url: &str) -> Result<BackendR
     let measured = async {
         let data = fixture::seed(leads, &url, plan.sizes).await?;
         let database = Database::Postgres { url: url.clone() };
-        let rows = measure(leads, "PostgreSQL", &data, plan, &dir, &database).await?;
+        let (rows, transfer) = measure(leads, "PostgreSQL", &data, plan, &dir, &database).await?;
         Ok(report_of(
             "PostgreSQL",
             plan,
             &data,
             rows,
+            transfer,
             database.describe(plan),
         ))
     }
@@ -246,11 +251,13 @@ fn report_of(
     plan: &Plan,
     data: &Dataset,
     rows: Vec<Row>,
+    transfer: Option<transfer::Transfer>,
     baseline_tool: String,
 ) -> BackendReport {
     BackendReport {
         backend,
         rows,
+        transfer,
         big_leads: plan.sizes.big_leads,
         small: (plan.sizes.small_companies, plan.sizes.small_leads),
         seed_big: data.seed_big,
@@ -336,7 +343,8 @@ impl Baseline for baseline::postgres::Baseline {
     }
 }
 
-/// Serves `data` and measures every scenario on it, each list beside the database alone.
+/// Serves `data` and measures every scenario on it, each list beside the database alone, then
+/// the export and import of the big company.
 async fn measure(
     leads: &Path,
     backend: &str,
@@ -344,7 +352,7 @@ async fn measure(
     plan: &Plan,
     dir: &Path,
     database: &Database,
-) -> Result<Vec<Row>> {
+) -> Result<(Vec<Row>, Option<transfer::Transfer>)> {
     let settings = &plan.settings;
     let server = server::Server::start(leads, &data.database, &dir.join("server.log")).await?;
     let addr = server.addr;
@@ -465,7 +473,100 @@ async fn measure(
             baseline: base,
         });
     }
+    let wanted = |name: &str| plan.only.is_empty() || plan.only.iter().any(|o| o == name);
+    if wanted("create-webhook") || wanted("webhook-delivery") || wanted("webhook-latency") {
+        rows.extend(measure_webhooks(backend, data, plan, &server).await?);
+    }
+    let transfer = if plan.only.is_empty() || plan.only.iter().any(|o| o == "export") {
+        let t = transfer::measure(leads, &server, data, dir).await?;
+        eprintln!(
+            "{backend} export: {} rows in {:.2} s, RSS +{} KiB; import: {} rows in {:.2} s",
+            t.exported_rows,
+            t.export.as_secs_f64(),
+            t.rss_growth() / 1024,
+            t.imported_rows,
+            t.import.as_secs_f64()
+        );
+        Some(t)
+    } else {
+        None
+    };
     server.stop()?;
+    Ok((rows, transfer))
+}
+
+/// With one endpoint subscribed to `lead.created` whose receiver answers at once: creates
+/// (to set beside the plain `create` row), the deliveries they cause (throughput and
+/// commit-to-delivery latency while the queue is busy), and the latency on an idle queue (one
+/// create at a time). The endpoint stays, so these run after every other scenario.
+async fn measure_webhooks(
+    backend: &str,
+    data: &Dataset,
+    plan: &Plan,
+    server: &server::Server,
+) -> Result<Vec<Row>> {
+    let receiver = webhooks::Receiver::start()?;
+    let mut client = load::Client::new(server.addr, &data.big.key).await?;
+    client
+        .post_json(
+            "/api/v1/webhooks",
+            &serde_json::json!({"url": receiver.url, "events": ["lead.created"]}),
+        )
+        .await?;
+    let settings = &plan.settings;
+    let drain = Duration::from_secs(120);
+    let mut rows = Vec::new();
+
+    receiver.reset();
+    let create: Arc<dyn Workload> = Arc::new(scenarios::Create::new(server.addr, data));
+    let creates = load_server(settings, server, create, None).await?;
+    receiver.settle(drain).await;
+    let delivered = receiver.outcome();
+    let delivery = Stats::of(&delivered, std::slice::from_ref(&delivered));
+    eprintln!(
+        "{backend} create + webhook: {:.0} req/s; delivered {} at {:.0}/s, commit to delivery p50 {:.1} ms",
+        creates.per_second, delivered.ok, delivery.per_second, delivery.p50_ms
+    );
+    rows.push(Row {
+        name: "create, webhook subscribed",
+        what: "`POST`, one endpoint on `lead.created` answering at once".into(),
+        profiled: false,
+        server: creates,
+        peak_rss: server.peak_rss(),
+        baseline: None,
+    });
+    rows.push(Row {
+        name: "webhook delivery",
+        what: "deliveries/s of the creates above, first to last; latency: commit to delivery"
+            .into(),
+        profiled: false,
+        server: delivery,
+        peak_rss: None,
+        baseline: None,
+    });
+
+    receiver.reset();
+    let one = Settings {
+        connections: 1,
+        ..settings.clone()
+    };
+    let create: Arc<dyn Workload> = Arc::new(scenarios::Create::new(server.addr, data));
+    load_server(&one, server, create, None).await?;
+    receiver.settle(drain).await;
+    let idle = receiver.outcome();
+    let idle = Stats::of(&idle, std::slice::from_ref(&idle));
+    eprintln!(
+        "{backend} webhook latency, idle queue: p50 {:.1} ms, p99 {:.1} ms",
+        idle.p50_ms, idle.p99_ms
+    );
+    rows.push(Row {
+        name: "webhook latency, idle",
+        what: "one create at a time; latency: commit to delivery".into(),
+        profiled: false,
+        server: idle,
+        peak_rss: None,
+        baseline: None,
+    });
     Ok(rows)
 }
 

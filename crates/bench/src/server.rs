@@ -73,6 +73,8 @@ impl Server {
             .args(["serve", "--addr", &addr.to_string(), "--database", database])
             // The load comes from one key at full speed: measure the server, not its limiter.
             .args(["--rate-limit", "0"])
+            // The webhook scenarios' receiver is on loopback.
+            .arg("--webhook-allow-private-targets")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(log_file)
@@ -106,6 +108,11 @@ impl Server {
     /// whole life of the process).
     pub fn reset_peak_rss(&self) -> bool {
         std::fs::write(format!("/proc/{}/clear_refs", self.pid()), "5").is_ok()
+    }
+
+    /// The resident set size now (VmRSS) in bytes.
+    pub fn rss(&self) -> Option<u64> {
+        status_kib(self.pid(), "VmRSS:").map(|kib| kib * 1024)
     }
 
     /// The peak resident set size (VmHWM) in bytes.

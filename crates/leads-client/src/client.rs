@@ -95,9 +95,24 @@ impl Client {
         Leads::new(self.clone())
     }
 
+    /// The webhooks resource: endpoints, their deliveries, replays and tests.
+    pub fn webhooks(&self) -> crate::webhooks::Webhooks {
+        crate::webhooks::Webhooks::new(self.clone())
+    }
+
     /// The statistics resource.
     pub fn stats(&self) -> crate::stats::Stats {
         crate::stats::Stats::new(self.clone())
+    }
+
+    /// The exports resource.
+    pub fn exports(&self) -> crate::exports::Exports {
+        crate::exports::Exports::new(self.clone())
+    }
+
+    /// The HTTP client underneath, for requests outside the API's routes (download links).
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.inner.http
     }
 
     /// The URL every route is relative to, such as `https://api.whop.com/api/v1`.

@@ -70,17 +70,22 @@
 
 mod client;
 mod error;
+mod exports;
 mod leads;
 mod pagination;
 mod retry;
 mod stats;
+pub mod webhooks;
 
 pub use client::{
     Client, ClientBuilder, API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT, IDEMPOTENCY_KEY, REQUEST_ID,
 };
 pub use error::{ApiError, Error};
+pub use exports::Exports;
 pub use leads::{CreateLeadParams, Leads, ListLeadsParams, UpdateLeadParams};
+pub use leads_types::exports::{CreateExport, Export};
 pub use leads_types::{Lead, LeadMember, LeadProduct, LeadUser, PageInfo, Timestamp};
 pub use pagination::{CursorPage, Paginated};
 pub use stats::{Stats, TimeSeriesParams};
+pub use webhooks::{verify, VerifyError, Webhooks};

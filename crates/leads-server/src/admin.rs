@@ -29,15 +29,49 @@ fn invalid<T>(message: impl Into<String>) -> AdminResult<T> {
     Err(AdminError::Invalid(message.into()))
 }
 
-fn title(text: &str, what: &str) -> AdminResult<String> {
+/// Checks a username: 1 to 64 letters, digits, `_`, `-` or `.`; the error completes "a username".
+pub fn check_username(username: &str) -> Result<(), &'static str> {
+    let valid = (1..=64).contains(&username.len())
+        && username
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
+    if valid {
+        Ok(())
+    } else {
+        Err("is 1 to 64 letters, digits, '_', '-' or '.'")
+    }
+}
+
+/// Checks that `email` is plausibly an email address (at most 254 characters, a local part, an
+/// `@` and a domain with a dot, no whitespace); the error says it is not.
+pub fn check_email(email: &str) -> Result<(), String> {
+    let plausible = email.len() <= 254
+        && email
+            .split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
+        && !email.contains(char::is_whitespace);
+    if plausible {
+        Ok(())
+    } else {
+        Err(format!("{email:?} is not an email address"))
+    }
+}
+
+/// Checks a title (a product's, a user's name): 1 to 200 characters without control characters,
+/// once trimmed; answers it trimmed. The error completes "a {what} title".
+pub fn check_title(text: &str) -> Result<String, &'static str> {
     let text = text.trim();
     if text.is_empty() || text.chars().count() > 200 {
-        return invalid(format!("a {what} title must be 1 to 200 characters"));
+        return Err("must be 1 to 200 characters");
     }
     if text.chars().any(char::is_control) {
-        return invalid(format!("a {what} title cannot contain control characters"));
+        return Err("cannot contain control characters");
     }
     Ok(text.to_owned())
+}
+
+fn title(text: &str, what: &str) -> AdminResult<String> {
+    check_title(text).map_err(|why| AdminError::Invalid(format!("a {what} title {why}")))
 }
 
 pub fn parse_company(text: &str) -> AdminResult<CompanyId> {
@@ -95,22 +129,9 @@ pub async fn create_user(
     email: Option<&str>,
     name: Option<&str>,
 ) -> AdminResult<User> {
-    let valid_username = (1..=64).contains(&username.len())
-        && username
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
-    if !valid_username {
-        return invalid("a username is 1 to 64 letters, digits, '_', '-' or '.'");
-    }
+    check_username(username).map_err(|why| AdminError::Invalid(format!("a username {why}")))?;
     if let Some(email) = email {
-        let plausible = email.len() <= 254
-            && email
-                .split_once('@')
-                .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
-            && !email.contains(char::is_whitespace);
-        if !plausible {
-            return invalid(format!("{email:?} is not an email address"));
-        }
+        check_email(email).map_err(AdminError::Invalid)?;
     }
     let name = name.map(|n| title(n, "user name")).transpose()?;
     Ok(store

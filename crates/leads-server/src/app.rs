@@ -4,11 +4,16 @@ use crate::auth::jwt::{JwtConfig, JwtVerifier};
 use crate::auth::key_cache::KeyCache;
 use crate::auth::rate_limit::{RateLimit, RateLimiter};
 use crate::domain::{idempotency, Timestamp};
+use crate::exports::links::LinkSigner;
+use crate::exports::worker::ExportWorker;
+use crate::exports::ExportSettings;
+use crate::http::exports::ExportFiles;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
 use crate::pagination::CursorCodec;
 use crate::server::{self, ServerLimits};
 use crate::storage::{self, sessions, LeadStore, SessionStore, StoreError, Stores};
+use crate::webhooks;
 use axum::Router;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -37,6 +42,10 @@ pub struct Config {
     /// The URL people reach this server at (`serve --public-url`); an `https` one makes the
     /// dashboard's session cookie `Secure`.
     pub public_url: Option<String>,
+    /// How webhooks are delivered: retry schedule, timeout, private targets.
+    pub webhooks: webhooks::Settings,
+    /// Export files, their links and the export worker.
+    pub exports: ExportSettings,
 }
 
 impl Default for Config {
@@ -52,14 +61,20 @@ impl Default for Config {
             rate_limit: RateLimit::default(),
             dashboard: true,
             public_url: None,
+            webhooks: webhooks::Settings::default(),
+            exports: ExportSettings::default(),
         }
     }
 }
 
-/// A built application: its router and the stores behind it.
+/// A built application: its router, the stores behind it, and its background workers: webhook
+/// delivery (stop it with [`webhooks::Worker::stop`] once the server has stopped) and exports
+/// (running; [`ExportWorker::shutdown`] stops it before the database is closed).
 pub struct App {
     pub router: Router,
     pub stores: Stores,
+    pub worker: webhooks::Worker,
+    pub exports: ExportWorker,
 }
 
 /// Opens the database (applying migrations) and builds the router.
@@ -76,12 +91,26 @@ pub async fn build(config: &Config) -> Result<App, StoreError> {
 pub async fn build_with_stores(stores: Stores, config: &Config) -> Result<App, StoreError> {
     let secret = stores.database.cursor_secret().await?;
     tokio::spawn(forget_old_idempotency_claims(Arc::downgrade(&stores.leads)));
+    let sender =
+        Arc::new(webhooks::Sender::new(config.webhooks.clone()).map_err(StoreError::Internal)?);
+    let metrics = Metrics::new();
+    let worker = webhooks::Worker::start(stores.webhooks.clone(), sender.clone(), metrics.clone());
+    let export_dir = config.exports.dir_for(&config.database_url);
+    let export_files = ExportFiles {
+        signer: LinkSigner::new(
+            &stores.exports.link_secret().await?,
+            config.exports.link_ttl,
+        ),
+        public_url: config.exports.public_url.clone(),
+        dir: export_dir.clone(),
+    };
+    let exports = ExportWorker::start(stores.exports.clone(), config.exports.clone(), export_dir);
     let state = AppState {
         database: stores.database.clone(),
         leads: stores.leads.clone(),
         credentials: stores.credentials.clone(),
         cursors: CursorCodec::new(&secret),
-        metrics: Metrics::new(),
+        metrics,
         jwt: Arc::new(JwtVerifier::new(&config.jwt)),
         limiter: Arc::new(RateLimiter::new(config.rate_limit)),
         keys: Arc::new(KeyCache::default()),
@@ -95,6 +124,10 @@ pub async fn build_with_stores(stores: Stores, config: &Config) -> Result<App, S
                 .as_deref()
                 .is_some_and(|url| url.to_ascii_lowercase().starts_with("https://")),
         },
+        webhooks: stores.webhooks.clone(),
+        sender,
+        exports: stores.exports.clone(),
+        export_files: Arc::new(export_files),
     };
     if config.dashboard {
         tokio::spawn(forget_idle_sessions(Arc::downgrade(&stores.sessions)));
@@ -102,6 +135,8 @@ pub async fn build_with_stores(stores: Stores, config: &Config) -> Result<App, S
     Ok(App {
         router: http::router(state, config.request_timeout),
         stores,
+        worker,
+        exports,
     })
 }
 

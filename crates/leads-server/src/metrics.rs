@@ -32,6 +32,13 @@ pub struct PoolLabels {
     pub pool: &'static str,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    /// `success` (2xx), `failure` (another status), `unreachable` (no answer: refused,
+    /// unresolvable, timed out) or `gone` (410, which disables the endpoint).
+    pub outcome: &'static str,
+}
+
 /// The server's metrics, registered once per application.
 pub struct Metrics {
     registry: Registry,
@@ -41,6 +48,14 @@ pub struct Metrics {
     pub pool_in_use: Family<PoolLabels, Gauge>,
     pub pool_size: Family<PoolLabels, Gauge>,
     pub rate_limited: Family<OperationLabels, Counter>,
+    /// Webhook delivery attempts, by outcome.
+    pub webhook_attempts: Family<OutcomeLabels, Counter>,
+    /// Webhook messages not yet delivered or given up (set when `/metrics` is read).
+    pub webhook_queue_depth: Gauge,
+    /// Age in seconds of the oldest of them (set when `/metrics` is read).
+    pub webhook_oldest_age: Gauge<f64, std::sync::atomic::AtomicU64>,
+    /// From the commit that wrote a message to its successful delivery.
+    pub webhook_delivery_latency: Histogram,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -93,8 +108,38 @@ impl Metrics {
             "Requests refused with 429 for exceeding a credential's rate limit, by operation",
             rate_limited.clone(),
         );
+        let webhook_attempts = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "webhook_attempts",
+            "Webhook delivery attempts, by outcome",
+            webhook_attempts.clone(),
+        );
+        let webhook_queue_depth = Gauge::default();
+        registry.register(
+            "webhook_queue_depth",
+            "Webhook messages waiting to be delivered (every instance's, from the database)",
+            webhook_queue_depth.clone(),
+        );
+        let webhook_oldest_age = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "webhook_oldest_message_age_seconds",
+            "Age of the oldest webhook message not yet delivered; 0 when none waits",
+            webhook_oldest_age.clone(),
+        );
+        let webhook_delivery_latency = Histogram::new([
+            0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0, 300.0, 3600.0, 86400.0,
+        ]);
+        registry.register(
+            "webhook_delivery_latency_seconds",
+            "Time from the commit that wrote a webhook message to its successful delivery",
+            webhook_delivery_latency.clone(),
+        );
         Arc::new(Self {
             registry,
+            webhook_attempts,
+            webhook_queue_depth,
+            webhook_oldest_age,
+            webhook_delivery_latency,
             requests,
             latency,
             in_flight,

@@ -218,6 +218,8 @@ pub enum CursorError {
 }
 
 const CURSOR_VERSION: u8 = 1;
+/// The first byte of [`CursorCodec::encode_key`] cursors.
+const KEY_CURSOR_VERSION: u8 = 2;
 const TAG_LEN: usize = 16;
 const ID_SUFFIX_LEN: usize = 13;
 const CURSOR_LEN: usize = 1 + 8 + ID_SUFFIX_LEN + TAG_LEN;
@@ -275,6 +277,44 @@ impl CursorCodec {
         URL_SAFE_NO_PAD.encode(bytes)
     }
 
+    /// The cursor of a place `(at, id)` in another newest-first list than leads (a company's
+    /// webhooks, an endpoint's deliveries), bound to `scope`, which names that list: a cursor
+    /// of one list is refused by every other.
+    pub fn encode_key(&self, scope: &str, at: i64, id: &str) -> String {
+        let mut bytes = Vec::with_capacity(1 + 8 + id.len() + TAG_LEN);
+        bytes.push(KEY_CURSOR_VERSION);
+        bytes.extend_from_slice(&at.to_be_bytes());
+        bytes.extend_from_slice(id.as_bytes());
+        let tag = self.key_tag(scope, &bytes).finalize().into_bytes();
+        bytes.extend_from_slice(&tag[..TAG_LEN]);
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// The place an [`Self::encode_key`] cursor of `scope` names.
+    pub fn decode_key(&self, scope: &str, text: &str) -> Result<(i64, String), CursorError> {
+        let bytes = URL_SAFE_NO_PAD
+            .decode(text)
+            .map_err(|_| CursorError::Malformed)?;
+        if bytes.len() < 1 + 8 + 1 + TAG_LEN || bytes[0] != KEY_CURSOR_VERSION {
+            return Err(CursorError::Malformed);
+        }
+        let (payload, tag) = bytes.split_at(bytes.len() - TAG_LEN);
+        self.key_tag(scope, payload)
+            .verify_truncated_left(tag)
+            .map_err(|_| CursorError::Forged)?;
+        let at = i64::from_be_bytes(payload[1..9].try_into().expect("8 bytes"));
+        let id = std::str::from_utf8(&payload[9..]).map_err(|_| CursorError::Malformed)?;
+        Ok((at, id.to_owned()))
+    }
+
+    fn key_tag(&self, scope: &str, payload: &[u8]) -> Hmac<Sha256> {
+        let mut mac = self.mac.clone();
+        mac.update(&(scope.len() as u64).to_be_bytes());
+        mac.update(scope.as_bytes());
+        mac.update(payload);
+        mac
+    }
+
     pub fn decode(&self, company: &CompanyId, text: &str) -> Result<Position, CursorError> {
         self.decode_scoped(company, b"", text)
     }
@@ -313,6 +353,24 @@ mod tests {
             created_at,
             id: LeadId::generate(),
         }
+    }
+
+    #[test]
+    fn key_cursors_round_trip_in_their_own_list_only() {
+        let codec = CursorCodec::new(b"secret");
+        let cursor = codec.encode_key("webhooks:biz_1", 17, "hook_abc");
+        assert_eq!(
+            codec.decode_key("webhooks:biz_1", &cursor),
+            Ok((17, "hook_abc".to_owned()))
+        );
+        assert_eq!(
+            codec.decode_key("webhooks:biz_2", &cursor),
+            Err(CursorError::Forged)
+        );
+        assert_eq!(
+            codec.decode_key("webhooks:biz_1", "nope"),
+            Err(CursorError::Malformed)
+        );
     }
 
     #[test]

@@ -211,7 +211,17 @@ async fn postgres_instances_starting_at_once_migrate_once_and_share_one_cursor_s
         .iter()
         .map(|row| row.get(0))
         .collect();
-    let expected: Vec<i64> = (1..=versions.len() as i64).collect();
+    // Every migration file's number, once (numbers are assigned per change, so one may be
+    // missing until its change lands).
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres");
+    let mut expected: Vec<i64> = std::fs::read_dir(dir)
+        .expect("migrations")
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name().into_string().ok()?;
+            name.split('_').next()?.parse().ok()
+        })
+        .collect();
+    expected.sort();
     assert_eq!(versions, expected, "each migration recorded once");
 }
 

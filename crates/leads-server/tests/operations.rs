@@ -23,6 +23,19 @@ const CONTRACT_ROUTES: &[&str] = &[
     "PATCH /api/v1/leads/{id}",
     "GET /api/v1/stats/time_series",
     "GET /api/v1/stats/time_series/{metric}",
+    "GET /api/v1/webhooks",
+    "POST /api/v1/webhooks",
+    "GET /api/v1/webhooks/{id}",
+    "PATCH /api/v1/webhooks/{id}",
+    "DELETE /api/v1/webhooks/{id}",
+    "GET /api/v1/webhooks/{id}/deliveries",
+    "POST /api/v1/webhooks/{id}/deliveries/{delivery_id}/replay",
+    "POST /api/v1/webhooks/{id}/replay",
+    "POST /api/v1/webhooks/{id}/test",
+    "GET /api/v1/exports",
+    "POST /api/v1/exports",
+    "GET /api/v1/exports/{id}",
+    "GET /api/v1/exports/{id}/download",
 ];
 
 async fn the_openapi_document_describes_exactly_the_routes_that_exist(app: TestApp) {

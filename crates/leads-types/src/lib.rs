@@ -6,8 +6,10 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 
+pub mod exports;
 pub mod stats;
 mod timestamp;
+pub mod webhooks;
 
 pub use timestamp::Timestamp;
 

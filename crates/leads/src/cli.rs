@@ -7,6 +7,8 @@ use leads_server::admin::{self, AdminError};
 use leads_server::app::{self, Config};
 use leads_server::auth::jwt::{JwtConfig, VerifyingKey};
 use leads_server::auth::rate_limit::RateLimit;
+use leads_server::domain::webhooks::{self, RetrySchedule};
+use leads_server::exports::ExportSettings;
 use leads_server::seed::{self, SeedOptions};
 use leads_server::server::ServerLimits;
 use leads_server::storage::postgres::PoolMode;
@@ -45,13 +47,21 @@ enum Command {
     Update(remote::UpdateArgs),
     /// Chart a lead metric over time (new_leads, converted_leads, lead_conversion_rate).
     Stats(crate::stats::StatsArgs),
+    /// Manage webhook endpoints over the API: create, list, get, update, delete, deliveries,
+    /// replay, test.
+    Webhooks(crate::webhooks::WebhooksArgs),
+    /// Export a company's leads over the API to a CSV file, with a progress bar.
+    Export(crate::export::ExportArgs),
+    /// Import leads into a company from a CSV (an export's columns) or NDJSON file, against the
+    /// database; rejected rows are listed in a report. Exits 3 when some rows were rejected.
+    Import(crate::import::ImportArgs),
 }
 
 #[derive(Debug, Args)]
-struct DatabaseArg {
+pub struct DatabaseArg {
     /// Database URL: sqlite://path/to/file.db (or a bare path), or postgres://user@host/db.
     #[arg(long = "database", env = "LEADS_DATABASE_URL", default_value = storage::DEFAULT_DATABASE_URL, global = true)]
-    url: String,
+    pub url: String,
 }
 
 #[derive(Debug, Args)]
@@ -113,17 +123,57 @@ struct ServeArgs {
     /// API-only deployments.
     #[arg(long, env = "LEADS_DASHBOARD", default_value_t = true, action = clap::ArgAction::Set)]
     dashboard: bool,
-    /// The URL people reach this server at, such as https://leads.example.com. An https URL
-    /// makes the dashboard's session cookie Secure.
+    /// The URL people reach this server at, such as https://leads.example.com: export download
+    /// links start with it (the scheme and Host of each request when left out), and an https
+    /// URL makes the dashboard's session cookie Secure.
     #[arg(long, env = "LEADS_PUBLIC_URL", value_parser = public_url)]
     public_url: Option<String>,
+    /// When webhook attempts are made, each delay counted from the previous failure (ms, s, m,
+    /// h). Standard Webhooks' schedule by default: immediately, 5s, 5m, 30m, 2h, 5h, 10h, 14h,
+    /// 20h, 24h.
+    #[arg(long, env = "LEADS_WEBHOOK_RETRY_SCHEDULE", value_parser = parse_retry_schedule)]
+    webhook_retry_schedule: Option<RetrySchedule>,
+    /// How long a webhook receiver has to answer an attempt (ms, s, m, h).
+    #[arg(long, env = "LEADS_WEBHOOK_TIMEOUT", default_value = "15s", value_parser = parse_webhook_timeout)]
+    webhook_timeout: Duration,
+    /// Let webhook endpoints resolve to loopback, private, link-local, multicast and
+    /// unique-local addresses (internal receivers, tests). Off by default.
+    #[arg(long, env = "LEADS_WEBHOOK_ALLOW_PRIVATE_TARGETS")]
+    webhook_allow_private_targets: bool,
     /// `transaction` when a transaction pooler (PgBouncer's `pool_mode = transaction`) stands
     /// before PostgreSQL: no statement is prepared across transactions. The URL's
     /// `?pgbouncer=true` says the same.
     #[arg(long, env = "LEADS_DATABASE_POOL_MODE", value_enum, default_value_t = PoolModeArg::Session)]
     database_pool_mode: PoolModeArg,
+    /// Directory export files are written to and served from; several instances must share
+    /// one. Beside the SQLite file (leads.db-exports/) or in the temporary directory for
+    /// PostgreSQL when left out.
+    #[arg(long, env = "LEADS_EXPORT_DIR", value_name = "PATH")]
+    export_dir: Option<PathBuf>,
+    /// Export jobs this instance runs at once; more wait as pending.
+    #[arg(long, env = "LEADS_EXPORT_CONCURRENCY", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=64))]
+    export_concurrency: u64,
+    /// Seconds an export's download_url is valid once minted.
+    #[arg(long, env = "LEADS_EXPORT_LINK_TTL", default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=7 * 24 * 3600))]
+    export_link_ttl: u64,
+    /// Seconds a running export job is held without a renewal; a job whose instance died is
+    /// taken again this long after.
+    #[arg(long, env = "LEADS_EXPORT_LEASE", default_value_t = 30, value_parser = clap::value_parser!(u64).range(2..=3600))]
+    export_lease: u64,
     #[command(flatten)]
     database: DatabaseArg,
+}
+
+fn parse_retry_schedule(text: &str) -> Result<RetrySchedule, String> {
+    RetrySchedule::parse(text)
+}
+
+fn parse_webhook_timeout(text: &str) -> Result<Duration, String> {
+    let timeout = webhooks::parse_duration(text)?;
+    if timeout.is_zero() || timeout > Duration::from_secs(300) {
+        return Err("must be more than 0 and at most 5m".into());
+    }
+    Ok(timeout)
 }
 
 /// How connections reach PostgreSQL (see `leads_server::storage::postgres::PoolMode`).
@@ -401,6 +451,9 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Create(args) => remote::create(args).await,
         Command::Update(args) => remote::update(args).await,
         Command::Stats(args) => crate::stats::run(args).await,
+        Command::Webhooks(args) => crate::webhooks::run(args).await,
+        Command::Import(args) => crate::import::run(args).await,
+        Command::Export(args) => crate::export::run(args).await,
     }
 }
 
@@ -485,7 +538,19 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
             burst: args.rate_limit_burst.unwrap_or(args.rate_limit.max(1)),
         },
         dashboard: args.dashboard,
-        public_url: args.public_url,
+        public_url: args.public_url.clone(),
+        webhooks: leads_server::webhooks::Settings {
+            retry_schedule: args.webhook_retry_schedule.unwrap_or_default(),
+            timeout: args.webhook_timeout,
+            allow_private_targets: args.webhook_allow_private_targets,
+        },
+        exports: ExportSettings {
+            dir: args.export_dir,
+            concurrency: args.export_concurrency as usize,
+            link_ttl: Duration::from_secs(args.export_link_ttl),
+            lease: Duration::from_secs(args.export_lease),
+            public_url: args.public_url,
+        },
     };
     let built = app::build(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.addr)
@@ -507,6 +572,10 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
         app::shutdown_signal(),
     )
     .await;
+    // Attempts in flight get the same grace as requests; one cut short is retried later.
+    built.worker.stop(config.limits.shutdown_grace).await;
+    // Running exports are given back as pending before the database closes.
+    built.exports.shutdown().await;
     built.stores.database.close().await?;
     tracing::info!("database closed; bye");
     served.map_err(|e| failure(format!("server failed: {e}")))

@@ -1,9 +1,12 @@
 //! `leads`: serve the API, administer its data, seed synthetic data, and use the API over HTTP.
 
 mod cli;
+mod export;
+mod import;
 mod output;
 mod remote;
 mod stats;
+mod webhooks;
 
 use clap::Parser;
 use std::process::ExitCode;

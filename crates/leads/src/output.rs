@@ -134,6 +134,7 @@ impl<W: Write> ListWriter<W> {
         let options = LeadCsvOptions {
             columns: Vec::new(),
             escaping: self.escaping,
+            time_zone: None,
         };
         LeadCsvWriter::new(&mut self.out, options)
     }

@@ -14,6 +14,22 @@ Commands and their JSON args (same convention as ts/driver.mjs):
   create   {"body": {...}, "idempotency_key"?: "..."}   body.company_id is sent as account_id
   retrieve {"id": "lead_..."}
   update   {"id": "lead_...", "body": {...}}
+  webhooks_create {"body": {...}}          client.webhooks.create(**body)
+  webhooks_list {"params": {...}}          client.webhooks.list(**params), walked to the end
+           -> {"ids": [...], "items": [...], "requests": [...]}
+  webhooks_retrieve {"id": "hook_..."}     webhooks_delete {"id": "hook_..."}
+  webhooks_update {"id": "hook_...", "body": {...}}
+  webhooks_list_deliveries {"id": "hook_...", "params": {...}}   walked to the end, like list
+  webhooks_replay_delivery {"id": "hook_...", "delivery_id": "whdel_...", "body": {...}}
+  webhooks_replay {"id": "hook_...", "body": {...}}
+  webhooks_test {"id": "hook_...", "event": "lead.created"}
+           -> as create below
+  unwrap   {"body": "<raw body>", "headers": {...}, "key": "ws_..."}
+           whop_sdk.lib.verify_webhook.unwrap -> {"ok": <event>} or {"refused": "<why>"}
+  export_create {"body": {...}}                   client.exports.create(**body); body.company_id
+                                                  is sent as account_id
+  export_retrieve {"id": "exprt_..."}            client.exports.retrieve(id)
+  export_list {"params": {...}}                  client.exports.list(**params)
   stats_list {}                                  client.stats.time_series.list()
   stats    {"metric": "new_leads", "params": {...}}
            client.stats.time_series.retrieve(metric, **params); params.from is passed as from_
@@ -64,7 +80,7 @@ def parse_ts(v):
 
 def main():
     if len(sys.argv) < 2:
-        raise SystemExit("usage: driver.py <list|create|retrieve|update|stats_list|stats> <json args>")
+        raise SystemExit("usage: driver.py <list|create|retrieve|update|export_create|export_retrieve|export_list|stats_list|stats> <json args>")
     command = sys.argv[1]
     args = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
 
@@ -109,6 +125,90 @@ def main():
             out({"ids": ids, "emails": emails, "requests": requests, "error": error_json(e)})
             return
         out({"ids": ids, "emails": emails, "requests": requests})
+        return
+
+    if command == "unwrap":
+        from whop_sdk.lib.verify_webhook import WebhookVerificationError, unwrap
+        try:
+            event = unwrap(args["body"], headers=args["headers"], key=args["key"])
+        except (WebhookVerificationError, ValueError) as e:
+            out({"refused": f"{type(e).__name__}: {e}"})
+            return
+        out({"ok": event})
+        return
+
+    if command in ("webhooks_list", "webhooks_list_deliveries"):
+        params = dict(args.get("params") or {})
+        ids, items = [], []
+        try:
+            if command == "webhooks_list":
+                pager = client.webhooks.list(**params)
+            else:
+                pager = client.webhooks.list_deliveries(args["id"], **params)
+            for item in pager:
+                ids.append(item.id)
+                items.append(json.loads(item.json()))
+        except (ApiError, ParsingError) as e:
+            out({"ids": ids, "items": items, "requests": requests, "error": error_json(e)})
+            return
+        out({"ids": ids, "items": items, "requests": requests})
+        return
+
+    if command.startswith("webhooks_"):
+        raw = client.webhooks.with_raw_response  # what client.webhooks.<op>() calls
+        body = dict(args.get("body") or {})
+        try:
+            if command == "webhooks_create":
+                resp = raw.create(**body)
+            elif command == "webhooks_retrieve":
+                resp = raw.retrieve(args["id"])
+            elif command == "webhooks_update":
+                resp = raw.update(args["id"], **body)
+            elif command == "webhooks_delete":
+                resp = raw.delete(args["id"])
+            elif command == "webhooks_replay_delivery":
+                resp = raw.replay_delivery(args["id"], args["delivery_id"], **body)
+            elif command == "webhooks_replay":
+                resp = raw.replay(args["id"], **body)
+            elif command == "webhooks_test":
+                resp = raw.test(args["id"], event=args["event"])
+            else:
+                raise SystemExit(f"unknown command {command!r}")
+        except (ApiError, ParsingError) as e:
+            out({"error": error_json(e), "requests": requests})
+            return
+        out({
+            "ok": resp.response.json(),
+            "parsed": json.loads(resp.data.json()),
+            "status": resp.status_code,
+            "requests": requests,
+        })
+        return
+
+    if command in ("export_create", "export_retrieve", "export_list"):
+        raw = client.exports.with_raw_response  # what client.exports.<op>() calls
+        try:
+            if command == "export_create":
+                body = dict(args.get("body") or {})
+                if "company_id" in body:
+                    body["account_id"] = body.pop("company_id")
+                resp = raw.create(**body)
+            elif command == "export_retrieve":
+                resp = raw.retrieve(args["id"])
+            else:
+                params = dict(args.get("params") or {})
+                if "company_id" in params:
+                    params["account_id"] = params.pop("company_id")
+                resp = raw.list(**params)
+        except (ApiError, ParsingError) as e:
+            out({"error": error_json(e), "requests": requests})
+            return
+        out({
+            "ok": resp.response.json(),
+            "parsed": json.loads(resp.data.json()),
+            "status": resp.status_code,
+            "requests": requests,
+        })
         return
 
     if command in ("stats_list", "stats"):

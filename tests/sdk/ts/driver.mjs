@@ -12,6 +12,10 @@
 //   retrieve {"id": "lead_..."}
 //   update   {"id": "lead_...", "body": {...}}
 //            -> {"ok": <lead>, "requests": [...]}  or  {"error": {...}, "requests": [...]}
+//   webhooks_create {"body": {...}}      client.webhooks.create(body), answered as create
+//   unwrap   {"body": "<raw body>", "headers": {...}, "key": "ws_..."}
+//            client.webhooks.unwrap(body, {headers, key: btoa(key)})
+//            -> {"ok": <event>} or {"refused": "<why>"}
 //
 // Optional in every args object: "max_retries" (default 0 here; the SDK default is 2),
 // "timeout_ms" (request timeout).
@@ -120,6 +124,27 @@ async function main() {
       } catch (err) {
         if (!isStatusError(err)) throw err;
         out({ error: errorJson(err), requests });
+      }
+      return;
+    }
+    case 'webhooks_create': {
+      try {
+        const { data, response } = await client.webhooks.create(args.body ?? {}).withResponse();
+        out({ ok: data, status: response.status, requests });
+      } catch (err) {
+        if (!isStatusError(err)) throw err;
+        out({ error: errorJson(err), requests });
+      }
+      return;
+    }
+    case 'unwrap': {
+      // The SDK hands the key to standardwebhooks, which base64-decodes it: the secret's
+      // literal bytes, as Whop signs with, are its base64 encoding.
+      try {
+        const event = client.webhooks.unwrap(args.body, { headers: args.headers, key: btoa(args.key) });
+        out({ ok: event });
+      } catch (err) {
+        out({ refused: `${err.constructor.name}: ${err.message}` });
       }
       return;
     }

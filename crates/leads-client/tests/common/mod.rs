@@ -29,6 +29,11 @@ pub struct TestServer {
 impl TestServer {
     /// A server whose one company has `leads` synthetic leads over three products.
     pub async fn start(leads: u32) -> TestServer {
+        Self::start_with(leads, |_| {}).await
+    }
+
+    /// As [`Self::start`], with the configuration `configure` makes of the default.
+    pub async fn start_with(leads: u32, configure: impl FnOnce(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}", dir.path().join("leads.db").display());
         let stores = storage::open(&url).await.expect("open store");
@@ -41,10 +46,11 @@ impl TestServer {
             .await
             .expect("seed");
         let company = &report.companies[0];
-        let config = Config {
+        let mut config = Config {
             database_url: url,
             ..Config::default()
         };
+        configure(&mut config);
         let built = app::build_with_stores(stores.clone(), &config)
             .await
             .expect("build app");

@@ -319,6 +319,26 @@ impl Credential {
         Ok((company, access))
     }
 
+    /// Allows acting on a resource of `company` (a webhook endpoint, say) with every
+    /// permission in `needed`. A company the credential may not act for is answered as if the
+    /// resource were absent (404, `absent`), so resource ids cannot be probed.
+    pub async fn authorize_resource(
+        &self,
+        credentials: &dyn CredentialStore,
+        company: &CompanyId,
+        needed: &[Permission],
+        absent: &'static str,
+    ) -> Result<Access, AuthError> {
+        self.confirm(credentials).await?;
+        self.require(needed)?;
+        let access = self
+            .access(credentials, company)
+            .await?
+            .ok_or_else(|| AuthError::not_found(absent))?;
+        access.require(needed)?;
+        Ok(access)
+    }
+
     /// Allows holding every permission in `needed`, whatever the company, or says which lack.
     pub fn require(&self, needed: &[Permission]) -> Result<(), AuthError> {
         require(self.permissions, needed)

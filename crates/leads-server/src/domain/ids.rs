@@ -141,6 +141,18 @@ id_type!(
     /// A user OAuth token's public id; the secret is separate and never stored.
     UserTokenId, "utok_"
 );
+id_type!(
+    /// A webhook endpoint.
+    WebhookId, "hook_"
+);
+id_type!(
+    /// One delivery attempt of a webhook message, as Whop names them.
+    DeliveryId, "whdel_"
+);
+id_type!(
+    /// An export: an asynchronous job writing a company's leads to a file (Whop's `exprt_`).
+    ExportId, "exprt_"
+);
 
 #[cfg(test)]
 mod tests {

@@ -8,9 +8,13 @@ pub mod metadata;
 pub mod permissions;
 pub mod search;
 pub mod stats;
+pub mod webhooks;
 
 pub use idempotency::{IdempotencyClaim, IdempotencyKey};
-pub use ids::{AppId, CompanyId, KeyId, LeadId, MemberId, ProductId, UserId, UserTokenId};
+pub use ids::{
+    AppId, CompanyId, DeliveryId, ExportId, KeyId, LeadId, MemberId, ProductId, UserId,
+    UserTokenId, WebhookId,
+};
 pub use lead::{LeadChange, NewLead, Referrer};
 pub use leads_types::Timestamp;
 pub use metadata::Metadata;

@@ -10,16 +10,18 @@ pub enum Permission {
     MemberEmailRead,
     MemberBasicRead,
     AccessPassBasicRead,
+    DeveloperManageWebhook,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 6] = [
+    pub const ALL: [Permission; 7] = [
         Permission::LeadBasicRead,
         Permission::LeadManage,
         Permission::LeadBasicExport,
         Permission::MemberEmailRead,
         Permission::MemberBasicRead,
         Permission::AccessPassBasicRead,
+        Permission::DeveloperManageWebhook,
     ];
 
     pub fn name(self) -> &'static str {
@@ -30,6 +32,7 @@ impl Permission {
             Permission::MemberEmailRead => "member:email:read",
             Permission::MemberBasicRead => "member:basic:read",
             Permission::AccessPassBasicRead => "access_pass:basic:read",
+            Permission::DeveloperManageWebhook => "developer:manage_webhook",
         }
     }
 
@@ -124,6 +127,6 @@ mod tests {
             Permissions::parse_list("lead:basic:read,lead:fly").unwrap_err(),
             "lead:fly"
         );
-        assert_eq!(Permissions::all().iter().count(), 6);
+        assert_eq!(Permissions::all().iter().count(), 7);
     }
 }

@@ -5,7 +5,9 @@
 //! crate: a header row of column names, then one record a lead, fields separated by commas,
 //! records ended by CRLF; a field holding a comma, a double quote, a CR or an LF is enclosed in
 //! double quotes, its double quotes doubled. A null is an empty field, `metadata` its JSON text,
-//! a date RFC 3339 in UTC with three fractional digits, as in the API.
+//! a date RFC 3339 in UTC with three fractional digits, as in the API, or, given a time zone
+//! ([`LeadCsvOptions::time_zone`], an export's `timezone`), the same instant in that zone with
+//! its offset (`2023-12-01T00:00:00.401-05:00`).
 //!
 //! Names, usernames, referrers and metadata come from prospects, and a spreadsheet program runs
 //! a cell that starts with `=`, `+`, `-` or `@` (or a tab or CR before one) as a formula: OWASP
@@ -13,7 +15,9 @@
 //! default such a cell is written with a leading `'`, which spreadsheets take to mean "text"
 //! and do not show; see [`escape_formula`]. [`Escaping::Raw`] writes every cell as it is.
 
-use leads_types::Lead;
+use chrono::{DateTime, SecondsFormat, Utc};
+use chrono_tz::Tz;
+use leads_types::{Lead, Timestamp};
 use std::borrow::Cow;
 use std::fmt;
 use std::io;
@@ -76,15 +80,16 @@ impl LeadColumn {
         }
     }
 
-    /// The lead's value in this column, before escaping; a null is empty.
-    fn cell(self, lead: &Lead) -> Cow<'_, str> {
+    /// The lead's value in this column, before escaping; a null is empty. Dates are written in
+    /// `zone` with its offset, or in UTC with `Z` when there is none.
+    fn cell(self, lead: &Lead, zone: Option<Tz>) -> Cow<'_, str> {
         fn text(value: Option<&str>) -> Cow<'_, str> {
             Cow::Borrowed(value.unwrap_or_default())
         }
         match self {
             LeadColumn::Id => Cow::Borrowed(&lead.id),
-            LeadColumn::CreatedAt => Cow::Owned(lead.created_at.to_string()),
-            LeadColumn::UpdatedAt => Cow::Owned(lead.updated_at.to_string()),
+            LeadColumn::CreatedAt => Cow::Owned(date(lead.created_at, zone)),
+            LeadColumn::UpdatedAt => Cow::Owned(date(lead.updated_at, zone)),
             LeadColumn::UserId => Cow::Borrowed(&lead.user.id),
             LeadColumn::Username => Cow::Borrowed(&lead.user.username),
             LeadColumn::Email => text(lead.user.email.as_deref()),
@@ -95,6 +100,16 @@ impl LeadColumn {
             LeadColumn::Referrer => text(lead.referrer.as_deref()),
             LeadColumn::Metadata => text(lead.metadata.as_ref().map(|m| m.get())),
         }
+    }
+}
+
+/// `at` as RFC 3339 with milliseconds: in UTC with `Z`, or in `zone` with its offset.
+fn date(at: Timestamp, zone: Option<Tz>) -> String {
+    match (zone, DateTime::<Utc>::from_timestamp_millis(at.as_millis())) {
+        (Some(zone), Some(utc)) if zone != Tz::UTC => utc
+            .with_timezone(&zone)
+            .to_rfc3339_opts(SecondsFormat::Millis, false),
+        _ => at.to_string(),
     }
 }
 
@@ -185,6 +200,8 @@ pub struct LeadCsvOptions {
     /// The columns, in this order; empty means [`LeadColumn::ALL`].
     pub columns: Vec<LeadColumn>,
     pub escaping: Escaping,
+    /// The time zone dates are written in, with their offset; UTC (`Z`) when `None`.
+    pub time_zone: Option<Tz>,
 }
 
 /// Writes leads as RFC 4180 CSV: [`write_header`](Self::write_header) once, then
@@ -197,6 +214,7 @@ pub struct LeadCsvWriter<W: io::Write> {
     csv: csv::Writer<W>,
     columns: Vec<LeadColumn>,
     escaping: Escaping,
+    time_zone: Option<Tz>,
 }
 
 impl<W: io::Write> LeadCsvWriter<W> {
@@ -212,6 +230,7 @@ impl<W: io::Write> LeadCsvWriter<W> {
                 .from_writer(out),
             columns,
             escaping: options.escaping,
+            time_zone: options.time_zone,
         }
     }
 
@@ -224,7 +243,7 @@ impl<W: io::Write> LeadCsvWriter<W> {
     /// One record: the lead's value in each column, escaped as the options say.
     pub fn write_lead(&mut self, lead: &Lead) -> io::Result<()> {
         for column in &self.columns {
-            let cell = column.cell(lead);
+            let cell = column.cell(lead, self.time_zone);
             let cell = self.escaping.apply(&cell);
             self.csv.write_field(cell.as_bytes()).map_err(io_error)?;
         }
@@ -299,6 +318,7 @@ mod tests {
         LeadCsvOptions {
             columns: vec![column],
             escaping,
+            time_zone: None,
         }
     }
 
@@ -330,6 +350,7 @@ mod tests {
         let options = LeadCsvOptions {
             columns: vec![LeadColumn::Username, LeadColumn::Id, LeadColumn::MemberId],
             escaping: Escaping::Formulas,
+            time_zone: None,
         };
         assert_eq!(
             render(options, &[lead()]),
@@ -432,6 +453,7 @@ mod tests {
         let options = LeadCsvOptions {
             columns: vec![LeadColumn::Name, LeadColumn::Referrer, LeadColumn::Id],
             escaping: Escaping::Formulas,
+            time_zone: None,
         };
         assert_eq!(record(options, &lead), ",,lead_aaaaaaaaaaaaa");
     }
@@ -453,6 +475,7 @@ mod tests {
                 LeadColumn::ProductTitle,
             ],
             escaping: Escaping::Formulas,
+            time_zone: None,
         };
         assert_eq!(
             record(options, &lead),
@@ -476,6 +499,30 @@ mod tests {
                 name.to_owned()
             };
             assert_eq!(record(options, &lead), expected, "{name:?}");
+        }
+    }
+
+    #[test]
+    fn dates_are_written_in_the_chosen_time_zone_with_its_offset() {
+        let columns = vec![LeadColumn::CreatedAt, LeadColumn::UpdatedAt];
+        let zoned = |zone: Option<Tz>| LeadCsvOptions {
+            columns: columns.clone(),
+            escaping: Escaping::Formulas,
+            time_zone: zone,
+        };
+        assert_eq!(
+            record(zoned(Some(chrono_tz::America::New_York)), &lead()),
+            "2023-12-01T00:00:00.401-05:00,2023-12-01T00:00:00.402-05:00"
+        );
+        assert_eq!(
+            record(zoned(Some(chrono_tz::Asia::Kolkata)), &lead()),
+            "2023-12-01T10:30:00.401+05:30,2023-12-01T10:30:00.402+05:30"
+        );
+        for utc in [None, Some(Tz::UTC)] {
+            assert_eq!(
+                record(zoned(utc), &lead()),
+                "2023-12-01T05:00:00.401Z,2023-12-01T05:00:00.402Z"
+            );
         }
     }
 

@@ -1,8 +1,9 @@
 //! Operational routes outside `/api/v1`.
 
 use super::error::ApiError;
+use crate::domain::Timestamp;
 use crate::metrics::{Metrics, PoolLabels};
-use crate::storage::Database;
+use crate::storage::{Database, WebhookStore};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -24,8 +25,17 @@ pub async fn readyz(State(database): State<Arc<dyn Database>>) -> Result<Json<Va
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(
     State(database): State<Arc<dyn Database>>,
+    State(webhooks): State<Arc<dyn WebhookStore>>,
     State(metrics): State<Arc<Metrics>>,
 ) -> impl IntoResponse {
+    // The outbox is the database's, so every instance shows the same queue.
+    if let Ok(queue) = webhooks.queue_stats().await {
+        metrics.webhook_queue_depth.set(queue.depth as i64);
+        let age = queue.oldest_created_at.map_or(0.0, |at| {
+            (Timestamp::now().as_millis() - at).max(0) as f64 / 1000.0
+        });
+        metrics.webhook_oldest_age.set(age);
+    }
     for pool in database.pool_status() {
         let labels = PoolLabels { pool: pool.name };
         metrics

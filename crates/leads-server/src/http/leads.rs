@@ -13,11 +13,7 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::Response;
-use leads_types::{
-    CreateLead, ErrorBody, Lead, LeadMember, LeadProduct, LeadUser, Page, PageInfo, Timestamp,
-    UpdateLead,
-};
-use serde_json::value::RawValue;
+use leads_types::{CreateLead, ErrorBody, Lead, Page, PageInfo, UpdateLead};
 use std::sync::Arc;
 
 /// What reading leads takes, as Whop's API documents it.
@@ -396,34 +392,6 @@ impl LeadView {
     }
 
     pub fn lead(&self, row: LeadRow) -> Result<Lead, ApiError> {
-        let metadata = row
-            .metadata
-            .map(RawValue::from_string)
-            .transpose()
-            .map_err(|e| {
-                ApiError::internal(format!("stored metadata of {} is not JSON: {e}", row.id))
-            })?;
-        let time = |millis: i64| {
-            Timestamp::from_millis(millis)
-                .ok_or_else(|| ApiError::internal(format!("stored time {millis} out of range")))
-        };
-        Ok(Lead {
-            created_at: time(row.created_at)?,
-            updated_at: time(row.updated_at)?,
-            id: row.id.into_string(),
-            referrer: row.referrer,
-            metadata,
-            user: LeadUser {
-                id: row.user_id,
-                email: row.user_email.filter(|_| self.show_email),
-                name: row.user_name,
-                username: row.user_username,
-            },
-            product: row
-                .product_id
-                .zip(row.product_title)
-                .map(|(id, title)| LeadProduct { id, title }),
-            member: row.member_id.map(|id| LeadMember { id }),
-        })
+        row.into_lead(self.show_email).map_err(ApiError::internal)
     }
 }

@@ -3,6 +3,7 @@
 pub mod body;
 pub mod dashboard;
 pub mod error;
+pub mod exports;
 pub mod extract;
 pub mod health;
 pub mod lead_bodies;
@@ -11,6 +12,7 @@ pub mod observe;
 pub mod openapi;
 pub mod query;
 pub mod stats;
+pub mod webhooks;
 
 use crate::auth::jwt::JwtVerifier;
 use crate::auth::key_cache::KeyCache;
@@ -18,7 +20,10 @@ use crate::auth::rate_limit::RateLimiter;
 use crate::metrics::Metrics;
 use crate::pagination::CursorCodec;
 use crate::storage::stats::StatsStore;
-use crate::storage::{CredentialStore, Database, DirectoryStore, LeadStore, SessionStore};
+use crate::storage::{
+    CredentialStore, Database, DirectoryStore, ExportStore, LeadStore, SessionStore, WebhookStore,
+};
+use crate::webhooks::Sender;
 use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -59,6 +64,14 @@ pub struct AppState {
     pub directory: Arc<dyn DirectoryStore>,
     /// Whether the dashboard is served, and how its cookies are set.
     pub dashboard: dashboard::DashboardSettings,
+    /// Webhook endpoints, their outbox and delivery log.
+    pub webhooks: Arc<dyn WebhookStore>,
+    /// Sends tests and replays, and checks endpoint URLs.
+    pub sender: Arc<Sender>,
+    /// Export jobs.
+    pub exports: Arc<dyn ExportStore>,
+    /// Export files and the links to them.
+    pub export_files: Arc<exports::ExportFiles>,
 }
 
 /// Lets handlers take one part of [`AppState`] as `State<Part>`.
@@ -79,6 +92,10 @@ substates! {
     stats: Arc<dyn StatsStore>,
     sessions: Arc<dyn SessionStore>,
     directory: Arc<dyn DirectoryStore>,
+    webhooks: Arc<dyn WebhookStore>,
+    sender: Arc<Sender>,
+    exports: Arc<dyn ExportStore>,
+    export_files: Arc<exports::ExportFiles>,
     cursors: CursorCodec,
     metrics: Arc<Metrics>,
 }
@@ -90,7 +107,20 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(leads::list, leads::create))
         .routes(routes!(leads::retrieve, leads::update))
         .routes(routes!(stats::list))
-        .routes(routes!(stats::retrieve));
+        .routes(routes!(stats::retrieve))
+        .routes(routes!(webhooks::list, webhooks::create))
+        .routes(routes!(
+            webhooks::retrieve,
+            webhooks::update,
+            webhooks::delete
+        ))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::replay_delivery))
+        .routes(routes!(webhooks::replay))
+        .routes(routes!(webhooks::test))
+        .routes(routes!(exports::list, exports::create))
+        .routes(routes!(exports::retrieve))
+        .routes(routes!(exports::download));
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .nest("/api/v1", v1)
         .split_for_parts()

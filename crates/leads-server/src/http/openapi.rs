@@ -19,7 +19,9 @@ use utoipa::{Modify, OpenApi};
     security(("bearer" = [])),
     tags(
         (name = "leads", description = "Prospective customers of a company's products"),
-        (name = "stats", description = "Lead metrics over time: new leads, conversions, conversion rate")
+        (name = "stats", description = "Lead metrics over time: new leads, conversions, conversion rate"),
+        (name = "webhooks", description = "Endpoints a company's lead events are POSTed to, signed as Standard Webhooks specifies; their delivery log, replays and tests"),
+        (name = "exports", description = "Asynchronous exports of a company's leads to a CSV file, and their download links")
     )
 )]
 pub struct ApiDoc;

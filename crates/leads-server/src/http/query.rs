@@ -98,7 +98,7 @@ fn parse_raw(query: &str) -> Result<RawParams, ApiError> {
     Ok(raw)
 }
 
-fn page_size(name: &str, value: &str) -> Result<PageSize, ApiError> {
+pub(super) fn page_size(name: &str, value: &str) -> Result<PageSize, ApiError> {
     value
         .parse::<i64>()
         .ok()
@@ -108,7 +108,7 @@ fn page_size(name: &str, value: &str) -> Result<PageSize, ApiError> {
 
 /// `created_after`/`created_before` as exclusive millisecond bounds. Digits below the
 /// millisecond round the bound outwards so no lead inside the given instant range is lost.
-fn time_bound(name: &str, value: &str, round_up: bool) -> Result<i64, ApiError> {
+pub(super) fn time_bound(name: &str, value: &str, round_up: bool) -> Result<i64, ApiError> {
     let (ts, sub_milli) = Timestamp::parse_with_rest(value).ok_or_else(|| {
         ApiError::invalid(
             name,

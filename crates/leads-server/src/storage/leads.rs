@@ -32,6 +32,50 @@ pub struct LeadRow {
     pub member_id: Option<String>,
 }
 
+impl LeadRow {
+    /// The lead as the API shows it; `user.email` only with `show_email`. Fails only on stored
+    /// data that is not what the store writes (metadata that is not JSON, a time out of range).
+    pub fn into_lead(self, show_email: bool) -> Result<leads_types::Lead, String> {
+        self.to_lead(show_email)
+    }
+
+    /// [`LeadRow::into_lead`], borrowing the row.
+    pub fn to_lead(&self, show_email: bool) -> Result<leads_types::Lead, String> {
+        let metadata = self
+            .metadata
+            .clone()
+            .map(serde_json::value::RawValue::from_string)
+            .transpose()
+            .map_err(|e| format!("stored metadata of {} is not JSON: {e}", self.id))?;
+        let time = |millis: i64| {
+            leads_types::Timestamp::from_millis(millis)
+                .ok_or_else(|| format!("stored time {millis} out of range"))
+        };
+        Ok(leads_types::Lead {
+            created_at: time(self.created_at)?,
+            updated_at: time(self.updated_at)?,
+            id: self.id.as_str().to_owned(),
+            referrer: self.referrer.clone(),
+            metadata,
+            user: leads_types::LeadUser {
+                id: self.user_id.clone(),
+                email: self.user_email.clone().filter(|_| show_email),
+                name: self.user_name.clone(),
+                username: self.user_username.clone(),
+            },
+            product: self
+                .product_id
+                .clone()
+                .zip(self.product_title.clone())
+                .map(|(id, title)| leads_types::LeadProduct { id, title }),
+            member: self
+                .member_id
+                .clone()
+                .map(|id| leads_types::LeadMember { id }),
+        })
+    }
+}
+
 impl Positioned for LeadRow {
     fn position(&self) -> Position {
         Position {

@@ -8,6 +8,9 @@
 //! | companies, products, users, members, seeding | [`DirectoryStore`] | [`Company`], [`User`], ... |
 //! | lead statistics | [`StatsStore`] | [`stats::CountQuery`], ... |
 //! | dashboard sessions | [`SessionStore`] | [`sessions::Session`], ... |
+//! | webhook endpoints, their outbox and deliveries | [`WebhookStore`] | [`webhooks::WebhookRow`], ... |
+//! | export jobs, their leases, download-link secret | [`ExportStore`] | [`ExportRow`], ... |
+//! | look-ups of `leads import` | [`ImportStore`] | [`LeadKey`] |
 //!
 //! Each backend implements every trait once, one file per concern
 //! (`sqlite/leads.rs`, `postgres/credentials.rs`, ...), on one backend object; [`open`] answers
@@ -20,22 +23,28 @@
 
 pub mod credentials;
 pub mod directory;
+pub mod exports;
+pub mod imports;
 pub mod leads;
 pub mod postgres;
 pub mod sessions;
 pub mod sqlite;
 pub mod stats;
+pub mod webhooks;
 
 pub use credentials::{
     ApiKey, App, AppInstall, AppKey, CredentialStore, KeyListing, KeyOwner, TeamMember, UserToken,
 };
 pub use directory::{Company, DirectoryStore, Member, Product, SeedBatch, SeedLead, User};
+pub use exports::{ExportRow, ExportStatus, ExportStore};
+pub use imports::{ImportStore, LeadKey};
 pub use leads::{
     CreatedLead, LeadFilter, LeadPage, LeadParties, LeadRow, LeadStore, SearchPlan,
     SEARCH_CANDIDATE_LIMIT,
 };
 pub use sessions::SessionStore;
 pub use stats::StatsStore;
+pub use webhooks::WebhookStore;
 
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -136,13 +145,24 @@ pub struct Stores {
     pub directory: Arc<dyn DirectoryStore>,
     pub stats: Arc<dyn StatsStore>,
     pub sessions: Arc<dyn SessionStore>,
+    pub webhooks: Arc<dyn WebhookStore>,
+    pub exports: Arc<dyn ExportStore>,
+    pub imports: Arc<dyn ImportStore>,
 }
 
 impl Stores {
     /// Every concern's handle on one backend.
     pub fn new<B>(backend: B) -> Self
     where
-        B: Database + LeadStore + CredentialStore + DirectoryStore + StatsStore + SessionStore,
+        B: Database
+            + LeadStore
+            + CredentialStore
+            + DirectoryStore
+            + StatsStore
+            + SessionStore
+            + WebhookStore
+            + ExportStore
+            + ImportStore,
     {
         let backend = Arc::new(backend);
         Self {
@@ -151,7 +171,10 @@ impl Stores {
             credentials: backend.clone(),
             directory: backend.clone(),
             stats: backend.clone(),
-            sessions: backend,
+            sessions: backend.clone(),
+            webhooks: backend.clone(),
+            exports: backend.clone(),
+            imports: backend,
         }
     }
 }

@@ -9,6 +9,7 @@
 pub mod browser;
 pub mod cluster;
 pub mod credentials;
+pub mod receiver;
 
 use leads_server::admin;
 use leads_server::app::{self, Config};
@@ -28,8 +29,43 @@ pub enum Backend {
 
 /// Runs each listed test once per backend. Without `LEADS_TEST_DATABASE_URL` the PostgreSQL
 /// variant of each test still exists, and says loudly that it was skipped.
+///
+/// `conformance!(configured by f; tests...)` builds each server with the configuration `f`
+/// (a `fn(&mut Config)` in the test file) changes from the default.
 #[macro_export]
 macro_rules! conformance {
+    (configured by $configure:ident; $($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let app = $crate::common::TestApp::spawn_or_skip_with(
+                        $crate::common::Backend::Sqlite,
+                        super::$configure,
+                    )
+                    .await
+                    .expect("SQLite is always available");
+                    super::$name(app).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(app) = $crate::common::TestApp::spawn_or_skip_with(
+                        $crate::common::Backend::Postgres,
+                        super::$configure,
+                    )
+                    .await
+                    else {
+                        return;
+                    };
+                    super::$name(app).await;
+                }
+            )*
+        }
+    };
     ($($name:ident),* $(,)?) => {
         mod sqlite {
             $(
@@ -80,6 +116,14 @@ impl TestApp {
     /// A server over a fresh database of `backend`, or `None` (with a loud note) when the
     /// backend is PostgreSQL and no server was named.
     pub async fn spawn_or_skip(backend: Backend) -> Option<TestApp> {
+        Self::spawn_or_skip_with(backend, |_| {}).await
+    }
+
+    /// As [`Self::spawn_or_skip`], with a configuration `configure` changes from the default.
+    pub async fn spawn_or_skip_with(
+        backend: Backend,
+        configure: impl FnOnce(&mut Config),
+    ) -> Option<TestApp> {
         init_logs();
         let (url, dir, database) = match backend {
             Backend::Sqlite => {
@@ -92,7 +136,22 @@ impl TestApp {
                 (database.url.clone(), None, Some(database))
             }
         };
-        let mut app = Self::instance_on(&url, backend).await;
+        let mut config = Config {
+            database_url: url.clone(),
+            ..Config::default()
+        };
+        configure(&mut config);
+        let stores = storage::open(&url).await.expect("open store");
+        let base = serve_on(stores.clone(), &config).await;
+        let mut app = TestApp {
+            base,
+            http: reqwest::Client::new(),
+            stores,
+            backend,
+            database_url: url.clone(),
+            _dir: None,
+            _database: None,
+        };
         app._dir = dir;
         app._database = database;
         Some(app)
@@ -103,6 +162,30 @@ impl TestApp {
     pub async fn instance_on(url: &str, backend: Backend) -> TestApp {
         let stores = storage::open(url).await.expect("open store");
         Self::instance_over(stores, url, backend).await
+    }
+
+    /// Another server instance on the database at `url`, configured as `configure` says.
+    pub async fn instance_with(
+        url: &str,
+        backend: Backend,
+        configure: impl FnOnce(&mut Config),
+    ) -> TestApp {
+        let stores = storage::open(url).await.expect("open store");
+        let mut config = Config {
+            database_url: url.to_owned(),
+            ..Config::default()
+        };
+        configure(&mut config);
+        let base = serve_on(stores.clone(), &config).await;
+        TestApp {
+            base,
+            http: reqwest::Client::new(),
+            stores,
+            backend,
+            database_url: url.to_owned(),
+            _dir: None,
+            _database: None,
+        }
     }
 
     /// A server instance over `stores`, already opened on the database at `url`.

@@ -26,6 +26,22 @@ pub fn admin(database: &str, args: &[&str]) -> String {
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
 
+/// Runs `leads seed` for one company of `leads` leads; answers its id and API key.
+pub fn seed(database: &str, leads: u64) -> (String, String) {
+    let seeded = std::process::Command::new(LEADS)
+        .args(["seed", "--companies", "1", "--json", "--database", database])
+        .args(["--leads-per-company", &leads.to_string()])
+        .output()
+        .expect("run leads seed");
+    assert!(seeded.status.success(), "{seeded:?}");
+    let report: Value = serde_json::from_slice(&seeded.stdout).expect("seed's JSON");
+    let company = &report["companies"][0];
+    (
+        company["id"].as_str().expect("id").to_owned(),
+        company["key"].as_str().expect("key").to_owned(),
+    )
+}
+
 pub struct Server {
     pub child: Child,
     pub base: String,

@@ -2,8 +2,10 @@
 
 use super::leads::search;
 use super::sql::{PgClient, PgTx, Sql};
-use super::{insert_for_company, is_unique_violation, pg_error, stats, ts, PgStore};
+use super::{insert_for_company, is_unique_violation, pg_error, stats, ts, webhooks, PgStore};
+use crate::domain::webhooks::EventType;
 use crate::domain::{fold, CompanyId, MemberId, ProductId, UserId};
+use crate::storage::webhooks::EventData;
 use crate::storage::{
     Company, DirectoryStore, Member, Product, SeedBatch, StoreError, StoreResult, User,
 };
@@ -189,12 +191,34 @@ impl DirectoryStore for PgStore {
                 ))),
                 (true, true, true) => {
                     stats::count_conversion(&tx, &member.company_id, &member.user_id).await?;
+                    // Each of the user's leads here converted: `lead.converted`, in this
+                    // transaction.
+                    let mut queued = false;
+                    if webhooks::subscribed(&tx, company, EventType::LeadConverted).await? {
+                        let now = member.created_at.as_millis();
+                        for lead in super::leads::of_user(&tx, company, user).await? {
+                            queued |= webhooks::enqueue(
+                                &tx,
+                                company,
+                                EventType::LeadConverted,
+                                now,
+                                || EventData::lead(&lead, None),
+                            )
+                            .await?;
+                        }
+                    }
                     tx.commit().await.map_err(pg_error)?;
-                    Ok(member.clone())
+                    Ok((member.clone(), queued))
                 }
             }
         })
         .await
+        .map(|(member, queued)| {
+            if queued {
+                self.wakeup.notify_one();
+            }
+            member
+        })
     }
 
     async fn insert_seed(&self, batch: SeedBatch) -> StoreResult<()> {

@@ -16,9 +16,12 @@ pub mod search;
 mod writes;
 
 use super::sql::{PgClient, Sql};
-use super::{pg_error, query_opt, stats, PgStore};
+use super::{pg_error, query_opt, stats, webhooks, PgStore};
+use crate::domain::webhooks::EventType;
+use crate::domain::Timestamp;
 use crate::domain::{CompanyId, IdempotencyClaim, KeyId, LeadChange, LeadId, NewLead, UserId};
 use crate::pagination::{self, Edge, Order, PageRequest, Position, ProbeAnswers, Probes};
+use crate::storage::webhooks::{previous_attributes, EventData};
 use crate::storage::{
     CreatedLead, LeadFilter, LeadPage, LeadParties, LeadRow, LeadStore, StoreResult,
 };
@@ -57,11 +60,16 @@ impl LeadStore for PgStore {
         claim: Option<IdempotencyClaim>,
     ) -> StoreResult<CreatedLead> {
         // The whole transaction, claim included, is run again on a serialization failure.
-        self.retrying(|mut client| {
-            let (lead, claim) = (lead.clone(), claim.clone());
-            async move { writes::create(&mut client, lead, claim).await }
-        })
-        .await
+        let (created, queued) = self
+            .retrying(|mut client| {
+                let (lead, claim) = (lead.clone(), claim.clone());
+                async move { writes::create(&mut client, lead, claim).await }
+            })
+            .await?;
+        if queued {
+            self.wakeup.notify_one();
+        }
+        Ok(created)
     }
 
     async fn update_lead(
@@ -71,18 +79,58 @@ impl LeadStore for PgStore {
         change: LeadChange,
     ) -> StoreResult<Option<LeadRow>> {
         let (company, id, change) = (&company, &id, &change);
-        self.retrying(|mut client| async move {
-            if change.referrer.is_none() {
-                return writes::update(&client, company, id, change).await;
+        if change.referrer.is_none() {
+            // Most updates: one statement, its own transaction, made only when nobody is told
+            // of it; a company with an endpoint on lead.updated takes the transaction below.
+            let fast = self
+                .retrying(|client| async move {
+                    let row = writes::update(&client, company, id, change, true).await?;
+                    let subscribed = match row {
+                        Some(_) => false,
+                        None => {
+                            webhooks::subscribed(&client, company, EventType::LeadUpdated).await?
+                        }
+                    };
+                    Ok((row, subscribed))
+                })
+                .await?;
+            if let (row, false) = fast {
+                return Ok(row);
             }
-            // A new referrer may move the lead to another host's counts, in the same transaction.
-            let tx = client.transaction().await.map_err(pg_error)?;
-            stats::change_referrer(&tx, company, id, change).await?;
-            let row = writes::update(&tx, company, id, change).await?;
-            tx.commit().await.map_err(pg_error)?;
-            Ok(row)
-        })
-        .await
+        }
+        let (row, queued) = self
+            .retrying(|mut client| async move {
+                // A new referrer may move the lead to another host's counts, and `lead.updated`
+                // is queued, in the same transaction.
+                let tx = client.transaction().await.map_err(pg_error)?;
+                if change.referrer.is_some() {
+                    stats::change_referrer(&tx, company, id, change).await?;
+                }
+                let before = if webhooks::subscribed(&tx, company, EventType::LeadUpdated).await? {
+                    find(&tx, company, id).await?
+                } else {
+                    None
+                };
+                let row = writes::update(&tx, company, id, change, false).await?;
+                let mut queued = false;
+                if let (Some(row), Some(before)) = (&row, before) {
+                    queued = webhooks::enqueue(
+                        &tx,
+                        company,
+                        EventType::LeadUpdated,
+                        row.updated_at,
+                        || EventData::lead(row, Some(&previous_attributes(&before, row))),
+                    )
+                    .await?;
+                }
+                tx.commit().await.map_err(pg_error)?;
+                Ok((row, queued))
+            })
+            .await?;
+        if queued {
+            self.wakeup.notify_one();
+        }
+        Ok(row)
     }
 
     async fn forget_idempotency_claims(&self, before: i64, limit: u32) -> StoreResult<u64> {
@@ -97,17 +145,35 @@ impl LeadStore for PgStore {
             let tx = client.transaction().await.map_err(pg_error)?;
             stats::forget_lead(&tx, id).await?;
             let statement = tx
-                .prepare_cached("DELETE FROM leads WHERE id = $1")
+                .prepare_cached("DELETE FROM leads WHERE id = $1 RETURNING company_id")
                 .await
                 .map_err(pg_error)?;
-            let deleted = tx
-                .execute(&statement, &[&id.as_str()])
+            let Some(deleted) = tx
+                .query_opt(&statement, &[&id.as_str()])
                 .await
-                .map_err(pg_error)?;
+                .map_err(pg_error)?
+            else {
+                return Ok((false, false));
+            };
+            let company = CompanyId::from_trusted(deleted.try_get(0).map_err(pg_error)?);
+            let queued = webhooks::enqueue(
+                &tx,
+                &company,
+                EventType::LeadDeleted,
+                Timestamp::now().as_millis(),
+                || Ok(EventData::deleted(id.as_str())),
+            )
+            .await?;
             tx.commit().await.map_err(pg_error)?;
-            Ok(deleted > 0)
+            Ok((true, queued))
         })
         .await
+        .map(|(deleted, queued)| {
+            if queued {
+                self.wakeup.notify_one();
+            }
+            deleted
+        })
     }
 }
 
@@ -487,6 +553,27 @@ pub(super) fn lead_row(row: &Row) -> StoreResult<LeadRow> {
 }
 
 /// The lead `id` if it is `company`'s.
+/// Every lead of `user` in `company`, as they now are.
+pub(super) async fn of_user(
+    client: &impl Sql,
+    company: &CompanyId,
+    user: &UserId,
+) -> StoreResult<Vec<LeadRow>> {
+    let statement = client
+        .prepare_cached(&format!(
+            "SELECT {LEAD_COLUMNS} FROM leads l {LEAD_JOINS} WHERE l.company_id = $1 AND l.user_id = $2"
+        ))
+        .await
+        .map_err(pg_error)?;
+    client
+        .query(&statement, &[&company.as_str(), &user.as_str()])
+        .await
+        .map_err(pg_error)?
+        .iter()
+        .map(lead_row)
+        .collect()
+}
+
 pub(super) async fn find(
     client: &impl Sql,
     company: &CompanyId,
@@ -547,4 +634,24 @@ pub(super) async fn lead_parties(
         })
     })
     .transpose()
+}
+
+/// The two statements of an export's snapshot of `filter`'s leads: how many there are, and all
+/// of them in list order. Run in one REPEATABLE READ transaction, they agree.
+pub(super) fn snapshot_queries(filter: &LeadFilter) -> (Query, Query) {
+    let mut count = Query::default();
+    let mut conditions = conditions(&mut count, filter, None, None);
+    if !filter.products.is_empty() {
+        let products = count.bind_products(filter);
+        let _ = write!(conditions, " AND l.product_id = ANY({products})");
+    }
+    count.sql = format!("SELECT COUNT(*) FROM leads l WHERE {conditions}");
+    let rows = Query {
+        sql: format!(
+            "SELECT {LEAD_COLUMNS} FROM leads l {LEAD_JOINS} WHERE {conditions}
+             ORDER BY l.created_at DESC, l.id DESC"
+        ),
+        params: count.params.clone(),
+    };
+    (count, rows)
 }

@@ -10,11 +10,14 @@
 
 mod credentials;
 mod directory;
+mod exports;
+mod imports;
 mod leads;
 mod sessions;
 mod sql;
 mod stats;
 mod tls;
+pub(crate) mod webhooks;
 
 pub use leads::search::{contains_pattern, referrer_lookup, user_leads_lookup, user_lookup, Plan};
 pub use leads::{issued_statement, list_statements, Param, Query};
@@ -51,6 +54,14 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         5,
         include_str!("../../../migrations/postgres/0005_search.sql"),
+    ),
+    (
+        6,
+        include_str!("../../../migrations/postgres/0006_webhooks.sql"),
+    ),
+    (
+        7,
+        include_str!("../../../migrations/postgres/0007_exports.sql"),
     ),
     (
         8,
@@ -97,6 +108,8 @@ impl Default for PgSettings {
 
 pub struct PgStore {
     pool: Pool,
+    /// Told when a write of this instance committed webhook messages.
+    wakeup: std::sync::Arc<tokio::sync::Notify>,
     statements: Statements,
 }
 
@@ -161,6 +174,7 @@ impl PgStore {
             .map_err(|e| StoreError::Internal(format!("cannot make the connection pool: {e}")))?;
         let store = Self {
             pool,
+            wakeup: Default::default(),
             statements: Statements::new(pool_mode),
         };
         store.migrate().await?;

@@ -60,6 +60,12 @@ impl ToStmt for str {
     }
 }
 
+impl ToStmt for String {
+    fn as_stmt(&self) -> Result<&Stmt, &str> {
+        Err(self)
+    }
+}
+
 /// The parameter types of each SQL text.
 type LearntTypes = HashMap<Arc<str>, Arc<[Type]>>;
 
@@ -314,6 +320,25 @@ impl PgClient {
             statements: self.statements.clone(),
         })
     }
+
+    /// Begins a transaction at `isolation`, read-only when `read_only`.
+    pub(crate) async fn transaction_with(
+        &mut self,
+        isolation: tokio_postgres::IsolationLevel,
+        read_only: bool,
+    ) -> Result<PgTx<'_>, Error> {
+        let tx = self
+            .client
+            .build_transaction()
+            .isolation_level(isolation)
+            .read_only(read_only)
+            .start()
+            .await?;
+        Ok(PgTx {
+            tx,
+            statements: self.statements.clone(),
+        })
+    }
 }
 
 #[async_trait]
@@ -358,7 +383,14 @@ pub(crate) struct PgTx<'a> {
     statements: Statements,
 }
 
-impl PgTx<'_> {
+impl<'a> PgTx<'a> {
+    /// The transaction underneath, for what only it has (portals). A statement prepared on it
+    /// must be dropped before the transaction ends, so that through a pooler it is closed on
+    /// the server connection it was made on.
+    pub(crate) fn inner(&self) -> &deadpool_postgres::Transaction<'a> {
+        &self.tx
+    }
+
     pub(crate) async fn commit(self) -> Result<(), Error> {
         self.tx.commit().await
     }

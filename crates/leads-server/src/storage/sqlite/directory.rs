@@ -1,8 +1,10 @@
 //! The directory for SQLite: companies, products, users and members, and bulk seeding.
 
 use super::leads::search;
-use super::{company_exists, is_unique_violation, sql_error, stats, ts, SqliteStore};
+use super::{company_exists, is_unique_violation, sql_error, stats, ts, webhooks, SqliteStore};
+use crate::domain::webhooks::EventType;
 use crate::domain::{fold, CompanyId, MemberId, ProductId, UserId};
+use crate::storage::webhooks::EventData;
 use crate::storage::{
     Company, DirectoryStore, Member, Product, SeedBatch, StoreError, StoreResult, User,
 };
@@ -114,6 +116,7 @@ impl DirectoryStore for SqliteStore {
     }
 
     async fn create_member(&self, company: CompanyId, user: UserId) -> StoreResult<Member> {
+        let wakeup = self.wakeup.clone();
         self.write(move |conn| {
             company_exists(conn, &company)?;
             let user_known = conn
@@ -150,9 +153,27 @@ impl DirectoryStore for SqliteStore {
             })?;
             // The conversion moves the user's past leads here to converted, in this transaction.
             stats::count_conversion(conn, &member.company_id, &member.user_id)?;
-            Ok(member)
+            // Each of the user's leads here converted: `lead.converted`, in this transaction.
+            let company = CompanyId::from_trusted(member.company_id.clone());
+            let mut queued = false;
+            if webhooks::subscribed(conn, &company, EventType::LeadConverted)? {
+                let now = member.created_at.as_millis();
+                for lead in super::leads::of_user(conn, &member.company_id, &member.user_id)? {
+                    queued |=
+                        webhooks::enqueue(conn, &company, EventType::LeadConverted, now, || {
+                            EventData::lead(&lead, None)
+                        })?;
+                }
+            }
+            Ok((member, queued))
         })
         .await
+        .map(|(member, queued)| {
+            if queued {
+                wakeup.notify_one();
+            }
+            member
+        })
     }
 
     async fn insert_seed(&self, batch: SeedBatch) -> StoreResult<()> {

@@ -9,9 +9,11 @@
 pub(super) mod search;
 mod writes;
 
-use super::{sql_error, stats, SqliteStore};
+use super::{sql_error, stats, webhooks, SqliteStore};
+use crate::domain::webhooks::EventType;
 use crate::domain::{CompanyId, IdempotencyClaim, KeyId, LeadChange, LeadId, NewLead, UserId};
 use crate::pagination::{self, Edge, Order, PageRequest, ProbeAnswers, Probes};
+use crate::storage::webhooks::EventData;
 use crate::storage::{
     CreatedLead, LeadFilter, LeadPage, LeadParties, LeadRow, LeadStore, StoreResult,
 };
@@ -52,8 +54,14 @@ impl LeadStore for SqliteStore {
         lead: NewLead,
         claim: Option<IdempotencyClaim>,
     ) -> StoreResult<CreatedLead> {
-        self.write(move |conn| writes::create(conn, lead, claim.as_ref()))
-            .await
+        let wakeup = self.wakeup.clone();
+        let (created, queued) = self
+            .write(move |conn| writes::create(conn, lead, claim.as_ref()))
+            .await?;
+        if queued {
+            wakeup.notify_one();
+        }
+        Ok(created)
     }
 
     async fn update_lead(
@@ -62,12 +70,19 @@ impl LeadStore for SqliteStore {
         id: LeadId,
         change: LeadChange,
     ) -> StoreResult<Option<LeadRow>> {
-        self.write(move |conn| {
-            // A new referrer may move the lead to another host's counts, in the same transaction.
-            stats::change_referrer(conn, &company, &id, &change)?;
-            writes::update(conn, &company, &id, &change)
-        })
-        .await
+        let wakeup = self.wakeup.clone();
+        let (row, queued) = self
+            .write(move |conn| {
+                // A new referrer may move the lead to another host's counts, in the same
+                // transaction.
+                stats::change_referrer(conn, &company, &id, &change)?;
+                writes::update(conn, &company, &id, &change)
+            })
+            .await?;
+        if queued {
+            wakeup.notify_one();
+        }
+        Ok(row)
     }
 
     async fn forget_idempotency_claims(&self, before: i64, limit: u32) -> StoreResult<u64> {
@@ -76,13 +91,27 @@ impl LeadStore for SqliteStore {
     }
 
     async fn delete_lead(&self, id: LeadId) -> StoreResult<bool> {
-        self.write(move |conn| {
-            stats::forget_lead(conn, &id)?;
-            conn.execute("DELETE FROM leads WHERE id = ?1", params![id.as_str()])
-                .map(|n| n > 0)
-                .map_err(sql_error)
-        })
-        .await
+        let wakeup = self.wakeup.clone();
+        let (deleted, queued) = self
+            .write(move |conn| {
+                let Some(parties) = lead_parties(conn, &id)? else {
+                    return Ok((false, false));
+                };
+                stats::forget_lead(conn, &id)?;
+                conn.execute("DELETE FROM leads WHERE id = ?1", params![id.as_str()])
+                    .map_err(sql_error)?;
+                let now = crate::domain::Timestamp::now().as_millis();
+                let queued =
+                    webhooks::enqueue(conn, &parties.company, EventType::LeadDeleted, now, || {
+                        Ok(EventData::deleted(id.as_str()))
+                    })?;
+                Ok((true, queued))
+            })
+            .await?;
+        if queued {
+            wakeup.notify_one();
+        }
+        Ok(deleted)
     }
 }
 
@@ -324,6 +353,18 @@ pub(super) fn find(
     .map_err(sql_error)
 }
 
+/// Every lead of `user` in `company`, as they now are.
+pub(super) fn of_user(conn: &Connection, company: &str, user: &str) -> StoreResult<Vec<LeadRow>> {
+    conn.prepare_cached(&format!(
+        "SELECT {LEAD_COLUMNS} FROM leads l {LEAD_JOINS} WHERE l.company_id = ?1 AND l.user_id = ?2"
+    ))
+    .and_then(|mut st| {
+        st.query_map(params![company, user], lead_row)?
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .map_err(sql_error)
+}
+
 /// ` AND l.product_id IN (...)` for a product filter, or nothing.
 fn products_condition(q: &mut Query, filter: &LeadFilter) -> String {
     if filter.products.is_empty() {
@@ -373,4 +414,26 @@ pub(super) fn lead_parties(conn: &Connection, id: &LeadId) -> StoreResult<Option
             .optional()
         })
         .map_err(sql_error)
+}
+
+/// The two statements of an export's snapshot of `filter`'s leads: how many there are, and all
+/// of them in list order. Run in one read transaction, they agree.
+pub(super) fn snapshot_queries(filter: &LeadFilter) -> (Query, Query) {
+    let mut count = Query::default();
+    let conditions = conditions(&mut count, filter, None, None);
+    let products = products_condition(&mut count, filter);
+    count.sql = format!("SELECT COUNT(*) FROM leads l WHERE {conditions}{products}");
+    let rows = Query {
+        sql: format!(
+            "SELECT {LEAD_COLUMNS} FROM leads l {LEAD_JOINS} WHERE {conditions}{products}
+             ORDER BY l.created_at DESC, l.id DESC"
+        ),
+        params: count.params.clone(),
+    };
+    (count, rows)
+}
+
+/// A row of [`snapshot_queries`]'s second statement as a lead.
+pub(super) fn snapshot_row(row: &Row<'_>) -> rusqlite::Result<LeadRow> {
+    lead_row(row)
 }

@@ -10,9 +10,12 @@
 mod checkpoint;
 mod credentials;
 mod directory;
+mod exports;
+mod imports;
 mod leads;
 mod sessions;
 mod stats;
+pub(crate) mod webhooks;
 
 pub use leads::{issued_statements, Query};
 
@@ -46,6 +49,14 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../../migrations/sqlite/0005_search.sql"),
     ),
     (
+        6,
+        include_str!("../../../migrations/sqlite/0006_webhooks.sql"),
+    ),
+    (
+        7,
+        include_str!("../../../migrations/sqlite/0007_exports.sql"),
+    ),
+    (
         8,
         include_str!("../../../migrations/sqlite/0008_dashboard_sessions.sql"),
     ),
@@ -68,6 +79,10 @@ pub struct SqliteStore {
     read_slots: Arc<Semaphore>,
     writer: mpsc::Sender<Message>,
     checkpointer: checkpoint::Checkpointer,
+    /// Told when a committed write queued webhook messages.
+    wakeup: Arc<tokio::sync::Notify>,
+    /// The database file, for reads that need a connection of their own (an export's snapshot).
+    path: std::path::PathBuf,
 }
 
 /// What a reader thread is asked to do.
@@ -121,6 +136,8 @@ impl SqliteStore {
             reader_threads: Mutex::new(reader_threads),
             read_slots: Arc::new(Semaphore::new(READERS)),
             writer: tx,
+            wakeup: Arc::default(),
+            path,
         })
     }
 

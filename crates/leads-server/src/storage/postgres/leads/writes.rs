@@ -12,6 +12,7 @@ use crate::domain::{
 };
 use crate::storage::postgres::pg_error;
 use crate::storage::postgres::stats;
+use crate::storage::postgres::webhooks;
 use crate::storage::{CreatedLead, LeadRow, StoreError, StoreResult};
 use std::sync::LazyLock;
 use tokio_postgres::error::SqlState;
@@ -19,7 +20,10 @@ use tokio_postgres::error::SqlState;
 /// Checks the user and product and writes the lead in one statement: it answers whether the user
 /// exists and whether the row went in (it does not when the product is not the company's), with
 /// what the answer shows of the user, product and membership.
-/// The lead is counted in its statistics by the same statement (`stats::COUNT_INSERTED_LEAD`).
+/// The lead is counted in its statistics by the same statement (`stats::COUNT_INSERTED_LEAD`),
+/// and the same statement writes its `lead.created` outbox messages, one per subscribed
+/// endpoint, building `data` as `GET /leads/{id}` shows the lead: a create costs no extra round
+/// trip for webhooks, and a company without endpoints pays one index probe.
 static INSERT_LEAD: LazyLock<String> = LazyLock::new(|| {
     format!(
         "WITH u AS (SELECT email, name, username FROM users WHERE id = $3),
@@ -29,20 +33,40 @@ static INSERT_LEAD: LazyLock<String> = LazyLock::new(|| {
         SELECT $1, $2, $3, $4, $5, $6, $7, $7, $11 FROM u
         WHERE $4::text IS NULL OR EXISTS (SELECT 1 FROM p)
         RETURNING id),
-     {counted}
+     {counted},
+     outbox AS (
+        INSERT INTO webhook_messages (id, webhook_id, company_id, event_type, data, created_at, next_attempt_at)
+        SELECT {message_id}, w.id, $2, 'lead.created',
+               json_build_object(
+                   'id', $1::text, 'created_at', $12::text, 'updated_at', $12::text,
+                   'referrer', $5::text, 'metadata', $6::json,
+                   'user', json_build_object('id', $3::text,
+                       'email', CASE WHEN w.show_email THEN u.email END,
+                       'name', u.name, 'username', u.username),
+                   'product', CASE WHEN $4::text IS NULL THEN NULL
+                                   ELSE json_build_object('id', $4::text, 'title', (SELECT title FROM p)) END,
+                   'member', (SELECT json_build_object('id', m.id) FROM members m
+                              WHERE m.company_id = $2 AND m.user_id = $3))::text,
+               $7, $7
+        FROM webhooks w, u, ins
+        WHERE w.company_id = $2 AND w.enabled AND strpos(w.events, ',lead.created,') > 0
+        RETURNING 1)
 SELECT EXISTS (SELECT 1 FROM u), EXISTS (SELECT 1 FROM ins),
        (SELECT email FROM u), (SELECT name FROM u), (SELECT username FROM u),
        (SELECT title FROM p),
-       (SELECT id FROM members WHERE company_id = $2 AND user_id = $3)",
-        counted = stats::COUNT_INSERTED_LEAD
+       (SELECT id FROM members WHERE company_id = $2 AND user_id = $3),
+       EXISTS (SELECT 1 FROM outbox)",
+        counted = stats::COUNT_INSERTED_LEAD,
+        message_id = webhooks::NEW_MESSAGE_ID,
     )
 });
 
+/// Records the lead; answers it and whether any webhook message was queued.
 pub(super) async fn create(
     client: &mut PgClient,
     lead: NewLead,
     claim: Option<IdempotencyClaim>,
-) -> StoreResult<CreatedLead> {
+) -> StoreResult<(CreatedLead, bool)> {
     let Some(claim) = claim else {
         // One statement, its own transaction.
         return insert(&*client, lead, Timestamp::now().as_millis()).await;
@@ -85,7 +109,7 @@ pub(super) async fn create(
         let replayed = replay(&tx, &lead, &claim).await?;
         tx.rollback().await.map_err(pg_error)?;
         if let Some(replayed) = replayed {
-            return Ok(replayed);
+            return Ok((replayed, false));
         }
     }
     Err(StoreError::Unavailable(
@@ -93,7 +117,7 @@ pub(super) async fn create(
     ))
 }
 
-async fn insert(client: &impl Sql, lead: NewLead, now: i64) -> StoreResult<CreatedLead> {
+async fn insert(client: &impl Sql, lead: NewLead, now: i64) -> StoreResult<(CreatedLead, bool)> {
     let statement = client
         .prepare_cached(&INSERT_LEAD)
         .await
@@ -114,6 +138,7 @@ async fn insert(client: &impl Sql, lead: NewLead, now: i64) -> StoreResult<Creat
                 &quarter,
                 &day,
                 &lead.referrer.as_ref().map(|r| fold(r.as_str())),
+                &Timestamp::from_millis(now).map(|t| t.to_string()),
             ],
         )
         .await
@@ -163,10 +188,14 @@ async fn insert(client: &impl Sql, lead: NewLead, now: i64) -> StoreResult<Creat
             member_id: row.try_get(6)?,
         })
     };
-    Ok(CreatedLead {
-        row: read().map_err(pg_error)?,
-        replayed: false,
-    })
+    let queued: bool = row.try_get(7).map_err(pg_error)?;
+    Ok((
+        CreatedLead {
+            row: read().map_err(pg_error)?,
+            replayed: false,
+        },
+        queued,
+    ))
 }
 
 /// The lead an earlier create under the same claim made; `None` when the claim is gone.
@@ -208,11 +237,16 @@ async fn replay(
     }
 }
 
+/// Applies `change` and answers the lead as it now is. With `unless_subscribed`, the change is
+/// made only when no enabled endpoint of the company subscribes to `lead.updated` (so it can
+/// run as its own transaction, with nothing to queue); `None` then means the lead is absent or
+/// the company has such an endpoint, which the caller tells apart.
 pub(super) async fn update(
     client: &impl Sql,
     company: &CompanyId,
     id: &LeadId,
     change: &LeadChange,
+    unless_subscribed: bool,
 ) -> StoreResult<Option<LeadRow>> {
     let referrer = change
         .referrer
@@ -222,6 +256,12 @@ pub(super) async fn update(
         .metadata
         .as_ref()
         .map(|m| m.as_ref().map(|m| m.as_str()));
+    let guard = if unless_subscribed {
+        "AND NOT EXISTS (SELECT 1 FROM webhooks
+             WHERE company_id = $2 AND enabled AND strpos(events, ',lead.updated,') > 0)"
+    } else {
+        ""
+    };
     // One statement: the change and the lead as it now is, read in the same snapshot.
     let statement = client
         .prepare_cached(&format!(
@@ -231,7 +271,7 @@ pub(super) async fn update(
                     referrer_folded = CASE WHEN $3 THEN $8 ELSE referrer_folded END,
                     metadata = CASE WHEN $5 THEN $6 ELSE metadata END,
                     updated_at = GREATEST($7, updated_at + 1)
-                WHERE id = $1 AND company_id = $2
+                WHERE id = $1 AND company_id = $2 {guard}
                 RETURNING *)
              SELECT {LEAD_COLUMNS} FROM l {LEAD_JOINS}"
         ))

@@ -4,23 +4,28 @@
 //! Each runs on the writer thread inside its own savepoint of the group transaction, so an error
 //! leaves nothing of it behind, and the caller hears of success only after the group's COMMIT.
 
+use crate::domain::webhooks::EventType;
 use crate::domain::{
     fold, CompanyId, IdempotencyClaim, LeadChange, LeadId, NewLead, ProductId, Timestamp, UserId,
 };
 use crate::storage::sqlite::sql_error;
 use crate::storage::sqlite::stats;
+use crate::storage::sqlite::webhooks;
 use crate::storage::stats::CountedLead;
+use crate::storage::webhooks::{previous_attributes, EventData};
 use crate::storage::{CreatedLead, LeadRow, StoreError, StoreResult};
 use rusqlite::{params, Connection, OptionalExtension};
 
+/// Records the lead and its `lead.created` messages; answers it and whether any message was
+/// queued.
 pub(super) fn create(
     conn: &Connection,
     lead: NewLead,
     claim: Option<&IdempotencyClaim>,
-) -> StoreResult<CreatedLead> {
+) -> StoreResult<(CreatedLead, bool)> {
     if let Some(claim) = claim {
         if let Some(earlier) = replay(conn, &lead, claim)? {
-            return Ok(earlier);
+            return Ok((earlier, false));
         }
     }
     // What the answer shows of the user, product and membership comes from the lookups that
@@ -87,6 +92,7 @@ pub(super) fn create(
             converted: member_id.is_some(),
         },
     )?;
+    let company = lead.company;
     let row = LeadRow {
         id: lead.id,
         created_at: now,
@@ -101,10 +107,16 @@ pub(super) fn create(
         product_title,
         member_id,
     };
-    Ok(CreatedLead {
-        row,
-        replayed: false,
-    })
+    let queued = webhooks::enqueue(conn, &company, EventType::LeadCreated, now, || {
+        EventData::lead(&row, None)
+    })?;
+    Ok((
+        CreatedLead {
+            row,
+            replayed: false,
+        },
+        queued,
+    ))
 }
 
 fn is_foreign_key_violation(error: &rusqlite::Error) -> bool {
@@ -210,12 +222,20 @@ fn member(conn: &Connection, company: &CompanyId, user: &UserId) -> StoreResult<
         .map_err(sql_error)
 }
 
+/// Applies the change and queues `lead.updated`; answers the lead as it now is and whether any
+/// message was queued.
 pub(super) fn update(
     conn: &Connection,
     company: &CompanyId,
     id: &LeadId,
     change: &LeadChange,
-) -> StoreResult<Option<LeadRow>> {
+) -> StoreResult<(Option<LeadRow>, bool)> {
+    // The lead before the change, only when someone will be told what changed.
+    let before = if webhooks::subscribed(conn, company, EventType::LeadUpdated)? {
+        super::find(conn, company, id)?
+    } else {
+        None
+    };
     let referrer = change
         .referrer
         .as_ref()
@@ -247,9 +267,20 @@ pub(super) fn update(
         })
         .map_err(sql_error)?;
     if changed == 0 {
-        return Ok(None);
+        return Ok((None, false));
     }
-    written(conn, company, id).map(Some)
+    let row = written(conn, company, id)?;
+    let queued = match before {
+        Some(before) => webhooks::enqueue(
+            conn,
+            company,
+            EventType::LeadUpdated,
+            row.updated_at,
+            || EventData::lead(&row, Some(&previous_attributes(&before, &row))),
+        )?,
+        None => false,
+    };
+    Ok((Some(row), queued))
 }
 
 /// A lead this transaction has just written, read back whole.

@@ -1,0 +1,124 @@
+//! The webhook scenarios' receiver: answers 200 at once and records, for each delivery, the time
+//! from the commit that wrote the event (the envelope's `timestamp`) to its arrival.
+//!
+//! It runs on a runtime and thread of its own, so the load generator's single thread does not
+//! delay it (nor it the load generator).
+
+use crate::load::{new_histogram, Outcome};
+use anyhow::{Context, Result};
+use axum::body::Bytes;
+use axum::extract::State;
+use hdrhistogram::Histogram;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Default)]
+struct Tally {
+    count: u64,
+    first: Option<Instant>,
+    last: Option<Instant>,
+    latency: Option<Histogram<u64>>,
+}
+
+pub struct Receiver {
+    pub url: String,
+    tally: Arc<Mutex<Tally>>,
+}
+
+impl Receiver {
+    pub fn start() -> Result<Self> {
+        let tally: Arc<Mutex<Tally>> = Arc::default();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
+        let addr: SocketAddr = listener.local_addr()?;
+        let state = tally.clone();
+        std::thread::Builder::new()
+            .name("webhook-receiver".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .enable_all()
+                    .build()
+                    .expect("receiver runtime");
+                runtime.block_on(async move {
+                    let listener =
+                        tokio::net::TcpListener::from_std(listener).expect("receiver socket");
+                    let app = axum::Router::new()
+                        .route("/hook", axum::routing::post(receive))
+                        .with_state(state);
+                    let _ = axum::serve(listener, app).await;
+                });
+            })
+            .context("cannot start the webhook receiver")?;
+        Ok(Self {
+            url: format!("http://{addr}/hook"),
+            tally,
+        })
+    }
+
+    /// Forgets what was received so far.
+    pub fn reset(&self) {
+        *self.tally.lock().unwrap() = Tally::default();
+    }
+
+    pub fn count(&self) -> u64 {
+        self.tally.lock().unwrap().count
+    }
+
+    /// Waits until nothing more arrives for half a second (the queue is drained), at most
+    /// `cap`.
+    pub async fn settle(&self, cap: Duration) {
+        let started = Instant::now();
+        let mut seen = self.count();
+        while started.elapsed() < cap {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let now = self.count();
+            if now == seen {
+                return;
+            }
+            seen = now;
+        }
+    }
+
+    /// What arrived since the last reset, as a run: deliveries per second between the first
+    /// and the last, and commit-to-delivery latencies.
+    pub fn outcome(&self) -> Outcome {
+        let tally = self.tally.lock().unwrap();
+        let elapsed = match (tally.first, tally.last) {
+            (Some(first), Some(last)) if last > first => last - first,
+            _ => Duration::from_millis(1),
+        };
+        Outcome {
+            ok: tally.count,
+            errors: 0,
+            first_error: None,
+            elapsed,
+            latency: tally.latency.clone().unwrap_or_else(new_histogram),
+        }
+    }
+}
+
+async fn receive(State(tally): State<Arc<Mutex<Tally>>>, body: Bytes) -> &'static str {
+    let now = Instant::now();
+    let wall = leads_types::Timestamp::now().as_millis();
+    let committed = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|event| {
+            event["timestamp"]
+                .as_str()
+                .and_then(leads_types::Timestamp::parse)
+        })
+        .map(|t| t.as_millis());
+    let mut tally = tally.lock().unwrap();
+    tally.count += 1;
+    tally.first.get_or_insert(now);
+    tally.last = Some(now);
+    if let Some(committed) = committed {
+        // Milliseconds, the envelope's precision, recorded in microseconds like every latency.
+        let micros = ((wall - committed).max(0) as u64 * 1000).max(1);
+        let latency = tally.latency.get_or_insert_with(new_histogram);
+        let _ = latency.record(micros.min(60_000_000));
+    }
+    "{}"
+}
