@@ -12,6 +12,8 @@
 #
 #   LEADS=1000000 ROUNDS=6 DURATION=5 QUERY='first=20' scripts/compare.sh A B [C ...]
 #   DB=/path/seeded.db COMPANY=biz_... KEY=leads_ck_... scripts/compare.sh A B   # reuse a database
+#   DATABASES="postgres://... postgres://...?pgbouncer=true" COMPANY=... KEY=... \
+#     scripts/compare.sh B B     # one binary against the same data reached two ways, one URL each
 set -euo pipefail
 
 if [ "$#" -lt 2 ]; then
@@ -36,7 +38,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [ -z "${DB:-}" ]; then
+read -r -a databases <<<"${DATABASES:-}"
+if [ "${#databases[@]}" -gt 0 ] && [ "${#databases[@]}" -ne "$#" ]; then
+  echo "DATABASES must name one database URL per binary" >&2
+  exit 2
+fi
+if [ -z "${DB:-}" ] && [ "${#databases[@]}" -eq 0 ]; then
   DB="$dir/compare.db"
   echo "seeding $LEADS leads with $1" >&2
   seeded="$("$1" seed --database "sqlite://$DB" --companies 1 --leads-per-company "$LEADS" --json)"
@@ -50,7 +57,8 @@ ports=()
 n=0
 for binary in "$@"; do
   port=$((BASE_PORT + n))
-  RUST_LOG=warn "$binary" serve --database "sqlite://$DB" --addr "127.0.0.1:$port" \
+  database="${databases[$n]:-sqlite://${DB:-}}"
+  RUST_LOG=warn "$binary" serve --database "$database" --addr "127.0.0.1:$port" \
     --rate-limit 0 >"$dir/server-$n.log" 2>&1 &
   servers+=("$!")
   ports+=("$port")
@@ -87,9 +95,10 @@ for i in "${!servers[@]}"; do
 done
 
 python3 - "$dir" "$@" <<'EOF'
-import statistics, sys
+import os, statistics, sys
+databases = os.environ.get("DATABASES", "").split()
 rows = [line.split() for line in open(sys.argv[1] + "/rounds")]
-print("| binary | req/s (median) | each round | p99 (median) | server CPU µs/request | peak RSS | non-2xx |")
+print("| binary (database) | req/s (median) | each round | p99 (median) | server CPU µs/request | peak RSS | non-2xx |")
 print("|---|--:|---|--:|--:|--:|--:|")
 for i, binary in enumerate(sys.argv[2:]):
     mine = [r for r in rows if int(r[0]) == i]
@@ -100,5 +109,6 @@ for i, binary in enumerate(sys.argv[2:]):
     cpu = statistics.median(int(r[3]) for r in mine)
     errors = sum(int(r[4]) for r in mine)
     peak = int(open(f"{sys.argv[1]}/peak-{i}").read()) / 1024
-    print(f"| {binary} | {statistics.median(rates):,.0f} | {', '.join(f'{x:,.0f}' for x in rates)} | {p99:.2f} ms | {cpu} | {peak:.1f} MiB | {errors} |")
+    label = f"{binary} ({databases[i]})" if databases else binary
+    print(f"| {label} | {statistics.median(rates):,.0f} | {', '.join(f'{x:,.0f}' for x in rates)} | {p99:.2f} ms | {cpu} | {peak:.1f} MiB | {errors} |")
 EOF

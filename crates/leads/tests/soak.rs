@@ -5,9 +5,11 @@
 //! When the load stops, the soak checks what the clients were told against what the database
 //! holds: every acknowledged create exists exactly once, every acknowledged update is visible or
 //! superseded by a later attempt, no walk skipped or repeated a lead, no answer crossed tenants,
-//! and the only errors clients saw were 503s during the outages. It prints its counts.
+//! the only errors clients saw were 503s during the outages, and every acknowledged create's
+//! `lead.created` reached the webhook receiver at least once (after the queue drains: messages a
+//! killed instance had leased come due again when their lease ends). It prints its counts.
 //!
-//! About 60 s by default; `LEADS_SOAK_SECONDS=600` (or `scripts/soak.sh 10`, in minutes) makes
+//! About three minutes by default, two of them the queue draining; `LEADS_SOAK_SECONDS=600` (or `scripts/soak.sh 10`, in minutes) makes
 //! the load phase longer. Needs PostgreSQL's server binaries and HAProxy (`apt-get install
 //! haproxy`); without them it is skipped loudly, unless `LEADS_REQUIRE_PG_FAULT_TESTS=1`.
 
@@ -18,6 +20,7 @@ mod common;
 
 use cluster::PrivateCluster;
 use common::{admin, LEADS};
+use leads_server::webhooks::worker as webhooks_worker;
 use rand::seq::IndexedRandom;
 use rand::Rng;
 use reqwest::StatusCode;
@@ -47,12 +50,17 @@ async fn three_instances_behind_haproxy_lose_nothing_through_kills_and_a_databas
         std::env::var("LEADS_SOAK_SECONDS")
             .ok()
             .and_then(|s| s.parse().ok())
-            .unwrap_or(40),
+            .unwrap_or(30),
     );
     let database = cluster.url();
     let tenants = [Tenant::make(&database, "A"), Tenant::make(&database, "B")];
+    let receiver = Receiver::start().await;
 
-    let mut instances: Vec<Instance> = (0..INSTANCES).map(|_| Instance::new()).collect();
+    // One export directory for all three, as several instances need (docs/operations.md).
+    let exports = tempfile::tempdir().unwrap();
+    let mut instances: Vec<Instance> = (0..INSTANCES)
+        .map(|_| Instance::new(exports.path()))
+        .collect();
     for instance in &mut instances {
         instance.start(&database);
     }
@@ -75,7 +83,22 @@ async fn three_instances_behind_haproxy_lose_nothing_through_kills_and_a_databas
         errors: Mutex::new(BTreeMap::new()),
         requests: AtomicU64::new(0),
         walks: AtomicU64::new(0),
+        exports: AtomicU64::new(0),
     });
+
+    for tenant in &tenants {
+        let body =
+            json!({"url": receiver.url, "events": ["lead.created"], "resource_id": tenant.company});
+        let hook = world
+            .send(|http| {
+                http.post(format!("{}/api/v1/webhooks", world.base))
+                    .bearer_auth(&tenant.key)
+                    .json(&body)
+            })
+            .await
+            .expect("an endpoint");
+        assert!(hook["id"].is_string(), "{hook}");
+    }
 
     let mut load = Vec::new();
     for tenant in &tenants {
@@ -83,6 +106,7 @@ async fn three_instances_behind_haproxy_lose_nothing_through_kills_and_a_databas
             load.push(tokio::spawn(writer(world.clone(), tenant.clone())));
         }
     }
+    load.push(tokio::spawn(exporter(world.clone(), tenants[0].clone())));
     for _ in 0..WALKERS {
         load.push(tokio::spawn(walker(
             world.clone(),
@@ -133,9 +157,10 @@ async fn three_instances_behind_haproxy_lose_nothing_through_kills_and_a_databas
     // The checks, against one full walk per company through the balancer.
     let creates = world.creates.lock().unwrap().clone();
     let updates = world.updates.lock().unwrap().clone();
-    let mut stored = 0;
+    let mut stored = HashSet::new();
     for tenant in &tenants {
         let leads = walk(&world, tenant).await.expect("the final walk");
+        stored.extend(leads.keys().cloned());
         let mut seen_seqs = HashSet::new();
         for lead in leads.values() {
             let (label, seq) = tag(lead);
@@ -160,17 +185,42 @@ async fn three_instances_behind_haproxy_lose_nothing_through_kills_and_a_databas
                 );
             }
         }
-        stored += leads.len();
+    }
+    // Every acknowledged create is announced, once the queue drains; nothing else is.
+    let deadline = Instant::now() + webhooks_worker::LEASE + Duration::from_secs(60);
+    let undelivered = loop {
+        let delivered = receiver.created.lock().unwrap().clone();
+        let missing: Vec<&String> = creates
+            .keys()
+            .filter(|id| !delivered.contains(*id))
+            .collect();
+        if missing.is_empty() || Instant::now() > deadline {
+            break missing.len();
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let delivered = receiver.created.lock().unwrap().clone();
+    for id in &delivered {
+        assert!(
+            stored.contains(id),
+            "lead.created named {id}, which is not stored"
+        );
     }
     let errors = world.errors.lock().unwrap().clone();
     println!(
-        "soak: {:?} of load, {kills} instance kills, 1 database restart; {} requests, {} creates acknowledged, {} leads stored, {} updates acknowledged, {} full walks; errors seen by clients: {errors:?}",
+        "soak: {:?} of load, {kills} instance kills, 1 database restart; {} requests, {} creates acknowledged, {} leads stored, {} updates acknowledged, {} full walks, {} exports downloaded, {} leads announced by lead.created; errors seen by clients: {errors:?}",
         load_for,
         world.requests.load(Ordering::Relaxed),
         creates.len(),
-        stored,
+        stored.len(),
         updates.values().map(|u| u.acknowledged).sum::<u64>(),
         world.walks.load(Ordering::Relaxed),
+        world.exports.load(Ordering::Relaxed),
+        delivered.len(),
+    );
+    assert_eq!(
+        undelivered, 0,
+        "acknowledged creates whose lead.created never arrived"
     );
     assert!(creates.len() > 100, "too little load got through");
     assert!(world.walks.load(Ordering::Relaxed) > 0, "no walk finished");
@@ -229,6 +279,7 @@ struct World {
     errors: Mutex<BTreeMap<String, u64>>,
     requests: AtomicU64,
     walks: AtomicU64,
+    exports: AtomicU64,
 }
 
 impl World {
@@ -261,12 +312,21 @@ impl World {
         &self,
         make: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     ) -> Option<Value> {
+        let text = self.send_text(make).await?;
+        Some(serde_json::from_str(&text).expect("a 2xx answer's JSON body"))
+    }
+
+    /// [`World::send`], answering the body as text.
+    async fn send_text(
+        &self,
+        make: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Option<String> {
         let mut backoff = Duration::from_millis(50);
         loop {
             self.requests.fetch_add(1, Ordering::Relaxed);
             let failure = match make(&self.http).send().await {
                 Ok(response) if response.status().is_success() => {
-                    return Some(response.json().await.expect("a 2xx answer's JSON body"));
+                    return Some(response.text().await.expect("a 2xx answer's body"));
                 }
                 Ok(response) => {
                     let status = response.status();
@@ -279,6 +339,10 @@ impl World {
                     "503".to_owned()
                 }
                 Err(e) if e.is_connect() => "connection refused".to_owned(),
+                // A keep-alive connection the balancer closed as the request went out: it
+                // closes a client's connection after answering a 503 of its own (no instance
+                // ready). Sent again, as the SDKs send a request whose connection failed.
+                Err(e) if e.is_request() && !e.is_timeout() => "connection closed".to_owned(),
                 Err(e) => panic!("a request failed outside HTTP: {e:?}"),
             };
             assert!(
@@ -342,6 +406,58 @@ async fn writer(world: Arc<World>, tenant: Tenant) {
             assert_eq!(lead["metadata"]["v"], version, "{lead}");
             world.record_update(&id, |u| u.acknowledged = version);
         }
+    }
+}
+
+/// Exports `tenant`'s leads again and again through the balancer, polling each export to
+/// `completed` (a job whose instance is killed is taken up again when its lease ends) and
+/// downloading it: each file holds at least every lead acknowledged before its export began.
+async fn exporter(world: Arc<World>, tenant: Tenant) {
+    while !world.stop.load(Ordering::Relaxed) {
+        let before = world.acknowledged(tenant.label);
+        let body = json!({"resource": "leads", "account_id": tenant.company, "columns": ["id"]});
+        let Some(export) = world
+            .send(|http| {
+                http.post(format!("{}/api/v1/exports", world.base))
+                    .bearer_auth(&tenant.key)
+                    .json(&body)
+            })
+            .await
+        else {
+            return;
+        };
+        let url = format!(
+            "{}/api/v1/exports/{}",
+            world.base,
+            export["id"].as_str().unwrap()
+        );
+        let link = loop {
+            let Some(read) = world
+                .send(|http| http.get(&url).bearer_auth(&tenant.key))
+                .await
+            else {
+                return;
+            };
+            match read["status"].as_str() {
+                Some("completed") => break read["download_url"].as_str().unwrap().to_owned(),
+                Some("pending" | "processing") if world.stop.load(Ordering::Relaxed) => return,
+                Some("pending" | "processing") => {
+                    tokio::time::sleep(Duration::from_millis(300)).await
+                }
+                other => panic!("export {url} ended {other:?}: {read}"),
+            }
+        };
+        let Some(file) = world.send_text(|http| http.get(&link)).await else {
+            return;
+        };
+        let ids: HashSet<&str> = file.lines().skip(1).collect();
+        for id in &before {
+            assert!(
+                ids.contains(id.as_str()),
+                "an export lacks {id}, acknowledged before it began"
+            );
+        }
+        world.exports.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -466,16 +582,52 @@ impl Outages {
     }
 }
 
+/// A webhook receiver on loopback: the ids of the leads `lead.created` announced.
+struct Receiver {
+    url: String,
+    created: Arc<Mutex<HashSet<String>>>,
+}
+
+impl Receiver {
+    async fn start() -> Receiver {
+        let created: Arc<Mutex<HashSet<String>>> = Arc::default();
+        let app = axum::Router::new()
+            .route(
+                "/hook",
+                axum::routing::post(
+                    |axum::extract::State(created): axum::extract::State<
+                        Arc<Mutex<HashSet<String>>>,
+                    >,
+                     body: axum::body::Bytes| async move {
+                        let event: Value = serde_json::from_slice(&body).expect("a JSON event");
+                        if event["type"] == "lead.created" {
+                            let id = event["data"]["id"].as_str().expect("data.id").to_owned();
+                            created.lock().unwrap().insert(id);
+                        }
+                        "{}"
+                    },
+                ),
+            )
+            .with_state(created.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Receiver { url, created }
+    }
+}
+
 /// One `leads serve` on a fixed port, which HAProxy's configuration names.
 struct Instance {
     port: u16,
+    export_dir: std::path::PathBuf,
     child: Option<Child>,
 }
 
 impl Instance {
-    fn new() -> Instance {
+    fn new(export_dir: &std::path::Path) -> Instance {
         Instance {
             port: free_port(),
+            export_dir: export_dir.to_owned(),
             child: None,
         }
     }
@@ -488,6 +640,14 @@ impl Instance {
         };
         let child = Command::new(LEADS)
             .args(["serve", "--database", database, "--rate-limit", "0"])
+            .args([
+                "--webhook-allow-private-targets",
+                "--webhook-retry-schedule",
+            ])
+            .arg("0s,200ms,500ms,1s,2s,5s")
+            .arg("--export-dir")
+            .arg(&self.export_dir)
+            .args(["--export-lease", "5"])
             .args(["--addr", &format!("127.0.0.1:{}", self.port)])
             .stdout(Stdio::null())
             .stderr(logs)
