@@ -126,10 +126,33 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .split_for_parts()
 }
 
+/// The OpenAPI document as served: every optional query parameter is marked `allowEmptyValue`,
+/// because every route reads an empty value (`?first=`) as a parameter not given, which is how
+/// the TypeScript SDK sends `null`.
+fn with_empty_query_values(mut doc: serde_json::Value) -> String {
+    if let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) {
+        let operations = paths.values_mut().filter_map(|p| p.as_object_mut());
+        for operation in operations.flat_map(|ops| ops.values_mut()) {
+            let parameters = operation
+                .get_mut("parameters")
+                .and_then(|p| p.as_array_mut());
+            for parameter in parameters.into_iter().flatten() {
+                let optional_query = parameter["in"] == "query" && parameter["required"] != true;
+                if let (true, Some(fields)) = (optional_query, parameter.as_object_mut()) {
+                    fields.insert("allowEmptyValue".into(), serde_json::Value::Bool(true));
+                }
+            }
+        }
+    }
+    doc.to_string()
+}
+
 /// The whole HTTP API over a store.
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
     let (api, doc) = api();
-    let doc = Arc::new(doc.to_json().expect("the OpenAPI document serializes"));
+    let doc = Arc::new(with_empty_query_values(
+        serde_json::to_value(&doc).expect("the OpenAPI document serializes"),
+    ));
     let pages = if state.dashboard.enabled {
         dashboard::router()
     } else {
