@@ -747,7 +747,259 @@ async fn idle_sessions_are_forgotten_in_batches_and_others_kept(app: TestApp) {
         .is_none());
 }
 
+/// The hidden fields of the page's **Download CSV** form, as a browser would send them.
+fn download_form(page: &Answer) -> Vec<(String, String)> {
+    let start = page
+        .body
+        .find("action=\"/dashboard/exports\"")
+        .expect("a Download CSV form");
+    let form = &page.body[start..];
+    let form = &form[..form.find("</form>").expect("the form's end")];
+    assert!(form.contains(">Download CSV</button>"), "{form}");
+    form.split("<input type=\"hidden\" ")
+        .skip(1)
+        .map(|input| {
+            let attr = |name: &str| {
+                let marker = format!("{name}=\"");
+                let at = input.find(&marker).expect(name) + marker.len();
+                input[at..].split('"').next().unwrap().to_owned()
+            };
+            (attr("name"), attr("value"))
+        })
+        .collect()
+}
+
+/// Follows an export's progress page until it offers the file; answers the download link. While
+/// the file is written the page reloads itself; once it is ready the page goes to the link.
+async fn ready_download(visitor: &mut Visitor, page: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let answer = visitor.get(page).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        assert_security_headers(&answer, page);
+        if let Some(at) = answer.body.find("id=\"download\" href=\"") {
+            let href = answer.body[at + "id=\"download\" href=\"".len()..]
+                .split('"')
+                .next()
+                .unwrap()
+                .to_owned();
+            assert!(
+                answer.body.contains(&format!(
+                    "<meta http-equiv=\"refresh\" content=\"0; url={href}\">"
+                )),
+                "the ready page starts the download by itself: {}",
+                answer.body
+            );
+            assert!(href.starts_with("/api/v1/exports/exprt_"), "{href}");
+            return href;
+        }
+        assert!(
+            answer
+                .body
+                .contains("<meta http-equiv=\"refresh\" content=\"1\">"),
+            "a page of an export in progress reloads itself: {}",
+            answer.body
+        );
+        assert!(answer.body.contains("<progress"), "{}", answer.body);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the export never finished: {}",
+            answer.body
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+async fn download_csv_exports_the_pages_filters_and_offers_the_file_when_ready(app: TestApp) {
+    let company = app.company(2, None).await;
+    let other = app.company(1, None).await;
+    let specs: Vec<(i64, Option<usize>)> = (0..12)
+        .map(|i| {
+            (
+                days_ago(i % 5, -i),
+                [Some(0), Some(1), None][i as usize % 3],
+            )
+        })
+        .chain([(days_ago(45, 0), Some(0))])
+        .collect();
+    let made = app.leads(&company, &specs).await;
+    let mut visitor = Visitor::new(&app);
+    visitor.sign_in(&company.key).await;
+
+    // The product filter's view: the form carries the page's filters and the CSRF token.
+    let product = &company.products[0];
+    let view = format!("/dashboard?product={product}");
+    let page = visitor.get(&view).await;
+    let fields = download_form(&page);
+    let names: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["csrf_token", "product", "from", "to"], "{fields:?}");
+    let pairs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let started = visitor.post("/dashboard/exports", &pairs).await;
+    assert_eq!(started.status, StatusCode::SEE_OTHER, "{}", started.body);
+    let progress = started.location().to_owned();
+    assert!(
+        progress.starts_with("/dashboard/exports/exprt_"),
+        "{progress}"
+    );
+    let href = ready_download(&mut visitor, &progress).await;
+    // The link needs no session: a browser's download carries none it could leak.
+    let file = reqwest::get(format!("{}{href}", app.base)).await.unwrap();
+    assert_eq!(file.status(), StatusCode::OK);
+    let ids = common::csv_ids(&file.bytes().await.unwrap());
+    let to = chrono::Utc::now().date_naive();
+    let from = to - chrono::Days::new(29);
+    let midnight = |day: chrono::NaiveDate| {
+        day.and_hms_opt(0, 0, 0)
+            .unwrap()
+            .and_utc()
+            .timestamp_millis()
+    };
+    let after = common::rfc3339(midnight(from) - 1);
+    let before = common::rfc3339(midnight(to + chrono::Days::new(1)));
+    let listed = app
+        .list(
+            &company.key,
+            &format!(
+                "company_id={}&first=100&product_ids={product}&created_after={}&created_before={}",
+                company.id,
+                common::enc(&after),
+                common::enc(&before)
+            ),
+        )
+        .await;
+    assert_eq!(ids, listed.ids, "the CSV is the list with the same filters");
+    assert_eq!(
+        ids.len(),
+        4,
+        "the product's leads in the window, not the old one"
+    );
+
+    // A search narrows the export as it narrows the table.
+    let target = &made[7];
+    let page = visitor
+        .get(&format!("/dashboard?query={}", target.user.username))
+        .await;
+    assert_eq!(page.lead_ids(), vec![target.id.clone()]);
+    let fields = download_form(&page);
+    assert!(
+        fields.contains(&("query".to_owned(), target.user.username.clone())),
+        "{fields:?}"
+    );
+    let pairs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let started = visitor.post("/dashboard/exports", &pairs).await;
+    let href = ready_download(&mut visitor, started.location()).await;
+    let text = reqwest::get(format!("{}{href}", app.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(common::csv_ids(text.as_bytes()), vec![target.id.clone()]);
+
+    // The same export through the API: the search is an export filter there too.
+    let (status, exports) = app
+        .get(
+            &format!("/api/v1/exports?account_id={}", company.id),
+            Some(&company.key),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(exports["data"].as_array().unwrap().len(), 2);
+
+    // Without the session's CSRF token nothing is exported.
+    let forged: Vec<(&str, &str)> = pairs
+        .iter()
+        .filter(|(n, _)| *n != "csrf_token")
+        .copied()
+        .collect();
+    let refused = visitor.post("/dashboard/exports", &forged).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    // A date that cannot be read goes back to the page, which says why; nothing is exported.
+    let token = page.csrf_token();
+    let bad = visitor
+        .post(
+            "/dashboard/exports",
+            &[("csrf_token", token.as_str()), ("from", "yesterday")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::SEE_OTHER);
+    assert!(
+        bad.location().starts_with("/dashboard?"),
+        "{}",
+        bad.location()
+    );
+    let again = visitor.get(bad.location()).await;
+    assert_eq!(again.status, StatusCode::OK);
+    let (_, exports) = app
+        .get(
+            &format!("/api/v1/exports?account_id={}", company.id),
+            Some(&company.key),
+        )
+        .await;
+    assert_eq!(exports["data"].as_array().unwrap().len(), 2);
+
+    // Another company's export, and ids that name nothing, are not found; never a 500.
+    let (_, _, theirs) = app
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/exports",
+            &other.key,
+            Some(&json!({"resource": "leads"})),
+            &[],
+        )
+        .await;
+    let theirs = theirs["id"].as_str().unwrap();
+    for id in [theirs, "exprt_doesnotexist", "%00", &"x".repeat(300)] {
+        let answer = visitor.get(&format!("/dashboard/exports/{id}")).await;
+        assert!(
+            [StatusCode::NOT_FOUND, StatusCode::BAD_REQUEST].contains(&answer.status),
+            "{id}: {}",
+            answer.status
+        );
+        assert!(!answer.body.contains("id=\"download\""));
+    }
+    // Signed out, the progress page asks to sign in.
+    let mut stranger = Visitor::new(&app);
+    let answer = stranger.get(&progress).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER);
+    assert!(answer.location().starts_with("/dashboard/sign-in"));
+}
+
+async fn download_csv_needs_the_export_permission(app: TestApp) {
+    let company = app.company(1, None).await;
+    app.leads(&company, &[(days_ago(1, 0), Some(0))]).await;
+    let key = app
+        .key(
+            &company,
+            Some(&common::permissions_without("lead:basic:export")),
+        )
+        .await;
+    let mut visitor = Visitor::new(&app);
+    visitor.sign_in(&key).await;
+    let page = visitor.get("/dashboard").await;
+    let fields = download_form(&page);
+    let pairs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let refused = visitor.post("/dashboard/exports", &pairs).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    assert!(
+        refused.body.contains("lead:basic:export"),
+        "{}",
+        refused.body
+    );
+}
+
 conformance!(
+    download_csv_exports_the_pages_filters_and_offers_the_file_when_ready,
+    download_csv_needs_the_export_permission,
     idle_sessions_are_forgotten_in_batches_and_others_kept,
     bad_filters_are_shown_beside_their_fields_and_never_answer_500,
     signing_in_with_a_company_key_sets_a_strict_cookie_and_shows_its_leads,

@@ -1,7 +1,8 @@
 //! The dashboard in a real browser: Chromium, driven over WebDriver, signs in, reads the
-//! KPIs, the chart and the table, filters, pages with Next and Previous, edits a lead and signs
-//! out; every figure and every id it sees is checked against the API. Screenshots at 375 and
-//! 1440 pixels wide are written to `target/tmp/dashboard/`.
+//! KPIs, the chart and the table, filters by product, dates and search, pages with Next and
+//! Previous, downloads the view as CSV, edits a lead and signs out; every figure, every id and
+//! the downloaded file are checked against the API. Screenshots at 375 and 1440 pixels wide are
+//! written to `target/tmp/dashboard/`.
 
 mod common;
 
@@ -133,6 +134,17 @@ async fn set_date(client: &Client, id: &str, date: &str) {
         )
         .await
         .expect("set date");
+}
+
+/// Chooses the product filter's option of value `value` (`""` is every product).
+async fn select_product(client: &Client, value: &str) {
+    client
+        .find(Locator::Css("select#product"))
+        .await
+        .expect("the product filter")
+        .select_by_value(value)
+        .await
+        .expect("select a product");
 }
 
 /// The API's statistic over the same days, as its `totals` give it.
@@ -321,6 +333,56 @@ async fn a_person_signs_in_reads_filters_pages_edits_and_signs_out(app: TestApp)
     // The URL is the view: opening it again shows the same rows.
     client.goto(url.as_str()).await.unwrap();
     assert_eq!(table_ids(client).await, filtered.ids);
+
+    // Download CSV exports this view: a progress page, then the file, which is the list.
+    assert_eq!(
+        filtered.body["page_info"]["has_next_page"], false,
+        "one page holds the view"
+    );
+    assert_eq!(text_of(client, "#download-csv").await, "Download CSV");
+    click(client, "#download-csv").await;
+    let at = client.current_url().await.unwrap();
+    assert!(
+        at.path().starts_with("/dashboard/exports/exprt_"),
+        "the progress page: {at}"
+    );
+    let (name, bytes) = browser.downloaded().await;
+    assert!(
+        name.starts_with("leads-exprt_") && name.ends_with(".csv"),
+        "{name}"
+    );
+    let downloaded = common::csv_ids(&bytes);
+    assert_eq!(downloaded, filtered.ids, "the CSV is the filtered list");
+    eventually_text(client, "#export-status", "Ready").await;
+
+    // Search narrows the table as the list's query does, and stays in the URL.
+    client.goto(url.as_str()).await.unwrap();
+    let target = &made[5];
+    assert_eq!(text_of(client, "label[for=query]").await, "Search");
+    let search = client.find(Locator::Css("input#query")).await.unwrap();
+    search.send_keys(&target.user.username).await.unwrap();
+    select_product(client, "").await;
+    set_date(client, "from", &from_date.to_string()).await;
+    click(client, "form.filters button[type=submit]").await;
+    let url = client.current_url().await.unwrap();
+    assert!(
+        url.query_pairs()
+            .any(|(k, v)| k == "query" && v == target.user.username.as_str()),
+        "{url}"
+    );
+    let searched = app
+        .list(
+            &company.key,
+            &format!(
+                "company_id={}&first=50&query={}&{}",
+                company.id,
+                common::enc(&target.user.username),
+                bounds(from_date, to_date)
+            ),
+        )
+        .await;
+    assert_eq!(searched.ids, vec![target.id.clone()]);
+    assert_eq!(table_ids(client).await, searched.ids);
 
     // Screenshots at both widths; at 375 px nothing is wider than the screen.
     let dir = screenshot_dir();

@@ -19,6 +19,7 @@ conformance!(
     another_companys_export_is_not_found,
     exports_are_listed_newest_first_a_page_at_a_time,
     a_download_link_that_is_altered_expired_or_another_exports_is_refused,
+    the_lists_search_filters_an_export_without_revealing_emails,
 );
 
 const BASE: i64 = 1_700_000_000_000;
@@ -414,5 +415,97 @@ async fn a_download_link_that_is_altered_expired_or_another_exports_is_refused(a
         let (status, body) = common::read(response).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{why}: {body}");
         assert_eq!(body["error"]["type"], "forbidden", "{why}");
+    }
+}
+
+/// The ids of a finished export's file, for `filters`, made with `key`.
+async fn exported_ids(app: &TestApp, key: &str, filters: Value) -> Vec<String> {
+    let (status, export) = create(app, key, json!({"resource": "leads", "filters": filters})).await;
+    assert_eq!(status, StatusCode::OK, "{export}");
+    let done = finished(app, key, export["id"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let (_, _, text) = download(done["download_url"].as_str().unwrap()).await;
+    records(&text).1.into_iter().map(|r| r[0].clone()).collect()
+}
+
+async fn the_lists_search_filters_an_export_without_revealing_emails(app: TestApp) {
+    let company = app.company(3, None).await;
+    let leads = ten_leads(&app, &company).await;
+    let everyone = list_order(&leads);
+    let no_emails = app
+        .key(&company, Some(&permissions_without("member:email:read")))
+        .await;
+
+    // query= narrows the file as it narrows the list.
+    let target = &leads[4];
+    let ids = exported_ids(&app, &company.key, json!({"query": target.user.username})).await;
+    assert_eq!(ids, vec![target.id.clone()]);
+    let listed = app
+        .list(
+            &company.key,
+            &format!(
+                "company_id={}&first=100&query={}",
+                company.id, target.user.username
+            ),
+        )
+        .await;
+    assert_eq!(ids, listed.ids);
+
+    // Every fixture's email is someone@example.com: a query matches it only for a credential
+    // that may read emails, so an export cannot tell the others whose address it is.
+    let ids = exported_ids(&app, &company.key, json!({"query": "someone@"})).await;
+    assert_eq!(ids, everyone);
+    let ids = exported_ids(&app, &no_emails, json!({"query": "someone@"})).await;
+    assert!(ids.is_empty(), "{ids:?}");
+
+    // email= needs member:email:read, as on the list.
+    let ids = exported_ids(
+        &app,
+        &company.key,
+        json!({"email": "SOMEONE@example.com", "product_ids": [company.products[0]]}),
+    )
+    .await;
+    let listed = app
+        .list(
+            &company.key,
+            &format!(
+                "company_id={}&first=100&email=someone%40example.com&product_ids={}",
+                company.id, company.products[0]
+            ),
+        )
+        .await;
+    assert!(!ids.is_empty());
+    assert_eq!(ids, listed.ids);
+    let (status, body) = create(
+        &app,
+        &no_emails,
+        json!({"resource": "leads", "filters": {"email": "someone@example.com"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("member:email:read"),
+        "{body}"
+    );
+
+    // Bad terms are a 400 naming the filter, and create nothing.
+    for (filters, param) in [
+        (json!({"query": ""}), "filters.query"),
+        (json!({"query": "x".repeat(101)}), "filters.query"),
+        (json!({"query": "a\u{7}b"}), "filters.query"),
+        (json!({"query": 7}), "filters.query"),
+        (json!({"email": ""}), "filters.email"),
+    ] {
+        let (status, body) = create(
+            &app,
+            &company.key,
+            json!({"resource": "leads", "filters": filters}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{filters}: {body}");
+        assert_eq!(body["error"]["param"], param, "{filters}: {body}");
     }
 }

@@ -55,7 +55,8 @@ pub struct CreateExport {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub columns: Option<Vec<String>>,
     /// The leads list's own filters: `created_after`, `created_before` (RFC 3339, exclusive)
-    /// and `product_ids` (at most 100).
+    /// and `product_ids` (at most 100); and, as extensions of this server, `query` and `email`
+    /// (the list's search; `email` needs `member:email:read`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub filters: Option<serde_json::Value>,

@@ -245,7 +245,7 @@ impl Job {
             csv.write_header().map_err(|e| file_error("written", &e))?;
             let (tx, mut rx) = mpsc::channel(BATCHES_IN_FLIGHT);
             let store = self.store.clone();
-            let filter = spec.lead_filter(&self.row.company);
+            let filter = spec.lead_filter(&self.row.company).map_err(Stop::Failed)?;
             let read = tokio::spawn(async move { store.snapshot_leads(filter, tx).await });
             let mut total = 0u64;
             let mut count = 0u64;

@@ -9,6 +9,7 @@ use super::error::ApiError;
 use super::json;
 use super::query::{time_bound, MAX_PRODUCT_IDS};
 use crate::auth::Credential;
+use crate::domain::search::{EmailQuery, SearchQuery};
 use crate::domain::{CompanyId, ExportId, Permission, ProductId, Timestamp};
 use crate::exports::links::LinkSigner;
 use crate::exports::RETENTION;
@@ -36,6 +37,15 @@ pub const EXPORT_PERMISSIONS: [Permission; 4] = [
     Permission::LeadBasicRead,
     Permission::MemberBasicRead,
     Permission::AccessPassBasicRead,
+];
+
+/// What exporting with the `email` filter takes: exporting, and seeing emails.
+pub const EMAIL_FILTER_EXPORT_PERMISSIONS: [Permission; 5] = [
+    Permission::LeadBasicExport,
+    Permission::LeadBasicRead,
+    Permission::MemberBasicRead,
+    Permission::AccessPassBasicRead,
+    Permission::MemberEmailRead,
 ];
 
 /// The one resource this server exports.
@@ -113,9 +123,41 @@ pub async fn create(
         })?,
     };
     let filters = Filters::parse(body.filters.as_ref())?;
-    let access = credential
-        .authorize(credentials.as_ref(), &company, &EXPORT_PERMISSIONS)
-        .await?;
+    let row = start_export(
+        exports.as_ref(),
+        credentials.as_ref(),
+        &credential,
+        company,
+        columns,
+        filters,
+        timezone,
+    )
+    .await?;
+    json(&view(&files, &headers, row))
+}
+
+/// Records a `pending` export of `company`'s leads for `credential`, authorized as
+/// `POST /exports` authorizes (the export permissions, and `member:email:read` for the `email`
+/// filter): what the route and the dashboard's **Download CSV** both do. `columns` are names of
+/// [`LeadColumn`] (empty means all); emails are written only for a credential that may read
+/// them.
+pub async fn start_export(
+    exports: &dyn ExportStore,
+    credentials: &dyn CredentialStore,
+    credential: &Credential,
+    company: CompanyId,
+    columns: Vec<String>,
+    filters: Filters,
+    timezone: Tz,
+) -> Result<ExportRow, ApiError> {
+    // Filtering by email would tell a credential that cannot see emails whose they are, as
+    // on the list.
+    let needed: &[Permission] = if filters.email.is_some() {
+        &EMAIL_FILTER_EXPORT_PERMISSIONS
+    } else {
+        &EXPORT_PERMISSIONS
+    };
+    let access = credential.authorize(credentials, &company, needed).await?;
     let now = Timestamp::now().as_millis();
     let row = ExportRow {
         id: ExportId::generate(),
@@ -127,6 +169,8 @@ pub async fn create(
             product_ids: filters.product_ids,
             created_after: filters.created_after,
             created_before: filters.created_before,
+            query: filters.query,
+            email: filters.email,
             timezone: timezone.name().to_owned(),
             include_email: access.can(Permission::MemberEmailRead),
         },
@@ -139,7 +183,7 @@ pub async fn create(
         expires_at: now + RETENTION.as_millis() as i64,
     };
     exports.create_export(row.clone()).await?;
-    json(&view(&files, &headers, row))
+    Ok(row)
 }
 
 /// List a company's exports, newest first, a page at a time.
@@ -381,18 +425,19 @@ fn company_of(
 
 /// The export as the API shows it; a `completed` one with a freshly minted link.
 fn view(files: &ExportFiles, headers: &HeaderMap, row: ExportRow) -> Export {
-    let download_url = (row.status == ExportStatus::Completed).then(|| {
-        let token = files
-            .signer
-            .token(&row.id, &row.company, Timestamp::now().as_millis());
-        let token: String = form_urlencoded::byte_serialize(token.as_bytes()).collect();
-        format!(
-            "{}/api/v1/exports/{}/download?token={token}",
-            base_url(files, headers),
-            row.id
-        )
-    });
+    let download_url = (row.status == ExportStatus::Completed)
+        .then(|| format!("{}{}", base_url(files, headers), download_path(files, &row)));
     row.to_export(download_url)
+}
+
+/// The path and query of a fresh download link to `row`'s file
+/// (`/api/v1/exports/{id}/download?token=...`), valid for the signer's lifetime from now.
+pub fn download_path(files: &ExportFiles, row: &ExportRow) -> String {
+    let token = files
+        .signer
+        .token(&row.id, &row.company, Timestamp::now().as_millis());
+    let token: String = form_urlencoded::byte_serialize(token.as_bytes()).collect();
+    format!("/api/v1/exports/{}/download?token={token}", row.id)
 }
 
 /// Where clients reach this server: the configured public URL, or the scheme (from
@@ -416,12 +461,16 @@ fn base_url(files: &ExportFiles, headers: &HeaderMap) -> String {
     format!("{scheme}://{host}")
 }
 
-/// The filters of `POST /exports`: the leads list's own.
+/// The filters of `POST /exports`: the leads list's own. Time bounds are exclusive
+/// milliseconds; `query` and `email` (extensions) are kept as given, and must parse as the
+/// list's [`SearchQuery`] and [`EmailQuery`].
 #[derive(Debug, Default)]
-struct Filters {
-    product_ids: Vec<String>,
-    created_after: Option<i64>,
-    created_before: Option<i64>,
+pub struct Filters {
+    pub product_ids: Vec<String>,
+    pub created_after: Option<i64>,
+    pub created_before: Option<i64>,
+    pub query: Option<String>,
+    pub email: Option<String>,
 }
 
 impl Filters {
@@ -469,10 +518,20 @@ impl Filters {
                         }
                     }
                 }
+                "query" => {
+                    let text = text(value)?;
+                    SearchQuery::parse(&text).map_err(|why| ApiError::invalid(&param, why))?;
+                    filters.query = Some(text);
+                }
+                "email" => {
+                    let text = text(value)?;
+                    EmailQuery::parse(&text).map_err(|why| ApiError::invalid(&param, why))?;
+                    filters.email = Some(text);
+                }
                 _ => {
                     return Err(ApiError::invalid(
                         &param,
-                        "is not a filter of leads; the filters are created_after, created_before and product_ids",
+                        "is not a filter of leads; the filters are created_after, created_before, product_ids, query and email",
                     ))
                 }
             }

@@ -8,6 +8,7 @@
 
 use super::webhooks::EventData;
 use super::{LeadFilter, LeadRow, StoreResult};
+use crate::domain::search::{EmailQuery, LeadSearch, SearchQuery};
 use crate::domain::webhooks::EventType;
 use crate::domain::{CompanyId, ExportId, ProductId};
 use async_trait::async_trait;
@@ -60,6 +61,12 @@ pub struct ExportSpec {
     /// Exclusive bounds in milliseconds, as the list's filters.
     pub created_after: Option<i64>,
     pub created_before: Option<i64>,
+    /// The list's `query` filter (an extension), as given; absent in specs written before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// The list's `email` filter (an extension), as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
     /// The IANA time zone dates are written in.
     pub timezone: String,
     /// Whether the credential that asked could read emails (`member:email:read`).
@@ -67,9 +74,29 @@ pub struct ExportSpec {
 }
 
 impl ExportSpec {
-    /// The lead filter of this spec, for `company`.
-    pub fn lead_filter(&self, company: &CompanyId) -> LeadFilter {
-        LeadFilter {
+    /// The lead filter of this spec, for `company`. A `query` or `email` that no longer parses
+    /// (each was checked when the export was created) is an error naming it, never a wider
+    /// export.
+    pub fn lead_filter(&self, company: &CompanyId) -> Result<LeadFilter, String> {
+        let query = self
+            .query
+            .as_deref()
+            .map(SearchQuery::parse)
+            .transpose()
+            .map_err(|why| format!("the query filter {why}"))?;
+        let email = self
+            .email
+            .as_deref()
+            .map(EmailQuery::parse)
+            .transpose()
+            .map_err(|why| format!("the email filter {why}"))?;
+        // A search matches emails only when the export shows them, as the list's does.
+        let search = (query.is_some() || email.is_some()).then_some(LeadSearch {
+            query,
+            email,
+            emails_visible: self.include_email,
+        });
+        Ok(LeadFilter {
             company: company.clone(),
             products: self
                 .product_ids
@@ -78,9 +105,8 @@ impl ExportSpec {
                 .collect(),
             created_after: self.created_after,
             created_before: self.created_before,
-            // Whop's export filters have no search.
-            search: None,
-        }
+            search,
+        })
     }
 }
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 pub struct Browser {
     pub client: Client,
     driver: Child,
-    _profile: tempfile::TempDir,
+    profile: tempfile::TempDir,
 }
 
 fn free_port() -> u16 {
@@ -51,6 +51,8 @@ impl Browser {
             .spawn()
             .expect("start chromedriver");
         let profile = tempfile::tempdir().expect("profile dir");
+        let downloads = profile.path().join("downloads");
+        std::fs::create_dir_all(&downloads).expect("downloads dir");
         let mut capabilities = serde_json::Map::new();
         capabilities.insert(
             "goog:chromeOptions".into(),
@@ -69,6 +71,12 @@ impl Browser {
                     format!("--window-size={width},{height}"),
                     format!("--user-data-dir={}", profile.path().display()),
                 ],
+                // Downloads go to the profile's own folder, unasked, where the test reads them.
+                "prefs": {
+                    "download.default_directory": downloads.display().to_string(),
+                    "download.prompt_for_download": false,
+                    "download.directory_upgrade": true,
+                },
             }),
         );
         let url = format!("http://127.0.0.1:{port}");
@@ -97,7 +105,7 @@ impl Browser {
         Browser {
             client,
             driver: driver.take().expect("driver"),
-            _profile: profile,
+            profile,
         }
     }
 
@@ -119,6 +127,29 @@ impl Browser {
                 .set_window_size((width as i64 + dx) as u32, (height as i64 + dy) as u32)
                 .await
                 .expect("resize");
+        }
+    }
+
+    /// Waits (up to thirty seconds) for a download to finish in the profile's downloads folder;
+    /// answers its name and contents. Files in progress (`.crdownload`) are not finished.
+    pub async fn downloaded(&self) -> (String, Vec<u8>) {
+        let dir = self.profile.path().join("downloads");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let done = std::fs::read_dir(&dir)
+                .expect("downloads dir")
+                .filter_map(Result::ok)
+                .map(|entry| entry.path())
+                .find(|path| path.extension().is_some_and(|e| e != "crdownload"));
+            if let Some(path) = done {
+                // A finished download is renamed from its .crdownload name whole.
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                let bytes = std::fs::read(&path).expect("the download");
+                std::fs::remove_file(&path).expect("remove the download");
+                return (name, bytes);
+            }
+            assert!(Instant::now() < deadline, "no download finished in {dir:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 

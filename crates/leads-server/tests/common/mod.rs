@@ -784,3 +784,18 @@ impl Sdk {
         )
     }
 }
+
+/// The `id` column of a CSV file of leads (an export's, say), in order.
+pub fn csv_ids(bytes: &[u8]) -> Vec<String> {
+    let mut reader = csv::ReaderBuilder::new().from_reader(bytes);
+    let at = reader
+        .headers()
+        .expect("a header row")
+        .iter()
+        .position(|h| h == "id")
+        .expect("an id column");
+    reader
+        .records()
+        .map(|r| r.expect("a record")[at].to_owned())
+        .collect()
+}

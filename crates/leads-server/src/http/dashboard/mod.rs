@@ -1,7 +1,8 @@
 //! The dashboard: server-rendered HTML pages under `/dashboard` for the people who own the
 //! leads. Sign in with a credential, see the leads page (KPIs, a chart of new and converted
 //! leads, breakdowns by product and referrer, the list with its filters and cursors), open a
-//! lead and change its `referrer` and `metadata`.
+//! lead and change its `referrer` and `metadata`, and download the list's leads as CSV through an
+//! export.
 //!
 //! Every page is HTML rendered here from templates compiled into the binary (askama, checked at
 //! compile time); charts are SVG drawn here (plotters). Nothing needs JavaScript. The stylesheet
@@ -16,6 +17,7 @@
 //! ([`super::stats::Tally`]). There is no second permission model.
 
 mod charts;
+mod exports;
 mod pages;
 mod session;
 
@@ -76,6 +78,8 @@ pub fn router() -> Router<AppState> {
             "/dashboard/leads/{id}",
             get(pages::lead).post(pages::update_lead),
         )
+        .route("/dashboard/exports", axum::routing::post(exports::create))
+        .route("/dashboard/exports/{id}", get(exports::show))
         .route("/dashboard/assets/dashboard.css", get(stylesheet))
         .route("/dashboard/{*rest}", get(not_found))
         .layer(axum::middleware::map_response(security_headers))

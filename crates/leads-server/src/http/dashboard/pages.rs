@@ -34,7 +34,7 @@ const BREAKDOWN_BARS: usize = 8;
 /// The leads page's filters as the URL carries them (`product`, `from`, `to`, `query`) and the
 /// list's cursor (`after` or `before`). What was typed is kept to show it again.
 #[derive(Debug, Default)]
-struct Filters {
+pub(super) struct Filters {
     product: String,
     from_text: String,
     to_text: String,
@@ -48,7 +48,10 @@ struct Filters {
 }
 
 impl Filters {
-    fn parse(query: &str) -> Self {
+    /// The filters of a query string (or a form's body, which has the same form). Unknown keys
+    /// and empty values are ignored; a date that cannot be read is kept with its error, and the
+    /// window falls back to the default.
+    pub(super) fn parse(query: &str) -> Self {
         let mut given: HashMap<String, String> = HashMap::new();
         for (key, value) in form_urlencoded::parse(query.as_bytes()) {
             if !value.is_empty() {
@@ -100,6 +103,29 @@ impl Filters {
         filters
     }
 
+    /// Whether a date was refused (the page shows why beside it).
+    pub(super) fn has_errors(&self) -> bool {
+        self.from_error.is_some() || self.to_error.is_some()
+    }
+
+    /// The window as the list's exclusive bounds, in milliseconds (see [`list_bounds`]).
+    pub(super) fn bounds_millis(&self) -> (i64, i64) {
+        window_millis(self.from, self.to)
+    }
+
+    /// The chosen product as the list's `product_ids`.
+    pub(super) fn product_ids(&self) -> Vec<String> {
+        (!self.product.is_empty())
+            .then(|| self.product.clone())
+            .into_iter()
+            .collect()
+    }
+
+    /// The search text, if any.
+    pub(super) fn query(&self) -> Option<String> {
+        (!self.query.is_empty()).then(|| self.query.clone())
+    }
+
     /// The days of the window.
     fn days(&self) -> i64 {
         (self.to - self.from).num_days() + 1
@@ -111,7 +137,7 @@ impl Filters {
 
     /// This view's URL with `extra` (a cursor) added: filters stay in the URL so a view can be
     /// bookmarked and shared.
-    fn href(&self, extra: Option<(&str, &str)>) -> String {
+    pub(super) fn href(&self, extra: Option<(&str, &str)>) -> String {
         let mut url = form_urlencoded::Serializer::new(String::new());
         if !self.product.is_empty() {
             url.append_pair("product", &self.product);
@@ -175,14 +201,25 @@ impl Filters {
 /// The list's strict bounds for the days `from..=to` in UTC, as RFC 3339: from a millisecond
 /// before `from` starts to the moment after `to` ends. The statistics count the same days.
 pub fn list_bounds(from: NaiveDate, to: NaiveDate) -> (String, String) {
-    let start = from.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
-    let end = (to + Days::new(1))
-        .and_hms_opt(0, 0, 0)
-        .expect("midnight")
-        .and_utc();
-    let after = start - chrono::Duration::milliseconds(1);
-    let format = |t: chrono::DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
-    (format(after), format(end))
+    let (after, before) = window_millis(from, to);
+    let format = |millis: i64| {
+        chrono::DateTime::<Utc>::from_timestamp_millis(millis)
+            .expect("a date of 1970 to 9998")
+            .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+            .to_string()
+    };
+    (format(after), format(before))
+}
+
+/// [`list_bounds`] in milliseconds since the Unix epoch.
+fn window_millis(from: NaiveDate, to: NaiveDate) -> (i64, i64) {
+    let midnight = |day: NaiveDate| {
+        day.and_hms_opt(0, 0, 0)
+            .expect("midnight")
+            .and_utc()
+            .timestamp_millis()
+    };
+    (midnight(from) - 1, midnight(to + Days::new(1)))
 }
 
 struct ProductOption {
@@ -218,6 +255,10 @@ struct LeadsPage {
     from: String,
     to: String,
     query: String,
+    /// The filters **Download CSV** exports: the window shown, and the product.
+    export_product: String,
+    export_from: String,
+    export_to: String,
     from_error: Option<String>,
     to_error: Option<String>,
     new_leads: i64,
@@ -343,6 +384,9 @@ pub async fn leads(
         from: filters.from_text.clone(),
         to: filters.to_text.clone(),
         query: filters.query.clone(),
+        export_product: filters.product.clone(),
+        export_from: filters.from.to_string(),
+        export_to: filters.to.to_string(),
         from_error: filters.from_error.clone(),
         to_error: filters.to_error.clone(),
         new_leads,
