@@ -585,10 +585,15 @@ async fn a_user_token_off_the_team_records_its_own_leads_but_never_reads_the_com
     let (_, token) = credentials::user_token(&app, &user.id, None).await;
     // The user records themself as a lead three times; the company then writes its own notes
     // about them and credits a referrer.
+    // The last create is made safe to retry with an Idempotency-Key.
     let mut own = Vec::new();
-    for _ in 0..3 {
-        let body = json!({"company_id": world.home.id, "referrer": "https://prospect.example"});
-        let (status, lead) = call(&app, Method::POST, "/api/v1/leads", &token, Some(&body)).await;
+    let body = json!({"company_id": world.home.id, "referrer": "https://prospect.example"});
+    let retry = [("Idempotency-Key", "signup-1")];
+    for i in 0..3 {
+        let headers: &[(&str, &str)] = if i == 2 { &retry } else { &[] };
+        let (status, _, lead) = app
+            .send(Method::POST, "/api/v1/leads", &token, Some(&body), headers)
+            .await;
         assert_eq!(status, StatusCode::OK, "{lead}");
         assert_eq!(lead["user"]["id"], user.id.as_str(), "{lead}");
         own.push(format!("/api/v1/leads/{}", lead["id"].as_str().unwrap()));
@@ -599,6 +604,21 @@ async fn a_user_token_off_the_team_records_its_own_leads_but_never_reads_the_com
         let (status, lead) = call(&app, Method::PATCH, path, &world.home.key, Some(&notes)).await;
         assert_eq!(status, StatusCode::OK, "{lead}");
     }
+
+    // Retrying the create answers the same lead, but as the request sent it: never the
+    // company's notes or the referrer it credited since.
+    let (status, headers, replay) = app
+        .send(Method::POST, "/api/v1/leads", &token, Some(&body), &retry)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{replay}");
+    assert_eq!(headers["idempotent-replayed"], "true");
+    assert_eq!(
+        format!("/api/v1/leads/{}", replay["id"].as_str().unwrap()),
+        own[2]
+    );
+    assert_eq!(replay["referrer"], "https://prospect.example", "{replay}");
+    assert_eq!(replay["metadata"], Value::Null, "{replay}");
+    assert!(!replay.to_string().contains("price-sensitive"), "{replay}");
 
     // Listing the company is refused outright, however filtered, naming the company.
     for query in [

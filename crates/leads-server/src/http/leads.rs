@@ -206,7 +206,26 @@ pub async fn create(
         key,
         fingerprint: lead.fingerprint(),
     });
-    let created = leads.create_lead(lead, claim).await?;
+    // What this request asked for, which a replay may have to show instead of the lead as it
+    // is now (see below).
+    let asked = (
+        lead.referrer.as_ref().map(|r| r.as_str().to_owned()),
+        lead.metadata.as_ref().map(|m| m.as_str().to_owned()),
+    );
+    let company = lead.company.clone();
+    let mut created = leads.create_lead(lead, claim).await?;
+    if created.replayed
+        && credential.acting_user().is_some()
+        && credential
+            .access(credentials.as_ref(), &company)
+            .await?
+            .is_none()
+    {
+        // A user token off the company's team may record its own user as a lead but never
+        // read the company's records: a replay shows what the request sent (its fingerprint
+        // is the same), not the referrer and notes the company has written since.
+        (created.row.referrer, created.row.metadata) = asked;
+    }
     let mut response = json(&LeadView::new(&access).lead(created.row)?)?;
     if created.replayed {
         response.headers_mut().insert(
