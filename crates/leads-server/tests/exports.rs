@@ -265,11 +265,38 @@ async fn other_resources_unknown_columns_filters_and_time_zones_are_refused(app:
             json!({"resource": "leads", "filters": {"product_ids": "prod_x"}}),
             "filters.product_ids",
         ),
+        (
+            json!({"resource": "leads", "filters": {"product_ids": [""]}}),
+            "filters.product_ids",
+        ),
+        (json!({"resource": "leads", "account_id": ""}), "account_id"),
+        (json!({"resource": "leads", "company_id": ""}), "company_id"),
+        (
+            json!({"resource": "leads", "account_id": "x".repeat(256)}),
+            "account_id",
+        ),
     ] {
         let (status, error) = create(&app, &company.key, body.clone()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {error}");
         assert_eq!(error["error"]["param"], param, "{body}: {error}");
     }
+    // Ids are taken as the leads resource takes them: any 1 to 255 characters, or an integer.
+    // One that names nothing is answered as an unknown id: another company's, a 403; a product
+    // that is no product of the company matches no lead.
+    for body in [
+        json!({"resource": "leads", "account_id": 4}),
+        json!({"resource": "leads", "company_id": "biz_doesnotexist00"}),
+    ] {
+        let (status, error) = create(&app, &company.key, body.clone()).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}: {error}");
+    }
+    let (status, export) = create(
+        &app,
+        &company.key,
+        json!({"resource": "leads", "filters": {"product_ids": [4, "prod_doesnotexist00"]}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{export}");
     let (_, error) = create(&app, &company.key, json!({"resource": "payouts"})).await;
     assert!(
         error["error"]["message"]

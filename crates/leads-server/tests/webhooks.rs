@@ -291,6 +291,27 @@ async fn endpoints_are_created_listed_read_updated_and_deleted(app: TestApp) {
     let (status, bad) = post(&app, "/api/v1/webhooks", &company.key, json!({})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(bad["error"]["param"], json!("url"));
+
+    // resource_id is an id as the leads resource takes them: an empty or overlong one is a 400
+    // naming it; an integer or a string that names no company is an unknown company (403).
+    for (resource_id, expected) in [
+        (json!(""), StatusCode::BAD_REQUEST),
+        (json!("x".repeat(256)), StatusCode::BAD_REQUEST),
+        (json!(4), StatusCode::FORBIDDEN),
+        (json!("biz_doesnotexist00"), StatusCode::FORBIDDEN),
+    ] {
+        let (status, bad) = post(
+            &app,
+            "/api/v1/webhooks",
+            &company.key,
+            json!({"url": "http://127.0.0.1:9/", "resource_id": resource_id}),
+        )
+        .await;
+        assert_eq!(status, expected, "{resource_id}: {bad}");
+        if expected == StatusCode::BAD_REQUEST {
+            assert_eq!(bad["error"]["param"], json!("resource_id"), "{bad}");
+        }
+    }
 }
 
 async fn a_created_lead_is_delivered_signed_with_the_lead_as_get_shows_it(app: TestApp) {

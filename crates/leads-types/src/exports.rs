@@ -44,11 +44,22 @@ pub struct CreateExport {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(example = "leads"))]
     pub resource: Option<String>,
-    /// The company to export from (`biz_...`); the credential's own company when left out.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The company to export from (`biz_...`); the credential's own company when left out. Any
+    /// id of 1 to 255 characters, or a JSON integer, as the leads resource takes ids.
+    #[serde(
+        default,
+        deserialize_with = "crate::id_input",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schemas::export_account_id))]
     pub account_id: Option<String>,
     /// The same, by the name the leads resource uses. An extension of this server.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::id_input",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schemas::export_company_id))]
     pub company_id: Option<String>,
     /// Column names, in order: id, created_at, updated_at, user_id, username, email, name,
     /// product_id, product_title, member_id, referrer, metadata. Empty or left out means all.

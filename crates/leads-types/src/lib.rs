@@ -168,7 +168,7 @@ pub fn raw_json(value: &serde_json::Value) -> Box<RawValue> {
 
 /// An id as a body gives it: a string as it is, a JSON integer as its decimal text, `null` as
 /// absent. Anything else (a fraction, a boolean, an object) is a type error naming the field.
-fn id_input<'de, D>(deserializer: D) -> Result<Option<String>, D::Error>
+pub(crate) fn id_input<'de, D>(deserializer: D) -> Result<Option<String>, D::Error>
 where
     D: Deserializer<'de>,
 {
@@ -216,7 +216,7 @@ where
 /// OpenAPI schemas of the id fields: a string or an integer, as the server accepts them, with no
 /// `pattern` (ids that name nothing are not malformed).
 #[cfg(feature = "openapi")]
-mod schemas {
+pub(crate) mod schemas {
     use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
 
     /// The longest id text the server accepts, in characters.
@@ -255,6 +255,18 @@ mod schemas {
 
     pub fn product_id() -> Schema {
         id("A product of the company.")
+    }
+
+    pub fn export_account_id() -> Schema {
+        id("The company to export from (`biz_...`); the credential's own company when left out.")
+    }
+
+    pub fn export_company_id() -> Schema {
+        id("The same as `account_id`, by the name the leads resource uses. An extension of this server.")
+    }
+
+    pub fn webhook_resource_id() -> Schema {
+        id("The company whose events the endpoint receives; the credential's own company when left out.")
     }
 }
 

@@ -54,7 +54,14 @@ pub struct CreateWebhook {
     pub events: Option<Vec<String>>,
     /// `true` when left out.
     pub enabled: Option<bool>,
-    /// The company; the credential's own company when left out.
+    /// The company; the credential's own company when left out. Any id of 1 to 255
+    /// characters, or a JSON integer, as the leads resource takes ids.
+    #[serde(
+        default,
+        deserialize_with = "crate::id_input",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schemas::webhook_resource_id))]
     pub resource_id: Option<String>,
     /// `v1` (default), `v2` or `v5`.
     pub api_version: Option<String>,

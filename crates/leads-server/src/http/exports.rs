@@ -101,6 +101,16 @@ pub async fn create(
             ))
         }
     }
+    // In a body an empty id is a bad id, as everywhere ids are taken; only a query string's
+    // empty value means "not given".
+    for (param, id) in [
+        ("account_id", &body.account_id),
+        ("company_id", &body.company_id),
+    ] {
+        if let Some(text) = id.as_deref().filter(|t| t.is_empty()) {
+            CompanyId::parse(text).map_err(|why| ApiError::invalid(param, why))?;
+        }
+    }
     let company = company_of(
         &credential,
         body.account_id.as_deref(),
@@ -510,7 +520,14 @@ impl Filters {
                         ));
                     }
                     for item in items {
-                        let id = ProductId::parse(&text(item)?)
+                        // Ids are strings, or integers meaning their decimal text.
+                        let item = match item {
+                            serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => {
+                                serde_json::Value::String(n.to_string())
+                            }
+                            other => other.clone(),
+                        };
+                        let id = ProductId::parse(&text(&item)?)
                             .map_err(|why| ApiError::invalid(&param, format_args!("each id {why}")))?
                             .into_string();
                         if !filters.product_ids.contains(&id) {
