@@ -488,6 +488,15 @@ async fn bad_queries_and_emails_are_refused_naming_their_parameter(app: TestApp)
 
 async fn creates_and_updates_are_found_at_once(app: TestApp) {
     let company = app.company(1, None).await;
+    // A bulk write first (the fixtures are seeded, as `leads seed` and `leads import` write):
+    // it indexes its rows in bulk, and the row-by-row indexing must be back afterwards.
+    let seeded = app
+        .leads(
+            &company,
+            &[(leads_server::domain::Timestamp::now().as_millis(), Some(0))],
+        )
+        .await;
+    let seeded_user = seeded[0].user.username.clone();
     let user = admin::create_user(
         app.stores.directory.as_ref(),
         &format!("Brand-New{}", uniq()),
@@ -562,6 +571,11 @@ async fn creates_and_updates_are_found_at_once(app: TestApp) {
     );
     patch(json!({"referrer": null})).await;
     assert!(find("elsewhere").await.is_empty());
+    let q = format!("company_id={}&query={}", company.id, enc(&seeded_user));
+    assert_eq!(
+        app.list(&company.key, &q).await.ids,
+        vec![seeded[0].id.clone()]
+    );
 }
 
 async fn other_companies_leads_never_match(app: TestApp) {

@@ -190,6 +190,7 @@ fn insert_seed(conn: &Connection, batch: &SeedBatch) -> StoreResult<()> {
     // instead of re-reading pages from disk for every row. Only seeding processes do this.
     conn.execute_batch("PRAGMA cache_size = -262144")
         .map_err(sql_error)?;
+    let indexing = search::BulkIndexing::suspend(conn)?;
     let mut companies = conn
         .prepare_cached("INSERT INTO companies (id, title, created_at) VALUES (?1, ?2, ?3)")
         .map_err(sql_error)?;
@@ -292,5 +293,5 @@ fn insert_seed(conn: &Connection, batch: &SeedBatch) -> StoreResult<()> {
         ])
         .map_err(sql_error)?;
     }
-    Ok(())
+    indexing.resume(conn)
 }
