@@ -8,15 +8,16 @@ use super::session::SignedIn;
 use super::{render, Chrome, PageError};
 use crate::domain::ExportId;
 use crate::http::error::ApiError;
+use crate::http::exports::ExportFiles;
 use crate::http::exports::{
     download_path, start_export, Filters as ExportFilters, EXPORT_PERMISSIONS,
 };
-use crate::http::AppState;
-use crate::storage::{ExportRow, ExportStatus};
+use crate::storage::{CredentialStore, ExportRow, ExportStatus, ExportStore};
 use askama::Template;
 use axum::extract::rejection::{PathRejection, RawFormRejection};
 use axum::extract::{Path, RawForm, State};
 use axum::response::{IntoResponse, Redirect, Response};
+use std::sync::Arc;
 
 /// How often the progress page reloads itself while the export is being written, in seconds.
 pub const REFRESH_SECONDS: u32 = 1;
@@ -26,7 +27,8 @@ pub const REFRESH_SECONDS: u32 = 1;
 /// them, every column the credential may read; then shows the export's progress. Starting an
 /// export changes state, so **Download CSV** is a form carrying the session's CSRF token.
 pub async fn create(
-    State(state): State<AppState>,
+    State(exports): State<Arc<dyn ExportStore>>,
+    State(credentials): State<Arc<dyn CredentialStore>>,
     signed_in: SignedIn,
     form: Result<RawForm, RawFormRejection>,
 ) -> Result<Response, Response> {
@@ -47,8 +49,8 @@ pub async fn create(
     }
     let (created_after, created_before) = filters.bounds_millis();
     let row = start_export(
-        state.exports.as_ref(),
-        state.credentials.as_ref(),
+        exports.as_ref(),
+        credentials.as_ref(),
         &signed_in.credential,
         company,
         Vec::new(),
@@ -85,7 +87,9 @@ struct ExportPage {
 /// is `completed` a fresh download link that the page follows at once. Another company's export
 /// is a 404, whatever id the URL names.
 pub async fn show(
-    State(state): State<AppState>,
+    State(exports): State<Arc<dyn ExportStore>>,
+    State(credentials): State<Arc<dyn CredentialStore>>,
+    State(files): State<Arc<ExportFiles>>,
     signed_in: SignedIn,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, Response> {
@@ -98,19 +102,18 @@ pub async fn show(
     let id = ExportId::parse(&id).map_err(|why| fail(ApiError::invalid("id", why)))?;
     signed_in
         .credential
-        .authorize(state.credentials.as_ref(), &company, &EXPORT_PERMISSIONS)
+        .authorize(credentials.as_ref(), &company, &EXPORT_PERMISSIONS)
         .await
         .map_err(|e| fail(e.into()))?;
-    let row = state
-        .exports
+    let row = exports
         .find_export(company, id)
         .await
         .map_err(|e| fail(e.into()))?
         .ok_or_else(no_such_export)?;
-    render(&page(&state, chrome.clone(), &row)).map_err(|e| e.within(&chrome).into_response())
+    render(&page(&files, chrome.clone(), &row)).map_err(|e| e.within(&chrome).into_response())
 }
 
-fn page(state: &AppState, chrome: Chrome, row: &ExportRow) -> ExportPage {
+fn page(files: &ExportFiles, chrome: Chrome, row: &ExportRow) -> ExportPage {
     let working = matches!(row.status, ExportStatus::Pending | ExportStatus::Processing);
     let completed = row.status == ExportStatus::Completed;
     ExportPage {
@@ -125,7 +128,7 @@ fn page(state: &AppState, chrome: Chrome, row: &ExportRow) -> ExportPage {
         },
         progress: row.progress_percent.clamp(0, 100),
         refresh: working.then_some(REFRESH_SECONDS),
-        download: completed.then(|| download_path(&state.export_files, row)),
+        download: completed.then(|| download_path(files, row)),
         rows: row.row_count,
         failure: (row.status == ExportStatus::Failed).then(|| {
             row.failure_reason

@@ -9,7 +9,8 @@ use crate::http::error::ApiError;
 use crate::http::leads::{change_lead, find_lead, lead_id, list_page};
 use crate::http::query::ListRequest;
 use crate::http::stats::{SeriesRequest, Tally, NONE};
-use crate::http::AppState;
+use crate::pagination::CursorCodec;
+use crate::storage::{CredentialStore, DirectoryStore, LeadStore, StatsStore};
 use askama::Template;
 use axum::extract::rejection::{FormRejection, PathRejection};
 use axum::extract::{Path, RawQuery, State};
@@ -21,6 +22,7 @@ use leads_types::{Lead, UpdateLead};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Rows of the leads table per page.
 pub const PAGE_SIZE: usize = 50;
@@ -278,7 +280,11 @@ struct LeadsPage {
 
 /// `GET /dashboard`: KPIs, the chart, breakdowns and the list, for the URL's filters.
 pub async fn leads(
-    State(state): State<AppState>,
+    State(leads): State<Arc<dyn LeadStore>>,
+    State(credentials): State<Arc<dyn CredentialStore>>,
+    State(directory): State<Arc<dyn DirectoryStore>>,
+    State(stats): State<Arc<dyn StatsStore>>,
+    State(cursors): State<CursorCodec>,
     signed_in: SignedIn,
     RawQuery(query): RawQuery,
 ) -> Result<Response, Response> {
@@ -287,12 +293,11 @@ pub async fn leads(
     let filters = Filters::parse(query.as_deref().unwrap_or(""));
     let credential = &signed_in.credential;
 
-    let request =
-        ListRequest::parse(&filters.list_query(&company), &state.cursors).map_err(fail)?;
+    let request = ListRequest::parse(&filters.list_query(&company), &cursors).map_err(fail)?;
     let (page, access) = list_page(
-        state.leads.as_ref(),
-        state.credentials.as_ref(),
-        &state.cursors,
+        leads.as_ref(),
+        credentials.as_ref(),
+        &cursors,
         credential,
         request,
     )
@@ -303,8 +308,7 @@ pub async fn leads(
         SeriesRequest::parse(&filters.stats_query(&company, "product")).map_err(fail)?;
     let by_referrer =
         SeriesRequest::parse(&filters.stats_query(&company, "referrer")).map_err(fail)?;
-    let products = state
-        .directory
+    let products = directory
         .list_products(company.clone())
         .await
         .map_err(|e| fail(e.into()))?;
@@ -312,10 +316,10 @@ pub async fn leads(
         .iter()
         .map(|p| (p.id.as_str(), p.title.as_str()))
         .collect();
-    let products_tally = Tally::count(state.stats.as_ref(), &by_product)
+    let products_tally = Tally::count(stats.as_ref(), &by_product)
         .await
         .map_err(fail)?;
-    let referrers_tally = Tally::count(state.stats.as_ref(), &by_referrer)
+    let referrers_tally = Tally::count(stats.as_ref(), &by_referrer)
         .await
         .map_err(fail)?;
 
@@ -500,7 +504,8 @@ fn lead_page(chrome: Chrome, lead: Lead, saved: bool, form: Option<EditForm>) ->
 /// `GET /dashboard/leads/{id}`: every field of a lead of the session's company, and the form.
 /// A lead of another company is a 404, whatever id the URL names.
 pub async fn lead(
-    State(state): State<AppState>,
+    State(leads): State<Arc<dyn LeadStore>>,
+    State(credentials): State<Arc<dyn CredentialStore>>,
     signed_in: SignedIn,
     id: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
@@ -509,8 +514,8 @@ pub async fn lead(
     let fail = |e: ApiError| PageError::from(e).within(&chrome).into_response();
     let id = lead_id(id).map_err(fail)?;
     let (lead, _) = find_lead(
-        state.leads.as_ref(),
-        state.credentials.as_ref(),
+        leads.as_ref(),
+        credentials.as_ref(),
         &signed_in.credential,
         &id,
         Some(&company),
@@ -535,7 +540,8 @@ pub struct EditFields {
 /// `POST /dashboard/leads/{id}`: changes `referrer` and `metadata` as `PATCH /leads/{id}` does,
 /// with the same validation; an error is shown beside its field with the typed text kept.
 pub async fn update_lead(
-    State(state): State<AppState>,
+    State(leads): State<Arc<dyn LeadStore>>,
+    State(credentials): State<Arc<dyn CredentialStore>>,
     signed_in: SignedIn,
     id: Result<Path<String>, PathRejection>,
     form: Result<Form<EditFields>, FormRejection>,
@@ -569,8 +575,8 @@ pub async fn update_lead(
     };
     let outcome = match body {
         Some(body) => change_lead(
-            state.leads.as_ref(),
-            state.credentials.as_ref(),
+            leads.as_ref(),
+            credentials.as_ref(),
             &signed_in.credential,
             &id,
             body,
@@ -584,14 +590,32 @@ pub async fn update_lead(
         Ok(()) if form.metadata_error.is_none() => {
             Ok(Redirect::to(&format!("/dashboard/leads/{id}?saved=1")).into_response())
         }
-        Ok(()) => show_form(&state, &signed_in, &company, &id, form, chrome).await,
+        Ok(()) => {
+            show_form(
+                (leads.as_ref(), credentials.as_ref()),
+                &signed_in,
+                &company,
+                &id,
+                form,
+                chrome,
+            )
+            .await
+        }
         Err(error) if error.status == StatusCode::BAD_REQUEST => {
             match error.param.as_deref() {
                 Some("referrer") => form.referrer_error = Some(error.message),
                 Some("metadata") => form.metadata_error = Some(error.message),
                 _ => form.other_error = Some(error.message),
             }
-            show_form(&state, &signed_in, &company, &id, form, chrome).await
+            show_form(
+                (leads.as_ref(), credentials.as_ref()),
+                &signed_in,
+                &company,
+                &id,
+                form,
+                chrome,
+            )
+            .await
         }
         Err(error) => Err(fail(error)),
     }
@@ -610,7 +634,7 @@ fn metadata_value(text: &str) -> Result<Option<Box<RawValue>>, String> {
 
 /// The lead's page again, with the form as it was sent and its errors (400).
 async fn show_form(
-    state: &AppState,
+    (leads, credentials): (&dyn LeadStore, &dyn CredentialStore),
     signed_in: &SignedIn,
     company: &CompanyId,
     id: &crate::domain::LeadId,
@@ -619,8 +643,8 @@ async fn show_form(
 ) -> Result<Response, Response> {
     let fail = |e: ApiError| PageError::from(e).within(&chrome).into_response();
     let (lead, _) = find_lead(
-        state.leads.as_ref(),
-        state.credentials.as_ref(),
+        leads,
+        credentials,
         &signed_in.credential,
         id,
         Some(company),
