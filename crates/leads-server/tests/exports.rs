@@ -20,6 +20,7 @@ conformance!(
     exports_are_listed_newest_first_a_page_at_a_time,
     a_download_link_that_is_altered_expired_or_another_exports_is_refused,
     the_lists_search_filters_an_export_without_revealing_emails,
+    leap_seconds_formulas_and_user_tokens_off_the_team_follow_the_lists_rules,
 );
 
 const BASE: i64 = 1_700_000_000_000;
@@ -535,4 +536,99 @@ async fn the_lists_search_filters_an_export_without_revealing_emails(app: TestAp
         assert_eq!(status, StatusCode::BAD_REQUEST, "{filters}: {body}");
         assert_eq!(body["error"]["param"], param, "{filters}: {body}");
     }
+}
+
+async fn leap_seconds_formulas_and_user_tokens_off_the_team_follow_the_lists_rules(app: TestApp) {
+    let company = app.company(0, None).await;
+    // Two leads either side of 00:53:00.000 on 2023-11-14 (BASE is 22:13:20 that day).
+    let minute = BASE - BASE % 60_000 + 60_000;
+    let leads = app
+        .leads(&company, &[(minute - 1, None), (minute, None)])
+        .await;
+    // A leap second is the start of the next minute, as the list reads it: 12:MM:60.500 bounds
+    // before minute, so the lead at minute is out and the one a millisecond before is in.
+    let leap = {
+        let next = rfc3339(minute);
+        let before = rfc3339(minute - 60_000);
+        assert!(next.ends_with(":00.000Z"), "{next}");
+        format!("{}60.500Z", &before[..before.len() - 7])
+    };
+    let ids = exported_ids(&app, &company.key, json!({"created_before": leap})).await;
+    assert_eq!(ids, vec![leads[0].id.clone()], "{leap}");
+    let listed = app
+        .list(
+            &company.key,
+            &format!(
+                "company_id={}&created_before={}",
+                company.id,
+                common::enc(&leap)
+            ),
+        )
+        .await;
+    assert_eq!(ids, listed.ids);
+
+    // A prospect's name that a spreadsheet would run is written as text, as the CLI writes it.
+    let user = leads_server::admin::create_user(
+        app.stores.directory.as_ref(),
+        &format!("-{}", leads_server::domain::ids::random_base62(8)),
+        None,
+        Some("=HYPERLINK(\"https://evil.example\",\"Click\")"),
+    )
+    .await
+    .unwrap();
+    let (status, _, created) = app
+        .send(
+            Method::POST,
+            "/api/v1/leads",
+            &company.key,
+            Some(&json!({"company_id": company.id, "user_id": user.id, "referrer": "-1+1"})),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let (status, export) = create(
+        &app,
+        &company.key,
+        json!({"resource": "leads", "columns": ["id", "username", "name", "referrer"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{export}");
+    let done = finished(&app, &company.key, export["id"].as_str().unwrap()).await;
+    let (_, _, text) = download(done["download_url"].as_str().unwrap()).await;
+    let (_, rows) = records(&text);
+    let row = rows
+        .iter()
+        .find(|r| r[0] == created["id"].as_str().unwrap())
+        .expect("the new lead");
+    assert_eq!(row[1], format!("'{}", user.username));
+    assert_eq!(row[2], "'=HYPERLINK(\"https://evil.example\",\"Click\")");
+    assert_eq!(row[3], "'-1+1");
+
+    // A user token whose user is not on the company's team may not export its leads.
+    let outsider = app.user().await;
+    let (_, token) = common::credentials::user_token(&app, &outsider.id, None).await;
+    let (status, body) = create(
+        &app,
+        &token,
+        json!({"resource": "leads", "account_id": company.id}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = app
+        .get(
+            &format!("/api/v1/exports?account_id={}", company.id),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, _) = app
+        .get(
+            &format!("/api/v1/exports/{}", export["id"].as_str().unwrap()),
+            Some(&token),
+        )
+        .await;
+    assert!(
+        [StatusCode::NOT_FOUND, StatusCode::FORBIDDEN].contains(&status),
+        "{status}"
+    );
 }

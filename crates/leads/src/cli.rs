@@ -136,6 +136,11 @@ struct ServeArgs {
     /// How long a webhook receiver has to answer an attempt (ms, s, m, h).
     #[arg(long, env = "LEADS_WEBHOOK_TIMEOUT", default_value = "15s", value_parser = parse_webhook_timeout)]
     webhook_timeout: Duration,
+    /// How long a webhook message being sent is one instance's alone (ms, s, m, h): longer
+    /// than --webhook-timeout. A message leased by an instance that died is sent by another
+    /// this long after.
+    #[arg(long, env = "LEADS_WEBHOOK_LEASE", default_value = "2m", value_parser = parse_webhook_lease)]
+    webhook_lease: Duration,
     /// Let webhook endpoints resolve to loopback, private, link-local, multicast and
     /// unique-local addresses (internal receivers, tests). Off by default.
     #[arg(long, env = "LEADS_WEBHOOK_ALLOW_PRIVATE_TARGETS")]
@@ -166,6 +171,14 @@ struct ServeArgs {
 
 fn parse_retry_schedule(text: &str) -> Result<RetrySchedule, String> {
     RetrySchedule::parse(text)
+}
+
+fn parse_webhook_lease(text: &str) -> Result<Duration, String> {
+    let lease = webhooks::parse_duration(text)?;
+    if lease < Duration::from_secs(2) || lease > Duration::from_secs(3600) {
+        return Err("must be at least 2s and at most 1h".into());
+    }
+    Ok(lease)
 }
 
 fn parse_webhook_timeout(text: &str) -> Result<Duration, String> {
@@ -517,6 +530,16 @@ fn jwt_config(args: &ServeArgs) -> Result<JwtConfig, Failure> {
 
 async fn serve(args: ServeArgs) -> Result<(), Failure> {
     let _logs = init_logging(args.log_format);
+    if args.webhook_lease <= args.webhook_timeout {
+        return Err(Failure {
+            message: format!(
+                "--webhook-lease ({:?}) must be longer than --webhook-timeout ({:?}): a message \
+                 must stay leased while its attempt may still be answered",
+                args.webhook_lease, args.webhook_timeout
+            ),
+            code: 2,
+        });
+    }
     let jwt = jwt_config(&args)?;
     let config = Config {
         addr: args.addr,
@@ -542,6 +565,7 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
         webhooks: leads_server::webhooks::Settings {
             retry_schedule: args.webhook_retry_schedule.unwrap_or_default(),
             timeout: args.webhook_timeout,
+            lease: args.webhook_lease,
             allow_private_targets: args.webhook_allow_private_targets,
         },
         exports: ExportSettings {

@@ -9,9 +9,14 @@
 //! `lead.created` reached the webhook receiver at least once (after the queue drains: messages a
 //! killed instance had leased come due again when their lease ends). It prints its counts.
 //!
-//! About three minutes by default, two of them the queue draining; `LEADS_SOAK_SECONDS=600` (or `scripts/soak.sh 10`, in minutes) makes
-//! the load phase longer. Needs PostgreSQL's server binaries and HAProxy (`apt-get install
+//! About a minute by default: 30 seconds of load, then the queue draining (the instances lease
+//! webhook messages for [`WEBHOOK_LEASE`], so a killed instance's messages come due soon);
+//! `LEADS_SOAK_SECONDS=600` (or `scripts/soak.sh 10`, in minutes) makes the load phase longer. Needs PostgreSQL's server binaries and HAProxy (`apt-get install
 //! haproxy`); without them it is skipped loudly, unless `LEADS_REQUIRE_PG_FAULT_TESTS=1`.
+
+/// How long the instances lease a webhook message: short, so what a killed instance had leased
+/// is sent by another within the soak, yet longer than `--webhook-timeout` (2 s).
+const WEBHOOK_LEASE: Duration = Duration::from_secs(10);
 
 #[allow(dead_code)] // the TLS half of the cluster is for the TLS tests
 #[path = "../../leads-server/tests/common/cluster.rs"]
@@ -20,7 +25,6 @@ mod common;
 
 use cluster::PrivateCluster;
 use common::{admin, LEADS};
-use leads_server::webhooks::worker as webhooks_worker;
 use rand::seq::IndexedRandom;
 use rand::Rng;
 use reqwest::StatusCode;
@@ -187,7 +191,7 @@ async fn three_instances_behind_haproxy_lose_nothing_through_kills_and_a_databas
         }
     }
     // Every acknowledged create is announced, once the queue drains; nothing else is.
-    let deadline = Instant::now() + webhooks_worker::LEASE + Duration::from_secs(60);
+    let deadline = Instant::now() + WEBHOOK_LEASE + Duration::from_secs(60);
     let undelivered = loop {
         let delivered = receiver.created.lock().unwrap().clone();
         let missing: Vec<&String> = creates
@@ -645,6 +649,8 @@ impl Instance {
                 "--webhook-retry-schedule",
             ])
             .arg("0s,200ms,500ms,1s,2s,5s")
+            .args(["--webhook-timeout", "2s", "--webhook-lease"])
+            .arg(format!("{}s", WEBHOOK_LEASE.as_secs()))
             .arg("--export-dir")
             .arg(&self.export_dir)
             .args(["--export-lease", "5"])

@@ -95,3 +95,30 @@ async fn endpoints_are_managed_from_the_command_line() {
     assert_eq!(deleted["deleted"], true);
     assert!(received.lock().unwrap().len() >= 3);
 }
+
+/// `serve`'s webhook settings are checked before anything starts: each mistake is exit code 2
+/// and says what is wrong.
+#[test]
+fn webhook_settings_that_cannot_work_are_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("leads.db").display());
+    for (args, says) in [
+        (&["--webhook-lease", "1s"][..], "at least 2s"),
+        (&["--webhook-lease", "2h"][..], "at most 1h"),
+        (&["--webhook-lease", "soon"][..], "webhook-lease"),
+        (
+            &["--webhook-lease", "10s", "--webhook-timeout", "15s"][..],
+            "must be longer than --webhook-timeout",
+        ),
+        (&["--webhook-timeout", "0s"][..], "webhook-timeout"),
+    ] {
+        let output = std::process::Command::new(LEADS)
+            .args(["serve", "--database", &database, "--addr", "127.0.0.1:0"])
+            .args(args)
+            .output()
+            .expect("run leads serve");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}

@@ -17,14 +17,18 @@ use std::time::{Duration, Instant};
 
 pub use worker::Worker;
 
-/// How webhooks are delivered: `serve --webhook-retry-schedule`, `--webhook-timeout` and
-/// `--webhook-allow-private-targets`.
+/// How webhooks are delivered: `serve --webhook-retry-schedule`, `--webhook-timeout`,
+/// `--webhook-lease` and `--webhook-allow-private-targets`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     /// When attempts are made; Standard Webhooks' schedule by default.
     pub retry_schedule: RetrySchedule,
     /// An attempt not answered within this (15 s by default) fails, with response code 0.
     pub timeout: Duration,
+    /// How long a leased message is one worker's alone (2 minutes by default): longer than an
+    /// attempt can take ([`Settings::timeout`]), and how long a message leased by an instance
+    /// that died waits before another sends it.
+    pub lease: Duration,
     /// Lets endpoints resolve to loopback, private, link-local, multicast and unique-local
     /// addresses: for internal receivers and tests. Off by default.
     pub allow_private_targets: bool,
@@ -35,6 +39,7 @@ impl Default for Settings {
         Self {
             retry_schedule: RetrySchedule::default(),
             timeout: Duration::from_secs(15),
+            lease: Duration::from_secs(120),
             allow_private_targets: false,
         }
     }

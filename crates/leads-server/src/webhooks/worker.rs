@@ -3,8 +3,8 @@
 //!
 //! Woken when this process commits a message, and otherwise every [`POLL`], so messages written
 //! by another instance, and retries coming due, are found too. A message is leased for
-//! [`LEASE`] (longer than any attempt can take), so no two workers send it at once; one whose
-//! worker died is sent again once its lease ends. On shutdown the worker leases nothing more and
+//! [`Settings::lease`](super::Settings::lease) (longer than any attempt can take), so no two
+//! workers send it at once; one whose worker died is sent again once its lease ends. On shutdown the worker leases nothing more and
 //! waits for the attempts in flight to be recorded; one cut short is sent again later.
 
 use super::{envelope, Sender};
@@ -20,8 +20,6 @@ use tokio::task::JoinSet;
 
 /// How often the outbox is looked at when nothing woke the worker.
 pub const POLL: Duration = Duration::from_millis(200);
-/// How long a leased message is a worker's alone.
-pub const LEASE: Duration = Duration::from_secs(120);
 /// Attempts in flight at once, per instance.
 const IN_FLIGHT: usize = 128;
 /// How often old delivery attempts are forgotten.
@@ -154,7 +152,12 @@ async fn drain(work: Work<'_>, slots: &Arc<Semaphore>, in_flight: &mut JoinSet<(
         // an earlier call of this worker leased and has not yet recorded.
         let lease = format!("lease_{}", random_base62(16));
         let leased = match store
-            .lease_messages(now, LEASE.as_millis() as i64, &lease, free)
+            .lease_messages(
+                now,
+                sender.settings().lease.as_millis() as i64,
+                &lease,
+                free,
+            )
             .await
         {
             Ok(leased) => leased,

@@ -642,15 +642,9 @@ async fn show_form(
     chrome: Chrome,
 ) -> Result<Response, Response> {
     let fail = |e: ApiError| PageError::from(e).within(&chrome).into_response();
-    let (lead, _) = find_lead(
-        leads,
-        credentials,
-        &signed_in.credential,
-        id,
-        Some(company),
-    )
-    .await
-    .map_err(fail)?;
+    let (lead, _) = find_lead(leads, credentials, &signed_in.credential, id, Some(company))
+        .await
+        .map_err(fail)?;
     render_with(
         StatusCode::BAD_REQUEST,
         &lead_page(chrome.clone(), lead, false, Some(form)),
