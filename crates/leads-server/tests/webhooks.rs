@@ -20,6 +20,7 @@ fn deliver_fast(config: &mut Config) {
         retry_schedule: RetrySchedule::parse("0s,300ms,300ms").expect("schedule"),
         timeout: Duration::from_millis(1500),
         allow_private_targets: true,
+        ..Settings::default()
     };
 }
 
