@@ -455,6 +455,9 @@ pub async fn import(
             progress(read);
         }
         if done {
+            if report.imported > 0 {
+                stores.directory.analyze().await?;
+            }
             progress(read);
             return Ok(report);
         }

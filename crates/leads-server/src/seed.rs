@@ -199,6 +199,7 @@ pub async fn seed(
         written += finish(handle).await?;
         progress(written);
     }
+    store.analyze().await?;
     Ok(report)
 }
 

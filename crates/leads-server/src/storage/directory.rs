@@ -76,4 +76,10 @@ pub trait DirectoryStore: Send + Sync + 'static {
     async fn create_member(&self, company: CompanyId, user: UserId) -> StoreResult<Member>;
     /// Writes a batch of synthetic data in one transaction.
     async fn insert_seed(&self, batch: SeedBatch) -> StoreResult<()>;
+    /// Refreshes the query planner's statistics after a bulk write (seeding, an import), as
+    /// PostgreSQL's "Populating a Database" advises: until autovacuum comes round, the planner
+    /// would plan for the tables as they were (on PostgreSQL, a search for a common term then
+    /// builds a bitmap of every match instead of stopping at a page). SQLite keeps no
+    /// statistics here (no `sqlite_stat1`), so its backend has nothing to do.
+    async fn analyze(&self) -> StoreResult<()>;
 }

@@ -225,6 +225,15 @@ impl DirectoryStore for PgStore {
         let mut client = self.client().await?;
         insert_seed(&mut client, &batch).await
     }
+
+    async fn analyze(&self) -> StoreResult<()> {
+        let client = self.client().await?;
+        // ANALYZE of a large table can outlast the statement timeout a request has.
+        client
+            .batch_execute("SET statement_timeout = 0; ANALYZE; RESET statement_timeout")
+            .await
+            .map_err(pg_error)
+    }
 }
 
 async fn insert_seed(client: &mut PgClient, batch: &SeedBatch) -> StoreResult<()> {

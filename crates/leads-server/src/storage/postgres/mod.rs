@@ -67,6 +67,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         8,
         include_str!("../../../migrations/postgres/0008_dashboard_sessions.sql"),
     ),
+    (
+        9,
+        include_str!("../../../migrations/postgres/0009_search_short_pending_lists.sql"),
+    ),
 ];
 
 /// The migration that made the search tables, which the application then fills.

@@ -183,6 +183,10 @@ impl DirectoryStore for SqliteStore {
         })
         .await
     }
+
+    async fn analyze(&self) -> StoreResult<()> {
+        Ok(())
+    }
 }
 
 fn insert_seed(conn: &Connection, batch: &SeedBatch) -> StoreResult<()> {
