@@ -19,6 +19,7 @@ conformance!(
     every_series_matches_counts_from_a_full_walk_in_every_zone,
     new_lead_totals_equal_the_leads_a_filtered_walk_returns,
     a_conversion_raises_the_cohort_its_leads_were_created_in,
+    a_lead_created_while_its_user_becomes_a_member_is_counted_converted,
     erasing_a_lead_or_changing_its_referrer_moves_its_counts,
     a_lead_created_between_two_calls_shows_in_the_second_and_a_replay_counts_once,
     bad_parameters_are_refused_naming_each,
@@ -514,6 +515,76 @@ async fn a_conversion_raises_the_cohort_its_leads_were_created_in(app: TestApp) 
     assert_eq!(
         series("lead_conversion_rate").await,
         [Value::Null, json!(100.0), Value::Null]
+    );
+}
+
+/// The whole-window total of `metric` for `company`.
+async fn metric_total(app: &TestApp, company: &Company, metric: &str) -> f64 {
+    let (status, body) = app
+        .get(
+            &format!(
+                "/api/v1/stats/time_series/{metric}?company_id={}&from=2000-01-01&to=2100-01-01&interval=year",
+                company.id
+            ),
+            Some(&company.key),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["data"]["totals"][0]["value"].as_f64().unwrap()
+}
+
+async fn a_lead_created_while_its_user_becomes_a_member_is_counted_converted(app: TestApp) {
+    // Each user gets a lead at the very moment they become a member: whichever commits first,
+    // the lead ends converted, and is counted so exactly once.
+    let company = app.company(1, None).await;
+    let mut users = Vec::new();
+    for _ in 0..60 {
+        users.push(app.user().await);
+    }
+    let mut racing = tokio::task::JoinSet::new();
+    for user in &users {
+        let (app_base, key, company_id, user_id) = (
+            app.base.clone(),
+            company.key.clone(),
+            company.id.clone(),
+            user.id.clone(),
+        );
+        let http = reqwest::Client::new();
+        racing.spawn(async move {
+            let response = http
+                .post(format!("{app_base}/api/v1/leads"))
+                .bearer_auth(&key)
+                .json(&json!({"company_id": company_id, "user_id": user_id}))
+                .send()
+                .await
+                .expect("create");
+            assert_eq!(response.status(), StatusCode::OK);
+        });
+        let (directory, company_id, user_id) = (
+            app.stores.directory.clone(),
+            company.id.clone(),
+            user.id.clone(),
+        );
+        racing.spawn(async move {
+            admin::create_member(directory.as_ref(), &company_id, &user_id)
+                .await
+                .expect("member");
+        });
+    }
+    while let Some(done) = racing.join_next().await {
+        done.expect("a racing task");
+    }
+    let walked = walk(&app, &company.key, &format!("company_id={}", company.id)).await;
+    assert_eq!(walked.len(), users.len());
+    assert!(
+        walked.iter().all(|lead| lead.converted),
+        "every user is a member"
+    );
+    assert_eq!(metric_total(&app, &company, "new_leads").await, 60.0);
+    assert_eq!(
+        metric_total(&app, &company, "converted_leads").await,
+        60.0,
+        "a lead counted unconverted though its user is a member"
     );
 }
 

@@ -150,6 +150,16 @@ impl DirectoryStore for PgStore {
         self.retrying(|mut client| async move {
             // The conversion moves the user's past leads here to converted, in this transaction.
             let tx = client.transaction().await.map_err(pg_error)?;
+            // Alone with this user's leads here until commit: a lead being written waits, and
+            // one written meanwhile has committed before the statements below read the leads
+            // (migration 10).
+            let lock = tx
+                .prepare_cached("SELECT pg_advisory_xact_lock(leads_conversion_key($1, $2))")
+                .await
+                .map_err(pg_error)?;
+            tx.query_one(&lock, &[&member.company_id, &member.user_id])
+                .await
+                .map_err(pg_error)?;
             // One statement tells the three outcomes apart: which of company and user exist, and
             // whether the row went in. Neither companies nor users are ever deleted.
             let statement = tx

@@ -71,6 +71,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         9,
         include_str!("../../../migrations/postgres/0009_search_short_pending_lists.sql"),
     ),
+    (
+        10,
+        include_str!("../../../migrations/postgres/0010_conversion_locks.sql"),
+    ),
 ];
 
 /// The migration that made the search tables, which the application then fills.

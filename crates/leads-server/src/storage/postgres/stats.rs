@@ -22,7 +22,7 @@ use std::collections::HashSet;
 pub(super) const COUNT_INSERTED_LEAD: &str = "counted AS (
         INSERT INTO lead_counts (company_id, level, bucket, product_id, referrer_host, leads, converted, shard)
         SELECT $2, b.level, b.bucket, COALESCE($4, ''), $8, 1,
-               (SELECT COUNT(*) FROM members WHERE company_id = $2 AND user_id = $3),
+               leads_user_is_member($2, $3)::int,
                (pg_backend_pid() % 16)::smallint
         FROM ins, (VALUES (0::smallint, $9::bigint), (1::smallint, $10::bigint)) AS b (level, bucket)
         ON CONFLICT (company_id, level, bucket, product_id, referrer_host, shard) DO UPDATE SET
@@ -81,7 +81,7 @@ async fn stored_lead(client: &impl Sql, id: &LeadId) -> StoreResult<Option<Store
     let statement = client
         .prepare_cached(
             "SELECT l.company_id, l.product_id, l.referrer, l.created_at,
-                    EXISTS (SELECT 1 FROM members m WHERE m.company_id = l.company_id AND m.user_id = l.user_id)
+                    leads_user_is_member(l.company_id, l.user_id)
              FROM leads l WHERE l.id = $1 FOR UPDATE OF l",
         )
         .await
