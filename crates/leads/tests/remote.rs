@@ -527,6 +527,7 @@ async fn create_get_and_update_a_lead() {
 async fn stats_prints_a_line_per_period_with_totals_and_refuses_bad_input() {
     let server = &Server::start(500).await;
     let today = chrono::Utc::now().date_naive();
+    let tomorrow = today + chrono::Duration::days(1);
     let from = (today - chrono::Duration::days(364)).to_string();
     let run = |args: Vec<String>| async move {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -544,7 +545,9 @@ async fn stats_prints_a_line_per_period_with_totals_and_refuses_bad_input() {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        args.extend(["--to".to_owned(), today.to_string()]);
+        // Through tomorrow: in Asia/Kolkata, UTC's evening is already the next day, and a
+        // window ending with UTC's today would leave the last hours' leads out.
+        args.extend(["--to".to_owned(), tomorrow.to_string()]);
         args.extend(extra.iter().map(|s| s.to_string()));
         args
     };
