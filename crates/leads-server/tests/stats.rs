@@ -518,12 +518,12 @@ async fn a_conversion_raises_the_cohort_its_leads_were_created_in(app: TestApp) 
     );
 }
 
-/// The whole-window total of `metric` for `company`.
-async fn metric_total(app: &TestApp, company: &Company, metric: &str) -> f64 {
+/// The whole-window total of `metric` for `company`, with `extra` parameters (`&product=...`).
+async fn metric_total(app: &TestApp, company: &Company, metric: &str, extra: &str) -> f64 {
     let (status, body) = app
         .get(
             &format!(
-                "/api/v1/stats/time_series/{metric}?company_id={}&from=2000-01-01&to=2100-01-01&interval=year",
+                "/api/v1/stats/time_series/{metric}?company_id={}&from=2000-01-01&to=2100-01-01&interval=year{extra}",
                 company.id
             ),
             Some(&company.key),
@@ -580,27 +580,12 @@ async fn a_lead_created_while_its_user_becomes_a_member_is_counted_converted(app
         walked.iter().all(|lead| lead.converted),
         "every user is a member"
     );
-    assert_eq!(metric_total(&app, &company, "new_leads").await, 60.0);
+    assert_eq!(metric_total(&app, &company, "new_leads", "").await, 60.0);
     assert_eq!(
-        metric_total(&app, &company, "converted_leads").await,
+        metric_total(&app, &company, "converted_leads", "").await,
         60.0,
         "a lead counted unconverted though its user is a member"
     );
-}
-
-/// The whole-window `new_leads` of `query` (the company and window are added).
-async fn new_leads_total(app: &TestApp, company: &Company, extra: &str) -> f64 {
-    let (status, body) = app
-        .get(
-            &format!(
-                "/api/v1/stats/time_series/new_leads?company_id={}&from=2000-01-01&to=2100-01-01&interval=year{extra}",
-                company.id
-            ),
-            Some(&company.key),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["data"]["totals"][0]["value"].as_f64().unwrap()
 }
 
 async fn erasing_a_lead_or_changing_its_referrer_moves_its_counts(app: TestApp) {
@@ -621,7 +606,7 @@ async fn erasing_a_lead_or_changing_its_referrer_moves_its_counts(app: TestApp) 
         made.push(lead["id"].as_str().unwrap().to_owned());
     }
     assert_eq!(
-        new_leads_total(&app, &company, "&referrer=a.example").await,
+        metric_total(&app, &company, "new_leads", "&referrer=a.example").await,
         1.0
     );
     let (status, _, _) = app
@@ -635,11 +620,11 @@ async fn erasing_a_lead_or_changing_its_referrer_moves_its_counts(app: TestApp) 
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
-        new_leads_total(&app, &company, "&referrer=a.example").await,
+        metric_total(&app, &company, "new_leads", "&referrer=a.example").await,
         0.0
     );
     assert_eq!(
-        new_leads_total(&app, &company, "&referrer=b.example").await,
+        metric_total(&app, &company, "new_leads", "&referrer=b.example").await,
         2.0
     );
     let (status, _, _) = app
@@ -652,13 +637,16 @@ async fn erasing_a_lead_or_changing_its_referrer_moves_its_counts(app: TestApp) 
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(new_leads_total(&app, &company, "&referrer=none").await, 1.0);
+    assert_eq!(
+        metric_total(&app, &company, "new_leads", "&referrer=none").await,
+        1.0
+    );
     admin::delete_lead(app.stores.leads.as_ref(), &made[0])
         .await
         .expect("delete");
-    assert_eq!(new_leads_total(&app, &company, "").await, 1.0);
+    assert_eq!(metric_total(&app, &company, "new_leads", "").await, 1.0);
     assert_eq!(
-        new_leads_total(&app, &company, "&referrer=b.example").await,
+        metric_total(&app, &company, "new_leads", "&referrer=b.example").await,
         0.0
     );
 }
@@ -667,7 +655,7 @@ async fn a_lead_created_between_two_calls_shows_in_the_second_and_a_replay_count
     app: TestApp,
 ) {
     let company = app.company(1, None).await;
-    assert_eq!(new_leads_total(&app, &company, "").await, 0.0);
+    assert_eq!(metric_total(&app, &company, "new_leads", "").await, 0.0);
     let user = app.user().await;
     let body =
         json!({"company_id": company.id, "user_id": user.id, "product_id": company.products[0]});
@@ -683,10 +671,16 @@ async fn a_lead_created_between_two_calls_shows_in_the_second_and_a_replay_count
             .await;
         assert_eq!(status, StatusCode::OK, "{lead}");
     }
-    assert_eq!(new_leads_total(&app, &company, "").await, 1.0);
+    assert_eq!(metric_total(&app, &company, "new_leads", "").await, 1.0);
     let product = format!("&product={}", company.products[0]);
-    assert_eq!(new_leads_total(&app, &company, &product).await, 1.0);
-    assert_eq!(new_leads_total(&app, &company, "&product=none").await, 0.0);
+    assert_eq!(
+        metric_total(&app, &company, "new_leads", &product).await,
+        1.0
+    );
+    assert_eq!(
+        metric_total(&app, &company, "new_leads", "&product=none").await,
+        0.0
+    );
     // Minutes read the leads themselves: the same lead shows there too.
     let now = Timestamp::now().as_millis();
     let (status, series) = app
@@ -833,8 +827,8 @@ async fn another_companys_statistics_are_forbidden(app: TestApp) {
         .unwrap()
         .contains("access_pass:basic:read"));
     // Their own leads stay theirs: my empty company counts none.
-    assert_eq!(new_leads_total(&app, &mine, "").await, 0.0);
-    assert!(new_leads_total(&app, &theirs, "").await > 0.0);
+    assert_eq!(metric_total(&app, &mine, "new_leads", "").await, 0.0);
+    assert!(metric_total(&app, &theirs, "new_leads", "").await > 0.0);
     // Ids that name nothing are answered like any unknown id: a company that does not exist is
     // one the key may not act for, and a product that does not exist counts no lead.
     let (status, body) = app
@@ -844,7 +838,10 @@ async fn another_companys_statistics_are_forbidden(app: TestApp) {
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-    assert_eq!(new_leads_total(&app, &theirs, "&product=shoes").await, 0.0);
+    assert_eq!(
+        metric_total(&app, &theirs, "new_leads", "&product=shoes").await,
+        0.0
+    );
 }
 
 /// The official Python SDK 2.6.0, unchanged: `client.stats.time_series.list()` and

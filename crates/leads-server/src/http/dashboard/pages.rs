@@ -588,37 +588,26 @@ pub async fn update_lead(
     };
     match outcome {
         Ok(()) if form.metadata_error.is_none() => {
-            Ok(Redirect::to(&format!("/dashboard/leads/{id}?saved=1")).into_response())
+            return Ok(Redirect::to(&format!("/dashboard/leads/{id}?saved=1")).into_response())
         }
-        Ok(()) => {
-            show_form(
-                (leads.as_ref(), credentials.as_ref()),
-                &signed_in,
-                &company,
-                &id,
-                form,
-                chrome,
-            )
-            .await
-        }
-        Err(error) if error.status == StatusCode::BAD_REQUEST => {
-            match error.param.as_deref() {
-                Some("referrer") => form.referrer_error = Some(error.message),
-                Some("metadata") => form.metadata_error = Some(error.message),
-                _ => form.other_error = Some(error.message),
-            }
-            show_form(
-                (leads.as_ref(), credentials.as_ref()),
-                &signed_in,
-                &company,
-                &id,
-                form,
-                chrome,
-            )
-            .await
-        }
-        Err(error) => Err(fail(error)),
+        Ok(()) => {}
+        Err(error) if error.status == StatusCode::BAD_REQUEST => match error.param.as_deref() {
+            Some("referrer") => form.referrer_error = Some(error.message),
+            Some("metadata") => form.metadata_error = Some(error.message),
+            _ => form.other_error = Some(error.message),
+        },
+        Err(error) => return Err(fail(error)),
     }
+    // The form again, with what was typed and each error beside its field.
+    show_form(
+        (leads.as_ref(), credentials.as_ref()),
+        &signed_in,
+        &company,
+        &id,
+        form,
+        chrome,
+    )
+    .await
 }
 
 /// Metadata as the form's text gives it: empty clears it, anything else must be JSON (whose
