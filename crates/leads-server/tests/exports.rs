@@ -21,6 +21,7 @@ conformance!(
     a_download_link_that_is_altered_expired_or_another_exports_is_refused,
     the_lists_search_filters_an_export_without_revealing_emails,
     leap_seconds_formulas_and_user_tokens_off_the_team_follow_the_lists_rules,
+    an_export_past_its_retention_loses_its_file_and_reads_expired,
 );
 
 const BASE: i64 = 1_700_000_000_000;
@@ -631,4 +632,57 @@ async fn leap_seconds_formulas_and_user_tokens_off_the_team_follow_the_lists_rul
         [StatusCode::NOT_FOUND, StatusCode::FORBIDDEN].contains(&status),
         "{status}"
     );
+}
+
+async fn an_export_past_its_retention_loses_its_file_and_reads_expired(app: TestApp) {
+    let company = app.company(0, None).await;
+    app.leads(&company, &[(BASE, None)]).await;
+    let (_, export) = create(&app, &company.key, json!({"resource": "leads"})).await;
+    let id = export["id"].as_str().unwrap().to_owned();
+    let done = finished(&app, &company.key, &id).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let link = done["download_url"].as_str().unwrap().to_owned();
+    let row = app
+        .stores
+        .exports
+        .export_by_id(ExportId::parse(&id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let dir = leads_server::exports::ExportSettings::default().dir_for(&app.database_url);
+    let file = dir.join(row.file_name.as_deref().expect("a file"));
+    assert!(file.exists(), "{file:?}");
+
+    // The worker's sweep, as it runs every minute: before the 30 days are up it keeps the file.
+    let sweep = |now: i64| {
+        let (app, dir) = (&app, &dir);
+        async move {
+            leads_server::exports::worker::expire_due(app.stores.exports.as_ref(), dir, now).await
+        }
+    };
+    sweep(row.expires_at - 1).await;
+    assert!(file.exists(), "deleted before its time");
+    let (_, read) = app
+        .get(&format!("/api/v1/exports/{id}"), Some(&company.key))
+        .await;
+    assert_eq!(read["status"], "completed");
+
+    // After them, the file is gone and the export says so; its old link finds nothing.
+    sweep(row.expires_at + 1).await;
+    assert!(!file.exists(), "kept past its retention");
+    let (status, read) = app
+        .get(&format!("/api/v1/exports/{id}"), Some(&company.key))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{read}");
+    assert_eq!(read["status"], "expired", "{read}");
+    assert_eq!(read["download_url"], Value::Null, "{read}");
+    let (status, _, body) = download(&link).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (_, listed) = app
+        .get(
+            &format!("/api/v1/exports?account_id={}&status=expired", company.id),
+            Some(&company.key),
+        )
+        .await;
+    assert_eq!(listed["data"][0]["id"], id.as_str(), "{listed}");
 }

@@ -108,7 +108,7 @@ async fn run(
                     }
                 }
             }
-            _ = expire.tick() => expire_due(store.as_ref(), &dir).await,
+            _ = expire.tick() => expire_due(store.as_ref(), &dir, Timestamp::now().as_millis()).await,
             Some(_) = jobs.join_next(), if !jobs.is_empty() => {}
         }
     }
@@ -116,9 +116,10 @@ async fn run(
     while jobs.join_next().await.is_some() {}
 }
 
-/// Deletes the files of exports past their retention and marks them `expired`.
-async fn expire_due(store: &dyn ExportStore, dir: &Path) {
-    let now = Timestamp::now().as_millis();
+/// Deletes the files (in `dir`) of exports whose retention has passed at `now` (milliseconds)
+/// and marks them `expired`, up to a batch at a time; the worker runs it every minute. A file
+/// that cannot be deleted leaves its export as it was, to be tried again.
+pub async fn expire_due(store: &dyn ExportStore, dir: &Path, now: i64) {
     let due = match store.exports_due_to_expire(now, EXPIRE_BATCH).await {
         Ok(due) => due,
         Err(error) => {
