@@ -29,6 +29,13 @@ pub struct Cli {
     command: Command,
 }
 
+impl Cli {
+    /// Whether this is `leads serve`, which runs until stopped rather than printing and ending.
+    pub fn serves(&self) -> bool {
+        matches!(self.command, Command::Serve(_))
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the HTTP server.

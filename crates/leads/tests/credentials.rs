@@ -356,3 +356,29 @@ async fn serve_rate_limit_flags_set_the_bucket() {
         .unwrap();
     assert!((9..=10).contains(&seconds), "{seconds}");
 }
+
+/// A command whose reader goes away (`leads admin ... | true`) ends without a panic: killed by
+/// SIGPIPE as Unix tools are (or done before the reader left).
+#[test]
+fn a_closed_pipe_ends_a_command_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("leads.db").display());
+    for _ in 0..5 {
+        let output = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(r#""$0" admin company create --title Piped --database "$1" | (exec true); echo "${PIPESTATUS[0]}""#)
+            .arg(LEADS)
+            .arg(&database)
+            .output()
+            .expect("run bash");
+        let status = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            status == "0" || status == "141",
+            "exit status {status} (141 is SIGPIPE; 101 a panic): {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    // The database is as usable as before.
+    assert!(admin(&database, &["company", "create", "--title", "After"]).starts_with("biz_"));
+}

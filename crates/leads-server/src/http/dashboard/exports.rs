@@ -6,7 +6,7 @@
 use super::pages::Filters;
 use super::session::SignedIn;
 use super::{render, Chrome, PageError};
-use crate::domain::ExportId;
+use crate::domain::{ExportId, SearchQuery};
 use crate::http::error::ApiError;
 use crate::http::exports::ExportFiles;
 use crate::http::exports::{
@@ -45,7 +45,11 @@ pub async fn create(
     let filters = Filters::parse(text);
     if filters.has_errors() {
         // The page shows what is wrong beside the date it concerns.
-        return Ok(Redirect::to(&filters.href(None)).into_response());
+        return Ok(Redirect::to(&filters.typed_href()).into_response());
+    }
+    // A search the list would refuse is refused here too, before any export is recorded.
+    if let Some(query) = filters.query() {
+        SearchQuery::parse(&query).map_err(|why| fail(ApiError::invalid("query", why)))?;
     }
     let (created_after, created_before) = filters.bounds_millis();
     let row = start_export(

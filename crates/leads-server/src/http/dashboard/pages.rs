@@ -137,15 +137,25 @@ impl Filters {
         self.days() > DAILY_UP_TO_DAYS
     }
 
+    /// This view's URL with the dates as they were typed, so the page shows each refused one
+    /// beside its field.
+    pub(super) fn typed_href(&self) -> String {
+        self.url(&self.from_text, &self.to_text, None)
+    }
+
     /// This view's URL with `extra` (a cursor) added: filters stay in the URL so a view can be
     /// bookmarked and shared.
-    pub(super) fn href(&self, extra: Option<(&str, &str)>) -> String {
+    fn href(&self, extra: Option<(&str, &str)>) -> String {
+        self.url(&self.from.to_string(), &self.to.to_string(), extra)
+    }
+
+    fn url(&self, from: &str, to: &str, extra: Option<(&str, &str)>) -> String {
         let mut url = form_urlencoded::Serializer::new(String::new());
         if !self.product.is_empty() {
             url.append_pair("product", &self.product);
         }
-        url.append_pair("from", &self.from.to_string());
-        url.append_pair("to", &self.to.to_string());
+        url.append_pair("from", from);
+        url.append_pair("to", to);
         if !self.query.is_empty() {
             url.append_pair("query", &self.query);
         }
