@@ -101,16 +101,6 @@ pub async fn create(
             ))
         }
     }
-    // In a body an empty id is a bad id, as everywhere ids are taken; only a query string's
-    // empty value means "not given".
-    for (param, id) in [
-        ("account_id", &body.account_id),
-        ("company_id", &body.company_id),
-    ] {
-        if let Some(text) = id.as_deref().filter(|t| t.is_empty()) {
-            CompanyId::parse(text).map_err(|why| ApiError::invalid(param, why))?;
-        }
-    }
     let company = company_of(
         &credential,
         body.account_id.as_deref(),
@@ -408,29 +398,31 @@ fn no_such_export() -> ApiError {
 }
 
 /// The company a request names (`account_id`, or `company_id`; they must agree), or the
-/// credential's own.
+/// credential's own. Each given id must be one (an empty one is a 400 naming it); a query
+/// string's empty values never get here, as they mean "not given" there.
 fn company_of(
     credential: &Credential,
     account_id: Option<&str>,
     company_id: Option<&str>,
 ) -> Result<CompanyId, ApiError> {
-    let (param, text) = match (account_id, company_id) {
-        (Some(a), Some(c)) if !a.is_empty() && !c.is_empty() && a != c => {
-            return Err(ApiError::invalid(
-                "company_id",
-                "names a different company than account_id",
-            ))
-        }
-        (Some(a), _) if !a.is_empty() => ("account_id", a),
-        (_, Some(c)) if !c.is_empty() => ("company_id", c),
-        _ => {
-            return credential
-                .home_company()
-                .cloned()
-                .ok_or_else(|| ApiError::missing("account_id"))
-        }
+    let parse = |param: &str, text: Option<&str>| {
+        text.map(|t| CompanyId::parse(t).map_err(|why| ApiError::invalid(param, why)))
+            .transpose()
     };
-    CompanyId::parse(text).map_err(|why| ApiError::invalid(param, why))
+    match (
+        parse("account_id", account_id)?,
+        parse("company_id", company_id)?,
+    ) {
+        (Some(a), Some(c)) if a != c => Err(ApiError::invalid(
+            "company_id",
+            "names a different company than account_id",
+        )),
+        (Some(company), _) | (None, Some(company)) => Ok(company),
+        (None, None) => credential
+            .home_company()
+            .cloned()
+            .ok_or_else(|| ApiError::missing("account_id")),
+    }
 }
 
 /// The export as the API shows it; a `completed` one with a freshly minted link.
