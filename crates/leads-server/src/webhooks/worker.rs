@@ -4,8 +4,9 @@
 //! Woken when this process commits a message, and otherwise every [`POLL`], so messages written
 //! by another instance, and retries coming due, are found too. A message is leased for
 //! [`Settings::lease`](super::Settings::lease) (longer than any attempt can take), so no two
-//! workers send it at once; one whose worker died is sent again once its lease ends. On shutdown the worker leases nothing more and
-//! waits for the attempts in flight to be recorded; one cut short is sent again later.
+//! workers send it at once; one whose worker died is sent again once its lease ends. On
+//! shutdown the worker leases nothing more and waits for the attempts in flight to be recorded;
+//! one cut short is sent again later.
 
 use super::{envelope, Sender};
 use crate::domain::{ids::random_base62, DeliveryId, Timestamp};

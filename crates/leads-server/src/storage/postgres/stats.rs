@@ -12,19 +12,24 @@ use crate::storage::stats::{
 use crate::storage::{SeedBatch, StoreResult};
 use std::collections::HashSet;
 
-/// A `WITH` item for the statement that inserts a lead (whose insert is the item `ins`, with the
-/// company as `$2`, the user as `$3` and the product as `$4`): counts the lead, if it went in, in
-/// the same statement. Its parameters are [`new_lead_params`], as `$8` to `$10`.
+/// `WITH` items for the statement that inserts a lead (whose insert is the item `ins`, with the
+/// company as `$2`, the user as `$3` and the product as `$4`): count the lead, if it went in, in
+/// the same statement. Their parameters are [`new_lead_params`], as `$8` to `$10`.
+///
+/// Whether the lead counts as converted is read once, after the membership lock
+/// (`leads_user_is_member`, migration 10), for both of its bucket rows: the function is
+/// VOLATILE, so PostgreSQL evaluates the item that calls it once rather than inlining it.
 ///
 /// Each connection adds to a shard of its own (one of 16, by backend pid; other writes use
 /// shard 0, and readers sum every shard): a row lock is held until COMMIT, so concurrent creates
 /// of one company, product and host would otherwise queue on one row, one commit at a time.
-pub(super) const COUNT_INSERTED_LEAD: &str = "counted AS (
+pub(super) const COUNT_INSERTED_LEAD: &str = "membership AS (
+        SELECT leads_user_is_member($2, $3)::int AS converted FROM ins),
+     counted AS (
         INSERT INTO lead_counts (company_id, level, bucket, product_id, referrer_host, leads, converted, shard)
-        SELECT $2, b.level, b.bucket, COALESCE($4, ''), $8, 1,
-               leads_user_is_member($2, $3)::int,
+        SELECT $2, b.level, b.bucket, COALESCE($4, ''), $8, 1, m.converted,
                (pg_backend_pid() % 16)::smallint
-        FROM ins, (VALUES (0::smallint, $9::bigint), (1::smallint, $10::bigint)) AS b (level, bucket)
+        FROM membership m, (VALUES (0::smallint, $9::bigint), (1::smallint, $10::bigint)) AS b (level, bucket)
         ON CONFLICT (company_id, level, bucket, product_id, referrer_host, shard) DO UPDATE SET
             leads = lead_counts.leads + 1, converted = lead_counts.converted + EXCLUDED.converted)";
 
