@@ -14,7 +14,7 @@ use leads_server::domain::{
 };
 use leads_server::pagination::{Direction, PageRequest, PageSize, Position};
 use leads_server::storage::postgres::{
-    list_statements, referrer_lookup, search_plan, user_lookup, Plan,
+    candidates_lookup, list_statements, referrer_lookup, search_plan, user_lookup, Plan,
 };
 use leads_server::storage::{self, Company, LeadFilter, Product, SeedBatch, SeedLead, User};
 use leads_types::Timestamp;
@@ -228,6 +228,19 @@ async fn searches_find_their_users_and_leads_through_indexes() {
             rare,
             "{search:?} chose {chosen:?}"
         );
+        // The one statement the list sends: for a rare term, every part of it through an index.
+        let lookup = candidates_lookup(company.as_str(), &search).expect("a candidates look-up");
+        let plan = explain_custom(&client, &lookup.sql, &lookup.params()).await;
+        if print {
+            eprintln!("---- candidates of {search:?}\n{plan}");
+        }
+        if rare {
+            check_lookup(&plan, true, index, &format!("{search:?}: {}", lookup.sql));
+            assert!(
+                plan.contains("leads_by_user_company_time"),
+                "the users' leads are not sought through leads_by_user_company_time: {search:?}\n{plan}"
+            );
+        }
         if let Some(lookup) = referrer_lookup(company.as_str(), &search) {
             let plan = explain_custom(&client, &lookup.sql, &lookup.params()).await;
             let context = format!("{search:?}: {}", lookup.sql);

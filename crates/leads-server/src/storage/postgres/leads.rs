@@ -290,6 +290,17 @@ impl ToSql for Param {
     to_sql_checked!();
 }
 
+impl Param {
+    /// The parameter's PostgreSQL type, for statements sent unprepared.
+    pub fn sql_type(&self) -> Type {
+        match self {
+            Param::Text(_) => Type::TEXT,
+            Param::Int(_) => Type::INT8,
+            Param::Texts(_) => Type::TEXT_ARRAY,
+        }
+    }
+}
+
 /// SQL text and its parameters, built together so placeholders always match.
 #[derive(Debug, Clone, Default)]
 pub struct Query {
@@ -321,6 +332,14 @@ impl Query {
         self.params
             .iter()
             .map(|p| p as &(dyn ToSql + Sync))
+            .collect()
+    }
+
+    /// The parameters with their types, as [`Sql::query_unprepared`] takes them.
+    pub fn typed_params(&self) -> Vec<(&(dyn ToSql + Sync), Type)> {
+        self.params
+            .iter()
+            .map(|p| (p as &(dyn ToSql + Sync), p.sql_type()))
             .collect()
     }
 

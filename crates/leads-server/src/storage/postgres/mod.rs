@@ -19,7 +19,7 @@ mod stats;
 mod tls;
 pub(crate) mod webhooks;
 
-pub use leads::search::{contains_pattern, referrer_lookup, user_leads_lookup, user_lookup, Plan};
+pub use leads::search::{candidates_lookup, contains_pattern, referrer_lookup, user_lookup, Plan};
 pub use leads::{issued_statement, list_statements, Param, Query};
 pub use sql::PoolMode;
 use sql::{PgClient, Sql, Statements};

@@ -111,14 +111,20 @@ pub(crate) trait Sql: Sync {
     /// pooler, its parameter types (learnt on first use).
     async fn prepare_cached(&self, sql: &str) -> Result<Stmt, Error>;
 
-    /// The statement for `sql`, to run once and be planned for the values it runs with:
-    /// prepared afresh (and closed when dropped), or through a transaction pooler, the same as
-    /// [`Sql::prepare_cached`], whose unnamed statements are planned for their values anyway.
-    async fn prepare(&self, sql: &str) -> Result<Stmt, Error>;
-
     /// The client or transaction underneath, for running a [`Stmt`].
     #[doc(hidden)]
     fn runner(&self) -> Runner<'_>;
+
+    /// Runs `sql` once, unprepared: parsed, planned for these very values, bound and run in one
+    /// exchange (an unnamed statement, so through a transaction pooler too). For look-ups whose
+    /// best plan depends on the values, which a cached statement's generic plan would guess.
+    async fn query_unprepared(
+        &self,
+        sql: &str,
+        params: &[(&(dyn ToSql + Sync), Type)],
+    ) -> Result<Vec<Row>, Error> {
+        self.runner().query_typed(sql, params).await
+    }
 
     async fn query<S: ToStmt + ?Sized>(
         &self,
@@ -364,13 +370,6 @@ impl Sql for PgClient {
         }
     }
 
-    async fn prepare(&self, sql: &str) -> Result<Stmt, Error> {
-        match self.statements.mode {
-            PoolMode::Session => self.client.prepare(sql).await.map(Stmt::Prepared),
-            PoolMode::Transaction => self.prepare_cached(sql).await,
-        }
-    }
-
     fn runner(&self) -> Runner<'_> {
         Runner::Client(&self.client)
     }
@@ -413,13 +412,6 @@ impl Sql for PgTx<'_> {
                 let statement = self.tx.prepare(sql).await?;
                 Ok(self.statements.learn(sql, &statement))
             }
-        }
-    }
-
-    async fn prepare(&self, sql: &str) -> Result<Stmt, Error> {
-        match self.statements.mode {
-            PoolMode::Session => self.tx.prepare(sql).await.map(Stmt::Prepared),
-            PoolMode::Transaction => self.prepare_cached(sql).await,
         }
     }
 

@@ -12,8 +12,9 @@
 //!   (as an unfiltered list does) and keeps those that match; a term that common fills a page
 //!   soon.
 //!
-//! The look-ups are sent unprepared, so PostgreSQL plans them for the very term (pg_trgm
-//! estimates how many rows a pattern matches), never with a generic plan that guesses. Either way
+//! The look-ups are one statement ([`candidates_lookup`]), sent unprepared in one exchange, so
+//! PostgreSQL plans it for the very term (pg_trgm estimates how many rows a pattern matches),
+//! never with a generic plan that guesses. Either way
 //! the page applies the match condition itself, in its own snapshot, so a candidate that stopped
 //! matching since it was found is not shown.
 
@@ -132,23 +133,6 @@ pub fn user_lookup(search: &LeadSearch) -> Option<Query> {
     })
 }
 
-/// The statement that finds the leads of `users` in `company` (at most one more than
-/// [`SEARCH_CANDIDATE_LIMIT`]): one seek of `leads_by_user_company_time` per user.
-pub fn user_leads_lookup(company: &str, users: &[String]) -> Query {
-    Query {
-        sql: "SELECT l.id FROM unnest($1::text[]) AS u(id)
-              CROSS JOIN LATERAL (
-                  SELECT id FROM leads l WHERE l.user_id = u.id AND l.company_id = $2 LIMIT $3) l
-              LIMIT $3"
-            .into(),
-        params: vec![
-            Param::Texts(users.to_vec()),
-            Param::Text(company.to_owned()),
-            Param::Int(SEARCH_CANDIDATE_LIMIT as i64 + 1),
-        ],
-    }
-}
-
 /// The statement that finds the leads of `company` whose referrer contains the search's term
 /// (at most one more than [`SEARCH_CANDIDATE_LIMIT`]); `None` when the search does not look at
 /// referrers (an `email`, or a term of one or two characters).
@@ -165,43 +149,68 @@ pub fn referrer_lookup(company: &str, search: &LeadSearch) -> Option<Query> {
     })
 }
 
-/// The first column of the rows of `q`, sent unprepared (planned for these very values).
-async fn texts(client: &impl Sql, q: &Query) -> StoreResult<Vec<String>> {
-    let statement = client.prepare(&q.sql).await.map_err(pg_error)?;
-    let rows = client
-        .query(&statement, &q.params())
-        .await
-        .map_err(pg_error)?;
-    rows.iter()
-        .map(|r| r.try_get::<_, String>(0).map_err(pg_error))
-        .collect()
+/// The one statement that finds a search's candidate leads in `company`: its matching users
+/// ([`user_lookup`]), their leads there (one seek of `leads_by_user_company_time` each) and the leads whose referrer
+/// matches ([`referrer_lookup`]), in one exchange. One row: the number of distinct users found
+/// (at most one more than [`SEARCH_CANDIDATE_LIMIT`]), then the two arrays of lead ids, each at
+/// most one more than the limit. When the users are already too many, the leads are not looked
+/// up (a one-time filter), and the arrays are empty. `None` when the search names no user.
+pub fn candidates_lookup(company: &str, search: &LeadSearch) -> Option<Query> {
+    let mut q = user_lookup(search)?;
+    let looks_at_referrers = referrer_lookup(company, search).is_some();
+    // user_lookup's last parameter is its cap; a referrer look-up comes only with a substring
+    // term, whose user look-up has the same pattern as its $1.
+    let cap = format!("${}", q.params.len());
+    let company = q.bind_text(company);
+    let referred = if looks_at_referrers {
+        format!(
+            "ARRAY(SELECT id FROM leads
+                   WHERE company_id = {company} AND referrer_folded LIKE $1 AND n.users < {cap}
+                   LIMIT {cap})"
+        )
+    } else {
+        "ARRAY[]::text[]".to_owned()
+    };
+    q.sql = format!(
+        "WITH u AS MATERIALIZED ({users}),
+              n AS (SELECT count(DISTINCT user_id) AS users FROM u)
+         SELECT n.users,
+                ARRAY(SELECT l.id FROM u CROSS JOIN LATERAL (
+                          SELECT id FROM leads l
+                          WHERE l.user_id = u.user_id AND l.company_id = {company} LIMIT {cap}) l
+                      WHERE n.users < {cap} LIMIT {cap}),
+                {referred}
+         FROM n",
+        users = q.sql
+    );
+    Some(q)
 }
 
 /// Chooses the plan for `search` in `company`: the candidate leads when there are at most
-/// [`SEARCH_CANDIDATE_LIMIT`], else the walk.
+/// [`SEARCH_CANDIDATE_LIMIT`], else the walk. One statement ([`candidates_lookup`]), sent
+/// unprepared so that PostgreSQL plans it for the very term.
 pub(crate) async fn plan(
     client: &impl Sql,
     company: &str,
     search: &LeadSearch,
 ) -> StoreResult<Plan> {
     let cap = SEARCH_CANDIDATE_LIMIT + 1;
-    let mut users = match user_lookup(search) {
-        Some(q) => texts(client, &q).await?,
-        None => Vec::new(),
+    let Some(lookup) = candidates_lookup(company, search) else {
+        return Ok(Plan::Candidates(Vec::new()));
     };
-    users.sort_unstable();
-    users.dedup();
-    if users.len() >= cap {
+    let rows = client
+        .query_unprepared(&lookup.sql, &lookup.typed_params())
+        .await
+        .map_err(pg_error)?;
+    let row = rows.first().ok_or_else(|| {
+        crate::storage::StoreError::Internal("the search look-up answered no row".into())
+    })?;
+    let users: i64 = row.try_get(0).map_err(pg_error)?;
+    if users >= cap as i64 {
         return Ok(Plan::Walk);
     }
-    let mut leads = if users.is_empty() {
-        Vec::new()
-    } else {
-        texts(client, &user_leads_lookup(company, &users)).await?
-    };
-    if let Some(q) = referrer_lookup(company, search) {
-        leads.extend(texts(client, &q).await?);
-    }
+    let mut leads: Vec<String> = row.try_get(1).map_err(pg_error)?;
+    leads.extend(row.try_get::<_, Vec<String>>(2).map_err(pg_error)?);
     leads.sort_unstable();
     leads.dedup();
     Ok(if leads.len() >= cap {
