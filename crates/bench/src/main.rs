@@ -416,17 +416,11 @@ async fn measure(
                 .join(format!("{}-{slug}.perf.data", backend.to_lowercase()))
         });
         server.reset_peak_rss();
-        // A series and a page are latency targets: measured from one connection, so p50 is what one
-        // request costs the server, not time spent queueing behind 31 others.
         let one = Settings {
             connections: 1,
             ..settings.clone()
         };
-        let load = if matches!(s.kind, Kind::Stats { .. } | Kind::Page { .. }) {
-            &one
-        } else {
-            settings
-        };
+        let load = if s.latency_target() { &one } else { settings };
         let stats = load_server(load, &server, workload, perf.as_deref()).await?;
         let peak_rss = server.peak_rss();
         let base = match &s.kind {

@@ -218,7 +218,8 @@ pub fn markdown(
     );
     let _ = writeln!(
         md,
-        "Load: {} keep-alive connections on loopback from one load-generator thread on the same machine; \
+        "Load: {} keep-alive connections on loopback from one load-generator thread on the same machine \
+         (one connection for the scenarios with latency targets: searches, statistics, dashboard pages); \
          {} s warm-up, then the median of {} round{} of {} s.{}",
         settings.connections,
         seconds(settings.warmup),
@@ -448,6 +449,10 @@ fn targets(backends: &[BackendReport]) -> Vec<Target> {
             });
         }
         for (name, goal) in [
+            ("search rare", 20.0),
+            ("search common", 20.0),
+            ("search none", 50.0),
+            ("search email", 5.0),
             ("stats by day", 20.0),
             ("stats by product", 50.0),
             ("conversion by week", 50.0),
