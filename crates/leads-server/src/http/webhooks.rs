@@ -355,7 +355,7 @@ pub async fn replay_delivery(
         .ok_or_else(|| ApiError::not_found("No such delivery."))?;
     require_enabled(&row)?;
     let (message_id, body_text) = if body.regenerate_id.unwrap_or(false) {
-        let message_id = new_message_id();
+        let message_id = new_message_id(Timestamp::now().as_millis());
         let mut envelope: serde_json::Map<String, serde_json::Value> =
             serde_json::from_str(&original.request_body).map_err(ApiError::internal)?;
         envelope.insert("id".into(), message_id.clone().into());
@@ -369,7 +369,7 @@ pub async fn replay_delivery(
         .await;
     webhooks
         .log_delivery(DeliveryRow {
-            id: DeliveryId::generate(),
+            id: DeliveryId::generate_at(sent_at),
             webhook: row.id.clone(),
             message_id,
             event_type: original.event_type.clone(),
@@ -481,7 +481,7 @@ pub async fn test(
         )
     })?;
     let (row, _) = owned(&webhooks, &credentials, &credential, id).await?;
-    let message_id = new_message_id();
+    let message_id = new_message_id(Timestamp::now().as_millis());
     let now = Timestamp::now().as_millis();
     let body = envelope(
         &message_id,

@@ -187,7 +187,6 @@ async fn drain(work: Work<'_>, slots: &Arc<Semaphore>, in_flight: &mut JoinSet<(
     }
 }
 
-/// Sends one message and records what came of it.
 /// Sends one message; answers what to record of it.
 async fn attempt(
     sender: &Sender,
@@ -246,7 +245,7 @@ async fn attempt(
         row: m.row.clone(),
         lease: lease.to_owned(),
         delivery: DeliveryRow {
-            id: DeliveryId::generate(),
+            id: DeliveryId::generate_at(sent_at),
             webhook: m.webhook.clone(),
             message_id: m.message_id.clone(),
             event_type: m.event_type.clone(),

@@ -23,9 +23,17 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 use tokio_postgres::Row;
 
-/// A new outbox row id, made by the database for each endpoint a statement writes to.
-pub(super) const NEW_MESSAGE_ID: &str =
-    "'msg_' || substr(md5(random()::text || clock_timestamp()::text || w.id), 1, 14)";
+/// A new outbox row id, made by the database for each endpoint a statement writes to, as
+/// [`new_message_id`](crate::domain::webhooks::new_message_id) makes one: the time in
+/// milliseconds as 12 hexadecimal digits, then 14 random ones, so that ids sort by time and
+/// append to the primary-key index.
+/// `row_id` is a column of the row being written, mixed into the random part.
+pub(super) fn new_message_id_sql(row_id: &str) -> String {
+    format!(
+        "'msg_' || lpad(to_hex(floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0')
+         || substr(md5(random()::text || clock_timestamp()::text || {row_id}), 1, 14)"
+    )
+}
 
 /// Whether any enabled endpoint of `company` subscribes to `event`: one indexed lookup.
 pub(crate) async fn subscribed(
@@ -69,9 +77,10 @@ pub(crate) async fn enqueue(
         .prepare_cached(&format!(
             "INSERT INTO webhook_messages
                  (id, webhook_id, company_id, event_type, data, created_at, next_attempt_at)
-             SELECT {NEW_MESSAGE_ID}, w.id, w.company_id, $3,
+             SELECT {message_id}, w.id, w.company_id, $3,
                     CASE WHEN w.show_email THEN $4 ELSE $5 END, $6, $6
-             FROM webhooks w WHERE w.company_id = $1 AND w.enabled AND strpos(w.events, $2) > 0"
+             FROM webhooks w WHERE w.company_id = $1 AND w.enabled AND strpos(w.events, $2) > 0",
+            message_id = new_message_id_sql("w.id")
         ))
         .await
         .map_err(pg_error)?;
@@ -205,6 +214,74 @@ fn page<T>(
         rows,
         has_next_page,
     })
+}
+
+/// Records successful attempts, as [`record_attempt`] records each, in one statement: each
+/// one's delivery, its message done where its lease still holds, and the failure streak of those
+/// messages' endpoints ended.
+async fn record_successes(client: &impl Sql, attempts: &[AttemptRecord]) -> StoreResult<()> {
+    let statement = client
+        .prepare_cached(&format!(
+            "WITH held AS (
+                 UPDATE webhook_messages m
+                 SET attempts = m.attempts + 1, next_attempt_at = NULL, lease = NULL
+                 FROM unnest($13::text[], $14::text[]) AS a(row_id, lease)
+                 WHERE m.id = a.row_id AND m.lease = a.lease
+                 RETURNING m.webhook_id),
+             ended AS (
+                 UPDATE webhooks SET consecutive_failures = 0, failing_since = NULL
+                 WHERE id IN (SELECT webhook_id FROM held)
+                   AND (consecutive_failures <> 0 OR failing_since IS NOT NULL))
+             INSERT INTO webhook_deliveries ({DELIVERY_COLUMNS})
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                                  $6::bigint[], $7::text[], $8::bigint[], $9::bigint[],
+                                  $10::boolean[], $11::text[], $12::text[])"
+        ))
+        .await
+        .map_err(pg_error)?;
+    let column = |f: &dyn Fn(&DeliveryRow) -> Option<String>| -> Vec<Option<String>> {
+        attempts.iter().map(|a| f(&a.delivery)).collect()
+    };
+    let number = |f: &dyn Fn(&DeliveryRow) -> i64| -> Vec<i64> {
+        attempts.iter().map(|a| f(&a.delivery)).collect()
+    };
+    let ids = column(&|d| Some(d.id.as_str().to_owned()));
+    let webhooks = column(&|d| Some(d.webhook.as_str().to_owned()));
+    let message_ids = column(&|d| Some(d.message_id.clone()));
+    let event_types = column(&|d| Some(d.event_type.clone()));
+    let bodies = column(&|d| Some(d.request_body.clone()));
+    let codes = number(&|d| d.response_code);
+    let answers = column(&|d| d.response_body.clone());
+    let times = number(&|d| d.total_time_ms);
+    let sent = number(&|d| d.sent_at);
+    let success: Vec<bool> = attempts.iter().map(|a| a.delivery.success).collect();
+    let message_rows = column(&|d| d.message_row.clone());
+    let replayed = column(&|d| d.replayed_from.clone());
+    let rows: Vec<&str> = attempts.iter().map(|a| a.row.as_str()).collect();
+    let leases: Vec<&str> = attempts.iter().map(|a| a.lease.as_str()).collect();
+    client
+        .execute(
+            &statement,
+            &[
+                &ids,
+                &webhooks,
+                &message_ids,
+                &event_types,
+                &bodies,
+                &codes,
+                &answers,
+                &times,
+                &sent,
+                &success,
+                &message_rows,
+                &replayed,
+                &rows,
+                &leases,
+            ],
+        )
+        .await
+        .map(|_| ())
+        .map_err(pg_error)
 }
 
 async fn record_attempt(client: &impl Sql, a: &AttemptRecord, now: i64) -> StoreResult<()> {
@@ -479,10 +556,11 @@ impl WebhookStore for PgStore {
         let client = self.client().await?;
         let queued = execute(
             &client,
-            "INSERT INTO webhook_messages
+            &format!(
+                "INSERT INTO webhook_messages
                  (id, message_id, webhook_id, company_id, event_type, data, created_at,
                   next_attempt_at, replayed_from)
-             SELECT 'msg_' || substr(md5(random()::text || clock_timestamp()::text || d.id), 1, 14),
+             SELECT {message_id},
                     CASE WHEN $6 THEN NULL ELSE COALESCE(m.message_id, m.id) END,
                     m.webhook_id, m.company_id, m.event_type, m.data, $7, $7, d.id
              FROM webhook_deliveries d JOIN webhook_messages m ON m.id = d.message_row
@@ -493,6 +571,8 @@ impl WebhookStore for PgStore {
                            ORDER BY d2.sent_at DESC, d2.id DESC LIMIT 1)
                AND (NOT $4 OR NOT d.success)
                AND ($5::text IS NULL OR strpos($5, ',' || d.event_type || ',') > 0)",
+                message_id = new_message_id_sql("d.id")
+            ),
             &[
                 &webhook.as_str(),
                 &w.sent_after,
@@ -583,8 +663,17 @@ impl WebhookStore for PgStore {
         let attempts = &attempts;
         self.retrying(|mut client| async move {
             let tx = client.transaction().await.map_err(pg_error)?;
-            for attempt in attempts {
-                record_attempt(&tx, attempt, now).await?;
+            // In order; each run of successes in one statement, as most attempts succeed.
+            let mut rest = attempts.as_slice();
+            while let Some(first) = rest.first() {
+                if first.delivery.success {
+                    let run = rest.iter().take_while(|a| a.delivery.success).count();
+                    record_successes(&tx, &rest[..run]).await?;
+                    rest = &rest[run..];
+                } else {
+                    record_attempt(&tx, first, now).await?;
+                    rest = &rest[1..];
+                }
             }
             tx.commit().await.map_err(pg_error)
         })

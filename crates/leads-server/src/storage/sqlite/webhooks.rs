@@ -39,7 +39,7 @@ pub(crate) fn enqueue(
     conn.prepare_cached(
         "INSERT INTO webhook_messages
              (id, webhook_id, company_id, event_type, data, created_at, next_attempt_at)
-         SELECT 'msg_' || lower(hex(randomblob(7))), id, company_id, ?3,
+         SELECT 'msg_' || printf('%012x', ?6) || lower(hex(randomblob(7))), id, company_id, ?3,
                 CASE WHEN show_email THEN ?4 ELSE ?5 END, ?6, ?6
          FROM webhooks WHERE company_id = ?1 AND enabled AND instr(events, ?2) > 0",
     )
@@ -405,7 +405,7 @@ impl WebhookStore for SqliteStore {
                     "INSERT INTO webhook_messages
                          (id, message_id, webhook_id, company_id, event_type, data, created_at,
                           next_attempt_at, replayed_from)
-                     SELECT 'msg_' || lower(hex(randomblob(7))),
+                     SELECT 'msg_' || printf('%012x', ?7) || lower(hex(randomblob(7))),
                             CASE WHEN ?6 THEN NULL ELSE COALESCE(m.message_id, m.id) END,
                             m.webhook_id, m.company_id, m.event_type, m.data, ?7, ?7, d.id
                      FROM webhook_deliveries d JOIN webhook_messages m ON m.id = d.message_row
@@ -447,41 +447,48 @@ impl WebhookStore for SqliteStore {
     ) -> StoreResult<Vec<LeasedMessage>> {
         let lease = lease.to_owned();
         self.write(move |conn| {
-            conn.prepare_cached(
-                "UPDATE webhook_messages SET next_attempt_at = ?2, lease = ?3
-                 WHERE id IN (
-                     SELECT m.id FROM webhook_messages m JOIN webhooks w ON w.id = m.webhook_id
-                     WHERE m.next_attempt_at IS NOT NULL AND m.next_attempt_at <= ?1 AND w.enabled
-                     ORDER BY m.next_attempt_at LIMIT ?4)",
-            )
-            .and_then(|mut st| st.execute(params![now, now + lease_ms, lease, limit as i64]))
-            .map_err(sql_error)?;
-            conn.prepare_cached(
-                "SELECT m.id, COALESCE(m.message_id, m.id), m.webhook_id, m.company_id,
-                        m.event_type, m.data, m.created_at, m.attempts, w.url, w.secret,
-                        m.replayed_from
-                 FROM webhook_messages m JOIN webhooks w ON w.id = m.webhook_id
-                 WHERE m.lease = ?1",
-            )
-            .and_then(|mut st| {
-                st.query_map(params![lease], |r| {
-                    Ok(LeasedMessage {
-                        row: r.get(0)?,
-                        message_id: r.get(1)?,
-                        webhook: WebhookId::from_trusted(r.get(2)?),
-                        company: CompanyId::from_trusted(r.get(3)?),
-                        event_type: r.get(4)?,
-                        data: r.get(5)?,
-                        created_at: r.get(6)?,
-                        attempts: r.get(7)?,
-                        url: WebhookUrl::from_trusted(r.get(8)?),
-                        secret: r.get(9)?,
-                        replayed_from: r.get(10)?,
-                    })
-                })?
-                .collect::<Result<Vec<_>, _>>()
-            })
-            .map_err(sql_error)
+            // The due messages through `webhook_messages_due`, then each leased by its primary
+            // key, in this one write transaction: no other worker can come between. (Reading
+            // them back by `lease`, which no index has, read the whole outbox each time.)
+            let leased = conn
+                .prepare_cached(
+                    "SELECT m.id, COALESCE(m.message_id, m.id), m.webhook_id, m.company_id,
+                            m.event_type, m.data, m.created_at, m.attempts, w.url, w.secret,
+                            m.replayed_from
+                     FROM webhook_messages m JOIN webhooks w ON w.id = m.webhook_id
+                     WHERE m.next_attempt_at IS NOT NULL AND m.next_attempt_at <= ?1
+                       AND w.enabled
+                     ORDER BY m.next_attempt_at LIMIT ?2",
+                )
+                .and_then(|mut st| {
+                    st.query_map(params![now, limit as i64], |r| {
+                        Ok(LeasedMessage {
+                            row: r.get(0)?,
+                            message_id: r.get(1)?,
+                            webhook: WebhookId::from_trusted(r.get(2)?),
+                            company: CompanyId::from_trusted(r.get(3)?),
+                            event_type: r.get(4)?,
+                            data: r.get(5)?,
+                            created_at: r.get(6)?,
+                            attempts: r.get(7)?,
+                            url: WebhookUrl::from_trusted(r.get(8)?),
+                            secret: r.get(9)?,
+                            replayed_from: r.get(10)?,
+                        })
+                    })?
+                    .collect::<Result<Vec<_>, _>>()
+                })
+                .map_err(sql_error)?;
+            let mut take = conn
+                .prepare_cached(
+                    "UPDATE webhook_messages SET next_attempt_at = ?2, lease = ?3 WHERE id = ?1",
+                )
+                .map_err(sql_error)?;
+            for message in &leased {
+                take.execute(params![message.row, now + lease_ms, lease])
+                    .map_err(sql_error)?;
+            }
+            Ok(leased)
         })
         .await
     }

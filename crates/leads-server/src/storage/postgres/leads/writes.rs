@@ -57,7 +57,7 @@ SELECT EXISTS (SELECT 1 FROM u), EXISTS (SELECT 1 FROM ins),
        (SELECT id FROM members WHERE company_id = $2 AND user_id = $3),
        EXISTS (SELECT 1 FROM outbox)",
         counted = stats::COUNT_INSERTED_LEAD,
-        message_id = webhooks::NEW_MESSAGE_ID,
+        message_id = webhooks::new_message_id_sql("w.id"),
     )
 });
 
