@@ -781,7 +781,7 @@ async fn admin(args: AdminArgs) -> Result<(), Failure> {
 }
 
 async fn seed(args: SeedArgs) -> Result<(), Failure> {
-    let store = storage::open(&args.database.url).await?.directory;
+    let store = storage::open_for_bulk(&args.database.url).await?.directory;
     let options = SeedOptions {
         companies: args.companies,
         leads_per_company: args.leads_per_company,

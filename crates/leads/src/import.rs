@@ -61,7 +61,7 @@ pub async fn run(args: ImportArgs) -> Result<(), Failure> {
         name.push(".rejected.csv");
         PathBuf::from(name)
     });
-    let stores = storage::open(&args.database.url)
+    let stores = storage::open_for_bulk(&args.database.url)
         .await
         .map_err(|e| failed(e.to_string()))?;
 

@@ -80,6 +80,18 @@ pub async fn open(url: &str) -> StoreResult<Stores> {
     open_with(url, postgres::PgSettings::default()).await
 }
 
+/// Opens the database a URL names, applying migrations, for bulk writes (`leads seed`, `leads
+/// import`): as [`open`], but on PostgreSQL without a statement timeout. One of their batches
+/// writes thousands of rows and their index entries, which on a slow disk can outlast the 10 s a
+/// request is given; nobody waits on it but the command that asked for it.
+pub async fn open_for_bulk(url: &str) -> StoreResult<Stores> {
+    let pg = postgres::PgSettings {
+        statement_timeout: std::time::Duration::ZERO,
+        ..postgres::PgSettings::default()
+    };
+    open_with(url, pg).await
+}
+
 /// Opens the database a URL names, applying migrations; `pg` applies only to PostgreSQL.
 pub async fn open_with(url: &str, pg: postgres::PgSettings) -> StoreResult<Stores> {
     if is_postgres(url) {
