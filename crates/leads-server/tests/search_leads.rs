@@ -469,6 +469,10 @@ async fn bad_queries_and_emails_are_refused_naming_their_parameter(app: TestApp)
         ("query=a&query=b".to_owned(), "query"),
         (format!("email={}", "a".repeat(256)), "email"),
         ("email=a%0Ab".to_owned(), "email"),
+        // Bytes that are not UTF-8 are refused, not searched for as U+FFFD.
+        ("query=%FF%FE".to_owned(), "query"),
+        ("query=caf%C3".to_owned(), "query"),
+        ("email=a%E9b%40example.com".to_owned(), "email"),
     ] {
         let (status, body) = app
             .get(&format!("/api/v1/leads?{base}&{query}"), Some(&company.key))

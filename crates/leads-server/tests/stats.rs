@@ -727,6 +727,11 @@ async fn bad_parameters_are_refused_naming_each(app: TestApp) {
         ),
         (
             "/api/v1/stats/time_series/new_leads".into(),
+            format!("{ok}&time_zone=Europe%2FZ%FCrich"),
+            "time_zone",
+        ),
+        (
+            "/api/v1/stats/time_series/new_leads".into(),
             format!("{ok}&product={}", "p".repeat(256)),
             "product",
         ),

@@ -560,7 +560,7 @@ struct ListExports {
 impl ListExports {
     fn parse(query: &str, credential: &Credential) -> Result<Self, ApiError> {
         let mut given: std::collections::HashMap<&'static str, String> = Default::default();
-        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        for (key, value) in super::query::query_pairs(query)? {
             if value.is_empty() {
                 continue; // an empty value means "not given", as for the leads list
             }

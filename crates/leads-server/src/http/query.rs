@@ -8,6 +8,7 @@ use super::error::ApiError;
 use crate::domain::{CompanyId, EmailQuery, LeadSearch, ProductId, SearchQuery, Timestamp};
 use crate::pagination::{CursorCodec, Direction, PageRequest, PageSize};
 use crate::storage::LeadFilter;
+use std::borrow::Cow;
 
 /// At most this many `product_ids` in one request.
 pub const MAX_PRODUCT_IDS: usize = 100;
@@ -50,9 +51,44 @@ fn is_array_key(key: &str, name: &str) -> bool {
     })
 }
 
+/// A decoded `name=value` pair of a query string.
+pub type QueryPair<'a> = (Cow<'a, str>, Cow<'a, str>);
+
+/// The `name=value` pairs of a URL query string, decoded as `application/x-www-form-urlencoded`
+/// is (the WHATWG URL Standard's urlencoded parser: pairs split on `&`, `+` a space, `%XX` a
+/// byte), in order. Unlike that parser, which puts U+FFFD in place of bytes that are not UTF-8,
+/// such a name or value is a 400 naming it: a search or filter for text nobody sent would
+/// quietly answer nothing.
+pub fn query_pairs(query: &str) -> Result<Vec<QueryPair<'_>>, ApiError> {
+    fn decode(text: &str) -> Result<Cow<'_, str>, std::str::Utf8Error> {
+        if text.contains('+') {
+            let spaced = text.replace('+', " ");
+            let decoded = percent_encoding::percent_decode_str(&spaced).decode_utf8()?;
+            return Ok(Cow::Owned(decoded.into_owned()));
+        }
+        percent_encoding::percent_decode_str(text).decode_utf8()
+    }
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let name = decode(name).map_err(|_| {
+                ApiError::invalid(
+                    "query",
+                    "a parameter name is not UTF-8 once percent-decoded",
+                )
+            })?;
+            let value = decode(value)
+                .map_err(|_| ApiError::invalid(&name, "is not UTF-8 once percent-decoded"))?;
+            Ok((name, value))
+        })
+        .collect()
+}
+
 fn parse_raw(query: &str) -> Result<RawParams, ApiError> {
     let mut raw = RawParams::default();
-    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+    for (key, value) in query_pairs(query)? {
         // An empty value means "not given": the TypeScript SDK sends null that way.
         if value.is_empty() {
             continue;

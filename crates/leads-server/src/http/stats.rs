@@ -279,7 +279,7 @@ impl SeriesRequest {
     pub fn parse(query: &str) -> Result<Self, ApiError> {
         let mut given: HashMap<&'static str, String> = HashMap::new();
         let mut company: Option<(&'static str, String)> = None;
-        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        for (key, value) in super::query::query_pairs(query)? {
             // An empty value means "not given", as for the list.
             if value.is_empty() {
                 continue;

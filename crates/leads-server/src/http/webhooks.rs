@@ -674,7 +674,7 @@ struct Params(Vec<(String, String)>);
 impl Params {
     fn parse(query: &str) -> Result<Self, ApiError> {
         let mut pairs: Vec<(String, String)> = Vec::new();
-        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        for (key, value) in super::query::query_pairs(query)? {
             if value.is_empty() {
                 continue;
             }
