@@ -60,6 +60,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         8,
         include_str!("../../../migrations/sqlite/0008_dashboard_sessions.sql"),
     ),
+    (
+        9,
+        include_str!("../../../migrations/sqlite/0009_referrer_indexing_per_commit.sql"),
+    ),
 ];
 
 /// The migration that made the search tables, which the application then fills.
@@ -378,13 +382,14 @@ fn writer_loop(conn: Connection, mut messages: mpsc::Receiver<Message>) {
             let _ = conn.execute_batch("RELEASE job");
             replies.push(reply);
         }
-        // A failed lone job keeps nothing; its own error is its answer.
-        let end = if lone_job_failed {
-            "ROLLBACK"
+        // A failed lone job keeps nothing; its own error is its answer. Otherwise the referrers
+        // the group wrote are indexed in its transaction, all in one statement.
+        let committed = if lone_job_failed {
+            conn.execute_batch("ROLLBACK").map_err(sql_error)
         } else {
-            "COMMIT"
+            leads::search::index_pending_referrers(&conn)
+                .and_then(|()| conn.execute_batch("COMMIT").map_err(sql_error))
         };
-        let committed = conn.execute_batch(end).map_err(sql_error);
         if committed.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
         }

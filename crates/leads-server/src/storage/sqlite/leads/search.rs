@@ -224,8 +224,38 @@ pub(in crate::storage::sqlite) fn backfill(conn: &Connection) -> StoreResult<()>
     Ok(())
 }
 
+/// Indexes in `lead_referrer_trigrams` the leads whose referrer was written in this transaction
+/// and noted in `lead_referrer_pending` by the triggers of migration 9, as they are now, and
+/// forgets the notes. The writer runs this just before each COMMIT: one FTS5 segment for all the
+/// transaction's leads, where a trigger per row wrote one per request (every request runs in a
+/// savepoint, and FTS5 writes its pending terms out at each).
+pub(in crate::storage::sqlite) fn index_pending_referrers(conn: &Connection) -> StoreResult<()> {
+    let pending: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM lead_referrer_pending)")
+        .and_then(|mut st| st.query_row([], |row| row.get(0)))
+        .map_err(sql_error)?;
+    if !pending {
+        return Ok(());
+    }
+    // CROSS JOIN keeps the few pending rows as the outer loop: planned without statistics,
+    // SQLite may otherwise read every lead and look each up in the pending table.
+    conn.prepare_cached(
+        "INSERT INTO lead_referrer_trigrams (rowid, referrer_folded)
+         SELECT l.rowid, l.referrer_folded
+         FROM lead_referrer_pending p CROSS JOIN leads l ON l.rowid = p.lead_rowid
+         WHERE l.referrer_folded IS NOT NULL",
+    )
+    .and_then(|mut st| st.execute([]))
+    .map_err(sql_error)?;
+    conn.prepare_cached("DELETE FROM lead_referrer_pending")
+        .and_then(|mut st| st.execute([]))
+        .map_err(sql_error)?;
+    Ok(())
+}
+
 /// The triggers that index each new row of `user_search` and `leads` in the trigram tables as it
-/// is written. A bulk write ([`BulkIndexing`]) lifts them for its transaction.
+/// is written (a lead's referrer at the end of its transaction, see
+/// [`index_pending_referrers`]). A bulk write ([`BulkIndexing`]) lifts them for its transaction.
 const ROW_INDEXING_TRIGGERS: [&str; 2] = ["user_search_indexed", "lead_referrer_indexed"];
 
 /// Indexing a bulk write's rows in the trigram tables with one statement per table, rather than
