@@ -185,6 +185,8 @@ impl DeliveryId {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn time_ordered_ids_sort_as_their_times() {
         let times = [
@@ -208,8 +210,6 @@ mod tests {
             .as_str()
             .starts_with("whdel_00000000"));
     }
-
-    use super::*;
 
     #[test]
     fn generated_ids_have_the_whop_shape() {

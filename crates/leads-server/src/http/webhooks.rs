@@ -481,8 +481,8 @@ pub async fn test(
         )
     })?;
     let (row, _) = owned(&webhooks, &credentials, &credential, id).await?;
-    let message_id = new_message_id(Timestamp::now().as_millis());
     let now = Timestamp::now().as_millis();
+    let message_id = new_message_id(now);
     let body = envelope(
         &message_id,
         event.name(),

@@ -26,8 +26,8 @@ use tokio_postgres::Row;
 /// A new outbox row id, made by the database for each endpoint a statement writes to, as
 /// [`new_message_id`](crate::domain::webhooks::new_message_id) makes one: the time in
 /// milliseconds as 12 hexadecimal digits, then 14 random ones, so that ids sort by time and
-/// append to the primary-key index.
-/// `row_id` is a column of the row being written, mixed into the random part.
+/// append to the primary-key index. `row_id` is a column of the row being written, mixed into
+/// the random part.
 pub(super) fn new_message_id_sql(row_id: &str) -> String {
     format!(
         "'msg_' || lpad(to_hex(floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0')
@@ -239,26 +239,26 @@ async fn record_successes(client: &impl Sql, attempts: &[AttemptRecord]) -> Stor
         ))
         .await
         .map_err(pg_error)?;
-    let column = |f: &dyn Fn(&DeliveryRow) -> Option<String>| -> Vec<Option<String>> {
-        attempts.iter().map(|a| f(&a.delivery)).collect()
+    // Each column as an array borrowed from the attempts (request bodies are kilobytes each).
+    let text = |f: fn(&AttemptRecord) -> &str| -> Vec<&str> { attempts.iter().map(f).collect() };
+    let maybe = |f: fn(&AttemptRecord) -> Option<&str>| -> Vec<Option<&str>> {
+        attempts.iter().map(f).collect()
     };
-    let number = |f: &dyn Fn(&DeliveryRow) -> i64| -> Vec<i64> {
-        attempts.iter().map(|a| f(&a.delivery)).collect()
-    };
-    let ids = column(&|d| Some(d.id.as_str().to_owned()));
-    let webhooks = column(&|d| Some(d.webhook.as_str().to_owned()));
-    let message_ids = column(&|d| Some(d.message_id.clone()));
-    let event_types = column(&|d| Some(d.event_type.clone()));
-    let bodies = column(&|d| Some(d.request_body.clone()));
-    let codes = number(&|d| d.response_code);
-    let answers = column(&|d| d.response_body.clone());
-    let times = number(&|d| d.total_time_ms);
-    let sent = number(&|d| d.sent_at);
+    let number = |f: fn(&AttemptRecord) -> i64| -> Vec<i64> { attempts.iter().map(f).collect() };
+    let ids = text(|a| a.delivery.id.as_str());
+    let webhooks = text(|a| a.delivery.webhook.as_str());
+    let message_ids = text(|a| &a.delivery.message_id);
+    let event_types = text(|a| &a.delivery.event_type);
+    let bodies = text(|a| &a.delivery.request_body);
+    let codes = number(|a| a.delivery.response_code);
+    let answers = maybe(|a| a.delivery.response_body.as_deref());
+    let times = number(|a| a.delivery.total_time_ms);
+    let sent = number(|a| a.delivery.sent_at);
     let success: Vec<bool> = attempts.iter().map(|a| a.delivery.success).collect();
-    let message_rows = column(&|d| d.message_row.clone());
-    let replayed = column(&|d| d.replayed_from.clone());
-    let rows: Vec<&str> = attempts.iter().map(|a| a.row.as_str()).collect();
-    let leases: Vec<&str> = attempts.iter().map(|a| a.lease.as_str()).collect();
+    let message_rows = maybe(|a| a.delivery.message_row.as_deref());
+    let replayed = maybe(|a| a.delivery.replayed_from.as_deref());
+    let rows = text(|a| &a.row);
+    let leases = text(|a| &a.lease);
     client
         .execute(
             &statement,

@@ -137,8 +137,8 @@ pub fn user_lookup(search: &LeadSearch) -> Option<Query> {
 /// (at most one more than [`SEARCH_CANDIDATE_LIMIT`]); `None` when the search does not look at
 /// referrers (an `email`, or a term of one or two characters).
 pub fn referrer_lookup(company: &str, search: &LeadSearch) -> Option<Query> {
-    let query = search.query.as_ref().filter(|_| search.email.is_none())?;
-    (query.kind() == MatchKind::Substring).then(|| Query {
+    let query = referrer_term(search)?;
+    Some(Query {
         sql: "SELECT id FROM leads WHERE company_id = $1 AND referrer_folded LIKE $2 LIMIT $3"
             .into(),
         params: vec![
@@ -149,15 +149,22 @@ pub fn referrer_lookup(company: &str, search: &LeadSearch) -> Option<Query> {
     })
 }
 
+/// The term a search looks for in referrers: its `query` of three or more characters, unless an
+/// `email` names the users.
+fn referrer_term(search: &LeadSearch) -> Option<&crate::domain::SearchQuery> {
+    let query = search.query.as_ref().filter(|_| search.email.is_none())?;
+    (query.kind() == MatchKind::Substring).then_some(query)
+}
+
 /// The one statement that finds a search's candidate leads in `company`: its matching users
-/// ([`user_lookup`]), their leads there (one seek of `leads_by_user_company_time` each) and the leads whose referrer
-/// matches ([`referrer_lookup`]), in one exchange. One row: the number of distinct users found
+/// ([`user_lookup`]), their leads there (one seek of `leads_by_user_company_time` each) and the
+/// leads whose referrer matches ([`referrer_lookup`]), in one exchange. One row: the number of distinct users found
 /// (at most one more than [`SEARCH_CANDIDATE_LIMIT`]), then the two arrays of lead ids, each at
 /// most one more than the limit. When the users are already too many, the leads are not looked
 /// up (a one-time filter), and the arrays are empty. `None` when the search names no user.
 pub fn candidates_lookup(company: &str, search: &LeadSearch) -> Option<Query> {
     let mut q = user_lookup(search)?;
-    let looks_at_referrers = referrer_lookup(company, search).is_some();
+    let looks_at_referrers = referrer_term(search).is_some();
     // user_lookup's last parameter is its cap; a referrer look-up comes only with a substring
     // term, whose user look-up has the same pattern as its $1.
     let cap = format!("${}", q.params.len());
