@@ -9,6 +9,10 @@
 #   scripts/compare-creates.sh /tmp/leads-before target/release/leads
 #   PG=postgres://postgres@127.0.0.1:5432/postgres scripts/compare-creates.sh A B   # PostgreSQL
 #   LEADS=100000 ROUNDS=4 DURATION=5 CONNECTIONS=32 scripts/compare-creates.sh A B
+#   SETUP_SQL_1='DROP TRIGGER lead_referrer_indexed' scripts/compare-creates.sh A A
+#
+# SETUP_SQL_<n> (n counting binaries from 0) is run on the n-th database after seeding, with
+# sqlite3 or psql: to weigh one part of a write path, run a binary beside itself without it.
 set -euo pipefail
 
 if [ "$#" -lt 2 ]; then
@@ -52,6 +56,11 @@ for binary in "$@"; do
   echo "$binary seeded $LEADS leads in $(python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" "$started" "$(date +%s.%N)") s" >&2
   user="$("$binary" admin user create --database "$url" --username "bench$n")"
   printf '%s' "$seeded" >"$dir/seeded-$n.json"
+  setup="SETUP_SQL_$n"
+  if [ -n "${!setup:-}" ]; then
+    echo "$binary, database $n: ${!setup}" >&2
+    if [ -n "${PG:-}" ]; then psql "$url" -qc "${!setup}"; else sqlite3 "${url#sqlite://}" "${!setup}"; fi
+  fi
   python3 - "$dir/post-$n.lua" "$user" "$dir/seeded-$n.json" <<'EOF'
 import json, sys
 company = json.load(open(sys.argv[3]))["companies"][0]

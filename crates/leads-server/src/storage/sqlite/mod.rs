@@ -64,6 +64,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         9,
         include_str!("../../../migrations/sqlite/0009_referrer_indexing_per_commit.sql"),
     ),
+    (
+        10,
+        include_str!("../../../migrations/sqlite/0010_referrer_index_in_batches.sql"),
+    ),
 ];
 
 /// The migration that made the search tables, which the application then fills.
@@ -382,12 +386,12 @@ fn writer_loop(conn: Connection, mut messages: mpsc::Receiver<Message>) {
             let _ = conn.execute_batch("RELEASE job");
             replies.push(reply);
         }
-        // A failed lone job keeps nothing; its own error is its answer. Otherwise the referrers
-        // the group wrote are indexed in its transaction, all in one statement.
+        // A failed lone job keeps nothing; its own error is its answer. Otherwise, once enough
+        // referrers wait, this transaction indexes them all in one statement.
         let committed = if lone_job_failed {
             conn.execute_batch("ROLLBACK").map_err(sql_error)
         } else {
-            leads::search::index_pending_referrers(&conn)
+            leads::search::index_pending_referrers(&conn, leads::search::REFERRER_BATCH)
                 .and_then(|()| conn.execute_batch("COMMIT").map_err(sql_error))
         };
         if committed.is_err() {
@@ -400,7 +404,15 @@ fn writer_loop(conn: Connection, mut messages: mpsc::Receiver<Message>) {
             });
         }
     }
-    // Fold the WAL back into the main file so the database is one file again at rest.
+    // Index the referrers still waiting, so that a database at rest has none (searches find
+    // them either way); then fold the WAL back into the main file so it is one file again.
+    if conn.execute_batch("BEGIN IMMEDIATE").is_ok() {
+        let indexed = leads::search::index_pending_referrers(&conn, 1)
+            .and_then(|()| conn.execute_batch("COMMIT").map_err(sql_error));
+        if indexed.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+    }
     let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
     drop(conn);
     if let Some(done) = closing {

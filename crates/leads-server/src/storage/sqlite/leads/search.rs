@@ -5,9 +5,10 @@
 //! - **Candidates**, for rare terms: the users the term matches come from an index (the FTS5
 //!   trigram table `user_search_trigrams` for three or more characters, the btree indexes of
 //!   `user_search` for a prefix or an email), then their leads in the company from
-//!   `leads_by_user_company_time`, and the leads whose referrer matches from
-//!   `lead_referrer_trigrams`. When those come to at most [`SEARCH_CANDIDATE_LIMIT`] leads, the
-//!   page reads only them, by rowid, and sorts them.
+//!   `leads_by_user_company_time`, and the leads whose referrer may hold the term from
+//!   `lead_referrer_trigrams` and, for the leads not indexed yet, `lead_referrer_pending`. When
+//!   those come to at most [`SEARCH_CANDIDATE_LIMIT`] leads, the page reads only them, by rowid,
+//!   and sorts them.
 //! - **Walk**, for common terms: past that many, the page walks the company's leads newest first
 //!   (as an unfiltered list does) and keeps those that match; a term that common fills a page
 //!   soon.
@@ -73,6 +74,22 @@ fn phrase(term: &str) -> String {
     format!("\"{}\"", term.replace('"', "\"\""))
 }
 
+/// An FTS5 expression for `lead_referrer_trigrams`, which keeps no positions (`detail=none`)
+/// and so answers no phrase: every distinct trigram of `term` (of three or more characters),
+/// each as a phrase of one token, joined by AND. It finds every referrer that holds `term`,
+/// and some that hold its trigrams apart; the page's own condition leaves those out.
+fn all_trigrams(term: &str) -> String {
+    let chars: Vec<char> = term.chars().collect();
+    let mut trigrams: Vec<String> = chars.windows(3).map(|w| w.iter().collect()).collect();
+    trigrams.sort_unstable();
+    trigrams.dedup();
+    trigrams
+        .iter()
+        .map(|t| phrase(t))
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
 /// The smallest text above every text that starts with `prefix`, in byte order.
 pub(super) fn prefix_end(prefix: &str) -> String {
     format!("{prefix}{}", char::MAX)
@@ -88,11 +105,16 @@ const USERS_BY_TRIGRAMS: &str = "SELECT s.user_id FROM user_search_trigrams f
 /// The leads in company `?2` of the users in the JSON array `?1`, at most `?3`: one seek each.
 const LEADS_OF_USERS: &str = "SELECT l.rowid FROM leads l INDEXED BY leads_by_user_company_time
      WHERE l.user_id IN (SELECT value FROM json_each(?1)) AND l.company_id = ?2 LIMIT ?3";
-/// The leads in company `?2` whose referrer the FTS5 phrase `?1` matches, at most `?3`; the
-/// full-text table is the outer loop, never the company's leads.
+/// The leads in company `?2` whose referrer the FTS5 expression `?1` ([`all_trigrams`])
+/// matches, at most `?3`; the full-text table is the outer loop, never the company's leads.
 const LEADS_BY_REFERRER: &str = "SELECT l.rowid FROM lead_referrer_trigrams f
      CROSS JOIN leads l ON l.rowid = f.rowid
      WHERE lead_referrer_trigrams MATCH ?1 AND l.company_id = ?2 LIMIT ?3";
+/// The leads in company `?2` not indexed yet whose referrer holds `?1`, at most `?3`: fewer
+/// than [`REFERRER_BATCH`] pending leads are read, never the company's.
+const PENDING_LEADS_BY_REFERRER: &str = "SELECT l.rowid FROM lead_referrer_pending p
+     CROSS JOIN leads l ON l.rowid = p.lead_rowid
+     WHERE l.company_id = ?2 AND instr(l.referrer_folded, ?1) > 0 LIMIT ?3";
 
 /// The users one of whose `fields` starts with `?1` (`?2` being [`prefix_end`] of it), at most
 /// `?3`. UNION ALL, not UNION: it stops at the limit (a user counted twice only makes the walk
@@ -148,7 +170,12 @@ pub(super) fn plan(conn: &Connection, company: &str, search: &LeadSearch) -> Sto
         leads.extend(first_column::<i64>(
             conn,
             LEADS_BY_REFERRER,
-            params![phrase(term), company, cap],
+            params![all_trigrams(term), company, cap],
+        )?);
+        leads.extend(first_column::<i64>(
+            conn,
+            PENDING_LEADS_BY_REFERRER,
+            params![term, company, cap],
         )?);
     }
     leads.sort_unstable();
@@ -224,21 +251,31 @@ pub(in crate::storage::sqlite) fn backfill(conn: &Connection) -> StoreResult<()>
     Ok(())
 }
 
-/// Indexes in `lead_referrer_trigrams` the leads whose referrer was written in this transaction
-/// and noted in `lead_referrer_pending` by the triggers of migration 9, as they are now, and
-/// forgets the notes. The writer runs this just before each COMMIT: one FTS5 segment for all the
-/// transaction's leads, where a trigger per row wrote one per request (every request runs in a
-/// savepoint, and FTS5 writes its pending terms out at each).
-pub(in crate::storage::sqlite) fn index_pending_referrers(conn: &Connection) -> StoreResult<()> {
-    let pending: bool = conn
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM lead_referrer_pending)")
+/// How many leads wait in `lead_referrer_pending` before the writer indexes them: FTS5 writes
+/// a segment per statement, and its cost per row falls steeply with the rows in it (see
+/// migration 10). A search reads at most this many pending leads besides the index.
+pub(in crate::storage::sqlite) const REFERRER_BATCH: i64 = 1024;
+
+/// Indexes in `lead_referrer_trigrams`, as they are now, the leads that the triggers of
+/// migration 9 noted in `lead_referrer_pending` (new referrers, and changed ones), once there
+/// are at least `at_least` of them, and forgets the notes; does nothing while there are fewer.
+/// The writer runs this just before each COMMIT with [`REFERRER_BATCH`], and with 1 as it
+/// closes: one FTS5 segment for the leads of many transactions.
+pub(in crate::storage::sqlite) fn index_pending_referrers(
+    conn: &Connection,
+    at_least: i64,
+) -> StoreResult<()> {
+    // A bare count(*) is answered from the btree's pages, not by visiting its rows: a few
+    // pages, at every COMMIT.
+    let pending: i64 = conn
+        .prepare_cached("SELECT count(*) FROM lead_referrer_pending")
         .and_then(|mut st| st.query_row([], |row| row.get(0)))
         .map_err(sql_error)?;
-    if !pending {
+    if pending == 0 || pending < at_least {
         return Ok(());
     }
-    // CROSS JOIN keeps the few pending rows as the outer loop: planned without statistics,
-    // SQLite may otherwise read every lead and look each up in the pending table.
+    // CROSS JOIN keeps the pending rows as the outer loop: planned without statistics, SQLite
+    // may otherwise read every lead and look each up in the pending table.
     conn.prepare_cached(
         "INSERT INTO lead_referrer_trigrams (rowid, referrer_folded)
          SELECT l.rowid, l.referrer_folded
@@ -254,8 +291,8 @@ pub(in crate::storage::sqlite) fn index_pending_referrers(conn: &Connection) -> 
 }
 
 /// The triggers that index each new row of `user_search` and `leads` in the trigram tables as it
-/// is written (a lead's referrer at the end of its transaction, see
-/// [`index_pending_referrers`]). A bulk write ([`BulkIndexing`]) lifts them for its transaction.
+/// is written (a lead's referrer in a later batch, see [`index_pending_referrers`]). A bulk
+/// write ([`BulkIndexing`]) lifts them for its transaction.
 const ROW_INDEXING_TRIGGERS: [&str; 2] = ["user_search_indexed", "lead_referrer_indexed"];
 
 /// Indexing a bulk write's rows in the trigram tables with one statement per table, rather than
@@ -378,7 +415,7 @@ mod tests {
                  WHERE lead_referrer_trigrams MATCH ?1 ORDER BY l.id",
             )
             .unwrap();
-        let ids = st.query_map([format!("\"{term}\"")], |r| r.get(0)).unwrap();
+        let ids = st.query_map([all_trigrams(term)], |r| r.get(0)).unwrap();
         ids.map(Result::unwrap).collect()
     }
 
@@ -392,7 +429,7 @@ mod tests {
                     ('lead_gone', 'biz', 'user', 'https://gone.example/', 1, 1);",
         )
         .unwrap();
-        index_pending_referrers(&conn).unwrap();
+        index_pending_referrers(&conn, 1).unwrap();
         assert_eq!(found(&conn, "old.example"), ["lead_old"]);
         // In one transaction: a new lead, changed before the end; an indexed lead changed; a
         // new lead erased; an indexed lead erased; a new lead whose referrer goes away.
@@ -408,7 +445,7 @@ mod tests {
              DELETE FROM leads WHERE id IN ('lead_brief', 'lead_gone');",
         )
         .unwrap();
-        index_pending_referrers(&conn).unwrap();
+        index_pending_referrers(&conn, 1).unwrap();
         conn.execute_batch("COMMIT").unwrap();
         assert_eq!(found(&conn, "second.example"), ["lead_new"]);
         assert_eq!(found(&conn, "changed.example"), ["lead_old"]);
@@ -427,22 +464,97 @@ mod tests {
             })
             .unwrap();
         assert_eq!(pending, 0);
-        // Exactly the leads with a referrer are indexed (FTS5 keeps a size row per indexed
-        // rowid), and FTS5's own check finds its structures whole. (Its check against the
-        // content table cannot be used: a lead without a referrer is deliberately not indexed.)
-        let rowids = |sql: &str| -> Vec<i64> {
+        assert_index_is_exact(&conn);
+    }
+
+    /// Exactly the leads with a referrer and not pending are indexed, under exactly the
+    /// trigrams of their referrer, and FTS5's own check finds its structures whole. (Its check
+    /// against the content table cannot be used: a lead without a referrer, or still pending,
+    /// is deliberately not indexed.)
+    fn assert_index_is_exact(conn: &Connection) {
+        conn.execute_batch(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS temp.referrer_terms
+             USING fts5vocab('main', 'lead_referrer_trigrams', 'instance')",
+        )
+        .unwrap();
+        let rows = |sql: &str| -> Vec<(i64, String)> {
             let mut st = conn.prepare(sql).unwrap();
-            let rows = st.query_map([], |r| r.get(0)).unwrap();
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
             rows.map(Result::unwrap).collect()
         };
+        let mut expected = Vec::new();
+        for (rowid, referrer) in rows(
+            "SELECT rowid, referrer_folded FROM leads WHERE referrer_folded IS NOT NULL
+             AND rowid NOT IN (SELECT lead_rowid FROM lead_referrer_pending)",
+        ) {
+            let chars: Vec<char> = referrer.chars().collect();
+            let mut trigrams: Vec<String> = chars.windows(3).map(|w| w.iter().collect()).collect();
+            trigrams.sort_unstable();
+            trigrams.dedup();
+            expected.extend(trigrams.into_iter().map(|t| (rowid, t)));
+        }
+        expected.sort_unstable();
         assert_eq!(
-            rowids("SELECT id FROM lead_referrer_trigrams_docsize ORDER BY id"),
-            rowids("SELECT rowid FROM leads WHERE referrer_folded IS NOT NULL ORDER BY rowid")
+            rows("SELECT DISTINCT doc, term FROM temp.referrer_terms ORDER BY doc, term"),
+            expected
         );
         conn.execute_batch(
             "INSERT INTO lead_referrer_trigrams (lead_referrer_trigrams) VALUES ('integrity-check')",
         )
         .unwrap();
+    }
+
+    #[test]
+    fn referrers_wait_for_a_batch_and_are_found_while_they_wait() {
+        let conn = database();
+        let insert = |id: &str, company: &str, referrer: &str| {
+            conn.execute(
+                "INSERT INTO leads (id, company_id, user_id, referrer_folded, created_at, updated_at)
+                 VALUES (?1, ?2, 'user', ?3, 1, 1)",
+                params![id, company, referrer],
+            )
+            .unwrap()
+        };
+        let rowid = |id: &str| -> i64 {
+            conn.query_row("SELECT rowid FROM leads WHERE id = ?1", [id], |r| r.get(0))
+                .unwrap()
+        };
+        conn.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
+        insert("lead_indexed", "biz", "https://tiktok.example/a");
+        index_pending_referrers(&conn, 1).unwrap();
+        insert("lead_waiting", "biz", "https://www.tiktok.example/b");
+        insert("lead_elsewhere", "biz_other", "https://tiktok.example/c");
+        // Every trigram of "tiktok.ex", but not the term itself.
+        insert("lead_apart", "biz", "tiktok tok.ex ok.");
+        // Fewer than a batch: they wait, and are not indexed yet.
+        index_pending_referrers(&conn, REFERRER_BATCH).unwrap();
+        let pending: i64 = conn
+            .query_row("SELECT count(*) FROM lead_referrer_pending", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(pending, 3);
+        assert_index_is_exact(&conn);
+        let search = LeadSearch {
+            query: Some(SearchQuery::parse("TikTok.ex").unwrap()),
+            email: None,
+            emails_visible: true,
+        };
+        let candidates = |conn: &Connection| -> Vec<i64> {
+            match plan(conn, "biz", &search).unwrap() {
+                Plan::Candidates(rowids) => rowids,
+                Plan::Walk => panic!("two leads are candidates, not a walk"),
+            }
+        };
+        // The index may name a lead whose referrer holds the trigrams apart (the page's own
+        // condition leaves it out); a pending lead is found only if it holds the term.
+        let (indexed, waiting) = (rowid("lead_indexed"), rowid("lead_waiting"));
+        assert_eq!(candidates(&conn), [indexed, waiting]);
+        index_pending_referrers(&conn, 1).unwrap();
+        assert_index_is_exact(&conn);
+        let mut after = candidates(&conn);
+        after.retain(|r| *r != rowid("lead_apart"));
+        assert_eq!(after, [indexed, waiting]);
     }
 
     #[test]
