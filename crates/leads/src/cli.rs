@@ -162,8 +162,9 @@ struct ServeArgs {
     /// PostgreSQL when left out.
     #[arg(long, env = "LEADS_EXPORT_DIR", value_name = "PATH")]
     export_dir: Option<PathBuf>,
-    /// Export jobs this instance runs at once; more wait as pending.
-    #[arg(long, env = "LEADS_EXPORT_CONCURRENCY", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=64))]
+    /// Export jobs this instance runs at once; more wait as pending. 0 runs none on this
+    /// instance, leaving them to others on the same database.
+    #[arg(long, env = "LEADS_EXPORT_CONCURRENCY", default_value_t = 2, value_parser = clap::value_parser!(u64).range(0..=64))]
     export_concurrency: u64,
     /// Seconds an export's download_url is valid once minted.
     #[arg(long, env = "LEADS_EXPORT_LINK_TTL", default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=7 * 24 * 3600))]

@@ -26,7 +26,8 @@ pub const RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 pub struct ExportSettings {
     /// Where files are written; `None` means [`default_dir`] of the database.
     pub dir: Option<PathBuf>,
-    /// Jobs this instance runs at once at most; the rest wait as `pending`.
+    /// Jobs this instance runs at once at most; the rest wait as `pending`. 0 runs none here,
+    /// leaving the jobs to other instances on the database.
     pub concurrency: usize,
     /// How long a `download_url` is valid once minted.
     pub link_ttl: Duration,

@@ -63,7 +63,8 @@ async fn run(
     dir: PathBuf,
     mut stopped: watch::Receiver<bool>,
 ) {
-    let slots = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+    // None at all (0) leaves the jobs to other instances.
+    let slots = Arc::new(Semaphore::new(settings.concurrency));
     let mut jobs = JoinSet::new();
     let mut poll = tokio::time::interval(POLL_EVERY);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
