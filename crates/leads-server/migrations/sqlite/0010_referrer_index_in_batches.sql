@@ -1,9 +1,10 @@
 -- The referrer index is written in batches of many transactions, and holds only which leads
 -- have each trigram.
 --
--- FTS5's cost per indexed row falls steeply with the rows written in one statement (measured
--- with SQLite 3.40, a 35-character referrer: about 45 µs a row in groups of 32, 11 µs in groups
--- of 512), and positions and column sizes are most of what it writes. So:
+-- FTS5's cost per indexed row falls steeply with the rows written in one statement, and
+-- positions and column sizes are much of what it writes (measured with SQLite 3.40 on
+-- 35-character referrers: 32 µs a row in statements of 64 rows and 25 µs in statements of 512
+-- with them; 18 and 11 µs without them; see docs/benchmarks.md). So:
 --
 -- - detail=none and columnsize=0: the index keeps each trigram's rowids only. A search ANDs the
 --   trigrams of its term, which finds a superset of the leads whose referrer holds the term;
