@@ -25,7 +25,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::{self, BufRead};
 
 /// Rows written per transaction.
-pub const BATCH: usize = 10_000;
+pub const BATCH: usize = 50_000;
 
 /// The two kinds of file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
