@@ -79,15 +79,21 @@ fn phrase(term: &str) -> String {
 /// each as a phrase of one token, joined by AND. It finds every referrer that holds `term`,
 /// and some that hold its trigrams apart; the page's own condition leaves those out.
 fn all_trigrams(term: &str) -> String {
-    let chars: Vec<char> = term.chars().collect();
-    let mut trigrams: Vec<String> = chars.windows(3).map(|w| w.iter().collect()).collect();
-    trigrams.sort_unstable();
-    trigrams.dedup();
-    trigrams
+    trigrams(term)
         .iter()
         .map(|t| phrase(t))
         .collect::<Vec<_>>()
         .join(" AND ")
+}
+
+/// The distinct runs of three characters in `text`, sorted: what the trigram tokenizer
+/// (`case_sensitive 1`) makes of it.
+fn trigrams(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut trigrams: Vec<String> = chars.windows(3).map(|w| w.iter().collect()).collect();
+    trigrams.sort_unstable();
+    trigrams.dedup();
+    trigrams
 }
 
 /// The smallest text above every text that starts with `prefix`, in byte order.
@@ -458,13 +464,16 @@ mod tests {
         ] {
             assert!(found(&conn, gone).is_empty(), "{gone} is still found");
         }
-        let pending: i64 = conn
-            .query_row("SELECT count(*) FROM lead_referrer_pending", [], |r| {
-                r.get(0)
-            })
-            .unwrap();
-        assert_eq!(pending, 0);
+        assert_eq!(pending(&conn), 0);
         assert_index_is_exact(&conn);
+    }
+
+    /// How many leads wait to be indexed.
+    fn pending(conn: &Connection) -> i64 {
+        conn.query_row("SELECT count(*) FROM lead_referrer_pending", [], |r| {
+            r.get(0)
+        })
+        .unwrap()
     }
 
     /// Exactly the leads with a referrer and not pending are indexed, under exactly the
@@ -487,11 +496,7 @@ mod tests {
             "SELECT rowid, referrer_folded FROM leads WHERE referrer_folded IS NOT NULL
              AND rowid NOT IN (SELECT lead_rowid FROM lead_referrer_pending)",
         ) {
-            let chars: Vec<char> = referrer.chars().collect();
-            let mut trigrams: Vec<String> = chars.windows(3).map(|w| w.iter().collect()).collect();
-            trigrams.sort_unstable();
-            trigrams.dedup();
-            expected.extend(trigrams.into_iter().map(|t| (rowid, t)));
+            expected.extend(trigrams(&referrer).into_iter().map(|t| (rowid, t)));
         }
         expected.sort_unstable();
         assert_eq!(
@@ -528,12 +533,7 @@ mod tests {
         insert("lead_apart", "biz", "tiktok tok.ex ok.");
         // Fewer than a batch: they wait, and are not indexed yet.
         index_pending_referrers(&conn, REFERRER_BATCH).unwrap();
-        let pending: i64 = conn
-            .query_row("SELECT count(*) FROM lead_referrer_pending", [], |r| {
-                r.get(0)
-            })
-            .unwrap();
-        assert_eq!(pending, 3);
+        assert_eq!(pending(&conn), 3);
         assert_index_is_exact(&conn);
         let search = LeadSearch {
             query: Some(SearchQuery::parse("TikTok.ex").unwrap()),
