@@ -16,7 +16,6 @@ use leads_server::exports::worker::ExportWorker;
 use leads_server::exports::ExportSettings;
 use leads_server::storage::exports::{ExportFilter, ExportOutcome, Lease, SnapshotPart};
 use leads_server::storage::{ExportRow, ExportStore, LeadFilter, StoreResult};
-use reqwest::Method;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -155,14 +154,8 @@ async fn jobs_past_the_concurrency_wait_pending_and_no_job_runs_on_two_instances
     app.leads(&company, &[(1_700_000_000_000, None)]).await;
     let mut ids = Vec::new();
     for _ in 0..5 {
-        let (status, _, export) = app
-            .send(
-                Method::POST,
-                "/api/v1/exports",
-                &company.key,
-                Some(&json!({"resource": "leads"})),
-                &[],
-            )
+        let (status, export) = app
+            .create_export(&company.key, json!({"resource": "leads"}))
             .await;
         assert_eq!(status, 200, "{export}");
         ids.push(export["id"].as_str().unwrap().to_owned());
@@ -225,21 +218,9 @@ async fn jobs_past_the_concurrency_wait_pending_and_no_job_runs_on_two_instances
 
     // Let go: every job completes, each run by one worker only.
     open.send(true).unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while statuses(&app, &company.key, &ids).await != ["completed"; 5] {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the jobs never all completed"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let claims = notes.lock().unwrap().claims.clone();
-    assert_eq!(claims.len(), 5, "{claims:?}");
-    assert!(claims.values().all(|w| w.len() == 1), "{claims:?}");
     for id in &ids {
-        let (_, export) = app
-            .get(&format!("/api/v1/exports/{id}"), Some(&company.key))
-            .await;
+        let export = app.export_finished(&company.key, id).await;
+        assert_eq!(export["status"], "completed", "{export}");
         let file = reqwest::get(export["download_url"].as_str().unwrap())
             .await
             .unwrap()
@@ -248,6 +229,9 @@ async fn jobs_past_the_concurrency_wait_pending_and_no_job_runs_on_two_instances
             .unwrap();
         assert_eq!(file.lines().count(), 2, "a header and the one lead: {file}");
     }
+    let claims = notes.lock().unwrap().claims.clone();
+    assert_eq!(claims.len(), 5, "{claims:?}");
+    assert!(claims.values().all(|w| w.len() == 1), "{claims:?}");
     for worker in workers {
         worker.shutdown().await;
     }

@@ -26,32 +26,6 @@ conformance!(
 
 const BASE: i64 = 1_700_000_000_000;
 
-/// `POST /exports` with `body`; the answer's status and body.
-async fn create(app: &TestApp, key: &str, body: Value) -> (StatusCode, Value) {
-    let (status, _, body) = app
-        .send(Method::POST, "/api/v1/exports", key, Some(&body), &[])
-        .await;
-    (status, body)
-}
-
-/// Polls the export until it leaves pending/processing; answers it as last read.
-async fn finished(app: &TestApp, key: &str, id: &str) -> Value {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let (status, body) = app.get(&format!("/api/v1/exports/{id}"), Some(key)).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        let state = body["status"].as_str().unwrap().to_owned();
-        if state != "pending" && state != "processing" {
-            return body;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "export {id} still {state}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// Downloads `url` with no credential; the status, headers and body text.
 async fn download(url: &str) -> (StatusCode, reqwest::header::HeaderMap, String) {
     let response = reqwest::get(url).await.expect("download");
@@ -100,17 +74,17 @@ async fn a_filtered_export_holds_exactly_the_listed_leads_in_its_columns_and_tim
     let leads = ten_leads(&app, &company).await;
     let products = [company.products[0].clone(), company.products[1].clone()];
     let after = rfc3339(BASE + 1000);
-    let (status, export) = create(
-        &app,
-        &company.key,
-        json!({
-            "resource": "leads",
-            "columns": ["id", "created_at", "username", "email", "product_id"],
-            "filters": {"created_after": after, "product_ids": products},
-            "timezone": "America/New_York",
-        }),
-    )
-    .await;
+    let (status, export) = app
+        .create_export(
+            &company.key,
+            json!({
+                "resource": "leads",
+                "columns": ["id", "created_at", "username", "email", "product_id"],
+                "filters": {"created_after": after, "product_ids": products},
+                "timezone": "America/New_York",
+            }),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{export}");
     let id = export["id"].as_str().unwrap();
     assert!(id.starts_with("exprt_") && id.len() == 18, "{id}");
@@ -125,7 +99,7 @@ async fn a_filtered_export_holds_exactly_the_listed_leads_in_its_columns_and_tim
         30 * 24 * 3600 * 1000
     );
 
-    let done = finished(&app, &company.key, id).await;
+    let done = app.export_finished(&company.key, id).await;
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(done["progress_percent"], 100);
     let url = done["download_url"].as_str().expect("a download_url");
@@ -186,9 +160,13 @@ async fn a_filtered_export_holds_exactly_the_listed_leads_in_its_columns_and_tim
 
 async fn an_export_of_no_leads_is_the_header_alone(app: TestApp) {
     let company = app.company(0, None).await;
-    let (status, export) = create(&app, &company.key, json!({"resource": "leads"})).await;
+    let (status, export) = app
+        .create_export(&company.key, json!({"resource": "leads"}))
+        .await;
     assert_eq!(status, StatusCode::OK, "{export}");
-    let done = finished(&app, &company.key, export["id"].as_str().unwrap()).await;
+    let done = app
+        .export_finished(&company.key, export["id"].as_str().unwrap())
+        .await;
     assert_eq!(done["status"], "completed", "{done}");
     let (status, _, text) = download(done["download_url"].as_str().unwrap()).await;
     assert_eq!(status, StatusCode::OK);
@@ -205,14 +183,16 @@ async fn emails_are_written_only_with_member_email_read(app: TestApp) {
     let key = app
         .key(&company, Some(&permissions_without("member:email:read")))
         .await;
-    let (status, export) = create(
-        &app,
-        &key,
-        json!({"resource": "leads", "columns": ["email", "username"]}),
-    )
-    .await;
+    let (status, export) = app
+        .create_export(
+            &key,
+            json!({"resource": "leads", "columns": ["email", "username"]}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{export}");
-    let done = finished(&app, &key, export["id"].as_str().unwrap()).await;
+    let done = app
+        .export_finished(&key, export["id"].as_str().unwrap())
+        .await;
     let (_, _, text) = download(done["download_url"].as_str().unwrap()).await;
     let (_, rows) = records(&text);
     assert_eq!(rows.len(), 10);
@@ -227,7 +207,7 @@ async fn exporting_takes_lead_basic_export(app: TestApp) {
     let key = app
         .key(&company, Some(&permissions_without("lead:basic:export")))
         .await;
-    let (status, body) = create(&app, &key, json!({"resource": "leads"})).await;
+    let (status, body) = app.create_export(&key, json!({"resource": "leads"})).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert_eq!(body["error"]["type"], "forbidden");
     assert!(
@@ -278,7 +258,7 @@ async fn other_resources_unknown_columns_filters_and_time_zones_are_refused(app:
             "account_id",
         ),
     ] {
-        let (status, error) = create(&app, &company.key, body.clone()).await;
+        let (status, error) = app.create_export(&company.key, body.clone()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {error}");
         assert_eq!(error["error"]["param"], param, "{body}: {error}");
     }
@@ -289,17 +269,19 @@ async fn other_resources_unknown_columns_filters_and_time_zones_are_refused(app:
         json!({"resource": "leads", "account_id": 4}),
         json!({"resource": "leads", "company_id": "biz_doesnotexist00"}),
     ] {
-        let (status, error) = create(&app, &company.key, body.clone()).await;
+        let (status, error) = app.create_export(&company.key, body.clone()).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{body}: {error}");
     }
-    let (status, export) = create(
-        &app,
-        &company.key,
-        json!({"resource": "leads", "filters": {"product_ids": [4, "prod_doesnotexist00"]}}),
-    )
-    .await;
+    let (status, export) = app
+        .create_export(
+            &company.key,
+            json!({"resource": "leads", "filters": {"product_ids": [4, "prod_doesnotexist00"]}}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{export}");
-    let (_, error) = create(&app, &company.key, json!({"resource": "payouts"})).await;
+    let (_, error) = app
+        .create_export(&company.key, json!({"resource": "payouts"}))
+        .await;
     assert!(
         error["error"]["message"]
             .as_str()
@@ -317,7 +299,9 @@ async fn other_resources_unknown_columns_filters_and_time_zones_are_refused(app:
 async fn another_companys_export_is_not_found(app: TestApp) {
     let ours = app.company(0, None).await;
     let theirs = app.company(0, None).await;
-    let (_, export) = create(&app, &theirs.key, json!({"resource": "leads"})).await;
+    let (_, export) = app
+        .create_export(&theirs.key, json!({"resource": "leads"}))
+        .await;
     let id = export["id"].as_str().unwrap();
     let (status, body) = app
         .get(&format!("/api/v1/exports/{id}"), Some(&ours.key))
@@ -344,7 +328,9 @@ async fn exports_are_listed_newest_first_a_page_at_a_time(app: TestApp) {
     let company = app.company(0, None).await;
     let mut made = Vec::new();
     for _ in 0..3 {
-        let (_, export) = create(&app, &company.key, json!({"resource": "leads"})).await;
+        let (_, export) = app
+            .create_export(&company.key, json!({"resource": "leads"}))
+            .await;
         made.push(export["id"].as_str().unwrap().to_owned());
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -386,7 +372,7 @@ async fn exports_are_listed_newest_first_a_page_at_a_time(app: TestApp) {
         .await;
     assert_eq!(ids(&other), Vec::<String>::new());
     for id in &made {
-        finished(&app, &company.key, id).await;
+        app.export_finished(&company.key, id).await;
     }
     let (_, completed) = app
         .get("/api/v1/exports?status=completed", Some(&company.key))
@@ -400,10 +386,18 @@ async fn exports_are_listed_newest_first_a_page_at_a_time(app: TestApp) {
 
 async fn a_download_link_that_is_altered_expired_or_another_exports_is_refused(app: TestApp) {
     let company = app.company(0, None).await;
-    let (_, a) = create(&app, &company.key, json!({"resource": "leads"})).await;
-    let (_, b) = create(&app, &company.key, json!({"resource": "leads"})).await;
-    let a = finished(&app, &company.key, a["id"].as_str().unwrap()).await;
-    let b = finished(&app, &company.key, b["id"].as_str().unwrap()).await;
+    let (_, a) = app
+        .create_export(&company.key, json!({"resource": "leads"}))
+        .await;
+    let (_, b) = app
+        .create_export(&company.key, json!({"resource": "leads"}))
+        .await;
+    let a = app
+        .export_finished(&company.key, a["id"].as_str().unwrap())
+        .await;
+    let b = app
+        .export_finished(&company.key, b["id"].as_str().unwrap())
+        .await;
     let url_a = a["download_url"].as_str().unwrap();
     let url_b = b["download_url"].as_str().unwrap();
     let (status, _, _) = download(url_a).await;
@@ -449,9 +443,13 @@ async fn a_download_link_that_is_altered_expired_or_another_exports_is_refused(a
 
 /// The ids of a finished export's file, for `filters`, made with `key`.
 async fn exported_ids(app: &TestApp, key: &str, filters: Value) -> Vec<String> {
-    let (status, export) = create(app, key, json!({"resource": "leads", "filters": filters})).await;
+    let (status, export) = app
+        .create_export(key, json!({"resource": "leads", "filters": filters}))
+        .await;
     assert_eq!(status, StatusCode::OK, "{export}");
-    let done = finished(app, key, export["id"].as_str().unwrap()).await;
+    let done = app
+        .export_finished(key, export["id"].as_str().unwrap())
+        .await;
     assert_eq!(done["status"], "completed", "{done}");
     let (_, _, text) = download(done["download_url"].as_str().unwrap()).await;
     records(&text).1.into_iter().map(|r| r[0].clone()).collect()
@@ -505,12 +503,12 @@ async fn the_lists_search_filters_an_export_without_revealing_emails(app: TestAp
         .await;
     assert!(!ids.is_empty());
     assert_eq!(ids, listed.ids);
-    let (status, body) = create(
-        &app,
-        &no_emails,
-        json!({"resource": "leads", "filters": {"email": "someone@example.com"}}),
-    )
-    .await;
+    let (status, body) = app
+        .create_export(
+            &no_emails,
+            json!({"resource": "leads", "filters": {"email": "someone@example.com"}}),
+        )
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert!(
         body["error"]["message"]
@@ -528,12 +526,12 @@ async fn the_lists_search_filters_an_export_without_revealing_emails(app: TestAp
         (json!({"query": 7}), "filters.query"),
         (json!({"email": ""}), "filters.email"),
     ] {
-        let (status, body) = create(
-            &app,
-            &company.key,
-            json!({"resource": "leads", "filters": filters}),
-        )
-        .await;
+        let (status, body) = app
+            .create_export(
+                &company.key,
+                json!({"resource": "leads", "filters": filters}),
+            )
+            .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{filters}: {body}");
         assert_eq!(body["error"]["param"], param, "{filters}: {body}");
     }
@@ -587,14 +585,16 @@ async fn leap_seconds_formulas_and_user_tokens_off_the_team_follow_the_lists_rul
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{created}");
-    let (status, export) = create(
-        &app,
-        &company.key,
-        json!({"resource": "leads", "columns": ["id", "username", "name", "referrer"]}),
-    )
-    .await;
+    let (status, export) = app
+        .create_export(
+            &company.key,
+            json!({"resource": "leads", "columns": ["id", "username", "name", "referrer"]}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{export}");
-    let done = finished(&app, &company.key, export["id"].as_str().unwrap()).await;
+    let done = app
+        .export_finished(&company.key, export["id"].as_str().unwrap())
+        .await;
     let (_, _, text) = download(done["download_url"].as_str().unwrap()).await;
     let (_, rows) = records(&text);
     let row = rows
@@ -608,12 +608,12 @@ async fn leap_seconds_formulas_and_user_tokens_off_the_team_follow_the_lists_rul
     // A user token whose user is not on the company's team may not export its leads.
     let outsider = app.user().await;
     let (_, token) = common::credentials::user_token(&app, &outsider.id, None).await;
-    let (status, body) = create(
-        &app,
-        &token,
-        json!({"resource": "leads", "account_id": company.id}),
-    )
-    .await;
+    let (status, body) = app
+        .create_export(
+            &token,
+            json!({"resource": "leads", "account_id": company.id}),
+        )
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     let (status, body) = app
         .get(
@@ -637,9 +637,11 @@ async fn leap_seconds_formulas_and_user_tokens_off_the_team_follow_the_lists_rul
 async fn an_export_past_its_retention_loses_its_file_and_reads_expired(app: TestApp) {
     let company = app.company(0, None).await;
     app.leads(&company, &[(BASE, None)]).await;
-    let (_, export) = create(&app, &company.key, json!({"resource": "leads"})).await;
+    let (_, export) = app
+        .create_export(&company.key, json!({"resource": "leads"}))
+        .await;
     let id = export["id"].as_str().unwrap().to_owned();
-    let done = finished(&app, &company.key, &id).await;
+    let done = app.export_finished(&company.key, &id).await;
     assert_eq!(done["status"], "completed", "{done}");
     let link = done["download_url"].as_str().unwrap().to_owned();
     let row = app

@@ -322,6 +322,39 @@ impl TestApp {
         (status, headers, body)
     }
 
+    /// `POST /api/v1/exports` with `body`; the answer's status and body.
+    pub async fn create_export(&self, key: &str, body: Value) -> (StatusCode, Value) {
+        let (status, _, body) = self
+            .send(
+                reqwest::Method::POST,
+                "/api/v1/exports",
+                key,
+                Some(&body),
+                &[],
+            )
+            .await;
+        (status, body)
+    }
+
+    /// Polls the export `id` until it leaves pending/processing (at most 30 s); answers it as
+    /// last read.
+    pub async fn export_finished(&self, key: &str, id: &str) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let (status, body) = self.get(&format!("/api/v1/exports/{id}"), Some(key)).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let state = body["status"].as_str().unwrap().to_owned();
+            if state != "pending" && state != "processing" {
+                return body;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "export {id} still {state}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
     pub async fn get(&self, path: &str, key: Option<&str>) -> (StatusCode, Value) {
         let mut request = self.http.get(format!("{}{path}", self.base));
         if let Some(key) = key {
