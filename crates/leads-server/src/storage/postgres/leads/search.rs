@@ -158,9 +158,9 @@ fn referrer_term(search: &LeadSearch) -> Option<&crate::domain::SearchQuery> {
 
 /// The one statement that finds a search's candidate leads in `company`: its matching users
 /// ([`user_lookup`]), their leads there (one seek of `leads_by_user_company_time` each) and the
-/// leads whose referrer matches ([`referrer_lookup`]), in one exchange. One row: the number of distinct users found
-/// (at most one more than [`SEARCH_CANDIDATE_LIMIT`]), then the two arrays of lead ids, each at
-/// most one more than the limit. When the users are already too many, the leads are not looked
+/// leads whose referrer matches ([`referrer_lookup`]), in one exchange. One row: the number of
+/// distinct users found (at most one more than [`SEARCH_CANDIDATE_LIMIT`]), then the two arrays
+/// of lead ids, each at most one more than the limit. When the users are already too many, the leads are not looked
 /// up (a one-time filter), and the arrays are empty. `None` when the search names no user.
 pub fn candidates_lookup(company: &str, search: &LeadSearch) -> Option<Query> {
     let mut q = user_lookup(search)?;
