@@ -140,9 +140,16 @@ impl Browser {
                 .expect("downloads dir")
                 .filter_map(Result::ok)
                 .map(|entry| entry.path())
-                .find(|path| path.extension().is_some_and(|e| e != "crdownload"));
+                .find(|path| {
+                    // Chromium writes a download to a hidden `.org.chromium.Chromium.*`
+                    // temporary file or to `<name>.crdownload`, and renames it to its
+                    // own name only once it is whole.
+                    let hidden = path
+                        .file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+                    !hidden && path.extension().is_some_and(|e| e != "crdownload")
+                });
             if let Some(path) = done {
-                // A finished download is renamed from its .crdownload name whole.
                 let name = path.file_name().unwrap().to_string_lossy().into_owned();
                 let bytes = std::fs::read(&path).expect("the download");
                 std::fs::remove_file(&path).expect("remove the download");
