@@ -75,6 +75,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         10,
         include_str!("../../../migrations/postgres/0010_conversion_locks.sql"),
     ),
+    (
+        11,
+        include_str!("../../../migrations/postgres/0011_member_id_under_conversion_lock.sql"),
+    ),
 ];
 
 /// The migration that made the search tables, which the application then fills.

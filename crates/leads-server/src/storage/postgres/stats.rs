@@ -16,18 +16,20 @@ use std::collections::HashSet;
 /// company as `$2`, the user as `$3` and the product as `$4`): count the lead, if it went in, in
 /// the same statement. Their parameters are [`new_lead_params`], as `$8` to `$10`.
 ///
-/// Whether the lead counts as converted is read once, after the membership lock
-/// (`leads_user_is_member`, migration 10), for both of its bucket rows: the function is
-/// VOLATILE, so PostgreSQL evaluates the item that calls it once rather than inlining it.
+/// The membership is read once, after the conversion lock (`leads_member_under_lock`,
+/// migrations 10 and 11), as the item `membership` with one column, `member` (the member's id,
+/// or NULL): both bucket rows count the lead converted when it is set, and the statement may
+/// read it too (the create answers it and puts it in `lead.created`). The function is VOLATILE,
+/// so PostgreSQL evaluates the item that calls it once rather than inlining it.
 ///
 /// Each connection adds to a shard of its own (one of 16, by backend pid; other writes use
 /// shard 0, and readers sum every shard): a row lock is held until COMMIT, so concurrent creates
 /// of one company, product and host would otherwise queue on one row, one commit at a time.
 pub(super) const COUNT_INSERTED_LEAD: &str = "membership AS (
-        SELECT leads_user_is_member($2, $3)::int AS converted FROM ins),
+        SELECT leads_member_under_lock($2, $3) AS member FROM ins),
      counted AS (
         INSERT INTO lead_counts (company_id, level, bucket, product_id, referrer_host, leads, converted, shard)
-        SELECT $2, b.level, b.bucket, COALESCE($4, ''), $8, 1, m.converted,
+        SELECT $2, b.level, b.bucket, COALESCE($4, ''), $8, 1, (m.member IS NOT NULL)::int,
                (pg_backend_pid() % 16)::smallint
         FROM membership m, (VALUES (0::smallint, $9::bigint), (1::smallint, $10::bigint)) AS b (level, bucket)
         ON CONFLICT (company_id, level, bucket, product_id, referrer_host, shard) DO UPDATE SET
@@ -86,7 +88,7 @@ async fn stored_lead(client: &impl Sql, id: &LeadId) -> StoreResult<Option<Store
     let statement = client
         .prepare_cached(
             "SELECT l.company_id, l.product_id, l.referrer, l.created_at,
-                    leads_user_is_member(l.company_id, l.user_id)
+                    leads_member_under_lock(l.company_id, l.user_id) IS NOT NULL
              FROM leads l WHERE l.id = $1 FOR UPDATE OF l",
         )
         .await

@@ -20,7 +20,9 @@ use tokio_postgres::error::SqlState;
 /// Checks the user and product and writes the lead in one statement: it answers whether the user
 /// exists and whether the row went in (it does not when the product is not the company's), with
 /// what the answer shows of the user, product and membership.
-/// The lead is counted in its statistics by the same statement (`stats::COUNT_INSERTED_LEAD`),
+/// The lead is counted in its statistics by the same statement (`stats::COUNT_INSERTED_LEAD`,
+/// whose `membership` item, read under the conversion lock, also gives the answer's and the
+/// event's `member`),
 /// and the same statement writes its `lead.created` outbox messages, one per subscribed
 /// endpoint, building `data` as `GET /leads/{id}` shows the lead: a create costs no extra round
 /// trip for webhooks, and a company without endpoints pays one index probe.
@@ -45,8 +47,8 @@ static INSERT_LEAD: LazyLock<String> = LazyLock::new(|| {
                        'name', u.name, 'username', u.username),
                    'product', CASE WHEN $4::text IS NULL THEN NULL
                                    ELSE json_build_object('id', $4::text, 'title', (SELECT title FROM p)) END,
-                   'member', (SELECT json_build_object('id', m.id) FROM members m
-                              WHERE m.company_id = $2 AND m.user_id = $3))::text,
+                   'member', (SELECT json_build_object('id', member) FROM membership
+                              WHERE member IS NOT NULL))::text,
                $7, $7
         FROM webhooks w, u, ins
         WHERE w.company_id = $2 AND w.enabled AND strpos(w.events, ',lead.created,') > 0
@@ -54,7 +56,7 @@ static INSERT_LEAD: LazyLock<String> = LazyLock::new(|| {
 SELECT EXISTS (SELECT 1 FROM u), EXISTS (SELECT 1 FROM ins),
        (SELECT email FROM u), (SELECT name FROM u), (SELECT username FROM u),
        (SELECT title FROM p),
-       (SELECT id FROM members WHERE company_id = $2 AND user_id = $3),
+       (SELECT member FROM membership),
        EXISTS (SELECT 1 FROM outbox)",
         counted = stats::COUNT_INSERTED_LEAD,
         message_id = webhooks::new_message_id_sql("w.id"),
