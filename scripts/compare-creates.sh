@@ -3,8 +3,8 @@
 # database of its own (so binaries of different schema versions can be compared), serves it on a
 # port of its own, and wrk sends `POST /api/v1/leads` with distinct bodies (four in five with a
 # product, as leads-bench does) to each in turn, round after round, so that a shared, noisy
-# machine slows them alike. Prints per binary the median creates/s, p99 and the server's CPU
-# time per create. Needs wrk. Not a test: numbers depend on the machine.
+# machine slows them alike. Prints per binary the median creates/s, the median over rounds of its
+# creates/s against the first binary's in the same round, p99 and the server's CPU time per create. Needs wrk. Not a test: numbers depend on the machine.
 #
 #   scripts/compare-creates.sh /tmp/leads-before target/release/leads
 #   PG=postgres://postgres@127.0.0.1:5432/postgres scripts/compare-creates.sh A B   # PostgreSQL
@@ -61,6 +61,13 @@ for binary in "$@"; do
     echo "$binary, database $n: ${!setup}" >&2
     if [ -n "${PG:-}" ]; then psql "$url" -qc "${!setup}"; else sqlite3 "${url#sqlite://}" "${!setup}"; fi
   fi
+  # Start every database from rest: the seed's dead tuples vacuumed, its statistics gathered and
+  # its pages written out, so that no autovacuum or checkpoint of one seed lands in another's rounds.
+  if [ -n "${PG:-}" ]; then
+    psql "$url" -qc "VACUUM (ANALYZE)" -c "CHECKPOINT"
+  else
+    sqlite3 "${url#sqlite://}" "PRAGMA wal_checkpoint(TRUNCATE)" >/dev/null
+  fi
   python3 - "$dir/post-$n.lua" "$user" "$dir/seeded-$n.json" <<'EOF'
 import json, sys
 company = json.load(open(sys.argv[3]))["companies"][0]
@@ -116,8 +123,9 @@ done
 python3 - "$dir" "$@" <<'EOF'
 import statistics, sys
 rows = [line.split() for line in open(sys.argv[1] + "/rounds")]
-print("| binary | creates/s (median) | each round | p99 (median) | server CPU µs/create | non-2xx |")
-print("|---|--:|---|--:|--:|--:|")
+print("| binary | creates/s (median) | vs the first (median of rounds) | each round | p99 (median) | server CPU µs/create | non-2xx |")
+print("|---|--:|--:|---|--:|--:|--:|")
+first = [float(r[1]) for r in rows if int(r[0]) == 0]
 for i, binary in enumerate(sys.argv[2:]):
     mine = [r for r in rows if int(r[0]) == i]
     rates = [float(r[1]) for r in mine]
@@ -126,5 +134,8 @@ for i, binary in enumerate(sys.argv[2:]):
     p99 = statistics.median(ms(r[2]) for r in mine)
     cpu = statistics.median(int(r[3]) for r in mine)
     errors = sum(int(r[4]) for r in mine)
-    print(f"| {binary} | {statistics.median(rates):,.0f} | {', '.join(f'{x:,.0f}' for x in rates)} | {p99:.2f} ms | {cpu} | {errors} |")
+    # Each round against the first binary's in the same round, so a drift of the machine over
+    # the run cancels out.
+    paired = statistics.median(r / f for r, f in zip(rates, first))
+    print(f"| {binary} | {statistics.median(rates):,.0f} | {paired - 1:+.1%} | {', '.join(f'{x:,.0f}' for x in rates)} | {p99:.2f} ms | {cpu} | {errors} |")
 EOF
