@@ -406,11 +406,12 @@ fn writer_loop(conn: Connection, mut messages: mpsc::Receiver<Message>) {
     }
     // Index the referrers still waiting, so that a database at rest has none (searches find
     // them either way); then fold the WAL back into the main file so it is one file again.
-    if conn.execute_batch("BEGIN IMMEDIATE").is_ok() {
-        let indexed = leads::search::index_pending_referrers(&conn, 1)
-            .and_then(|()| conn.execute_batch("COMMIT").map_err(sql_error));
-        if indexed.is_err() {
-            let _ = conn.execute_batch("ROLLBACK");
+    // On a failure they stay pending, where searches still read them (dropping `tx` rolls back).
+    if let Ok(tx) =
+        rusqlite::Transaction::new_unchecked(&conn, rusqlite::TransactionBehavior::Immediate)
+    {
+        if leads::search::index_pending_referrers(&tx, 1).is_ok() {
+            let _ = tx.commit();
         }
     }
     let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
