@@ -416,52 +416,100 @@ fn ndjson_row(text: &str, line: u64) -> Result<Row, Rejection> {
     .validate(line)
 }
 
+/// One batch as the file gave it: its valid rows, the rows rejected among them (in the file's
+/// order), and how many rows the file had given up to its end.
+struct Parsed {
+    rows: Vec<Row>,
+    rejections: Vec<Rejection>,
+    read: u64,
+}
+
+/// Reads `rows` into batches of at most `size` rows (valid or rejected) and sends them to
+/// `batches`, stopping at the end of the file, at an error (sent too) or when nobody listens.
+fn parse_ahead(
+    mut rows: RowReader,
+    size: usize,
+    batches: tokio::sync::mpsc::Sender<Result<Parsed, ImportError>>,
+) {
+    let mut read = 0u64;
+    loop {
+        let mut parsed = Parsed {
+            rows: Vec::with_capacity(size),
+            rejections: Vec::new(),
+            read,
+        };
+        let done = loop {
+            match rows.next() {
+                Err(e) => {
+                    let _ = batches.blocking_send(Err(e));
+                    return;
+                }
+                Ok(None) => break true,
+                Ok(Some((_, row))) => {
+                    read += 1;
+                    match row {
+                        Ok(row) => parsed.rows.push(row),
+                        Err(rejection) => parsed.rejections.push(rejection),
+                    }
+                    if parsed.rows.len() + parsed.rejections.len() == size {
+                        break false;
+                    }
+                }
+            }
+        };
+        parsed.read = read;
+        if batches.blocking_send(Ok(parsed)).is_err() || done {
+            return;
+        }
+    }
+}
+
 /// Imports every row `rows` reads into `company`, a batch at a time. Each rejected row goes to
 /// `rejected` (which may fail, stopping the import); `progress` hears how many rows have been
 /// read after each batch.
+///
+/// The file is read and parsed on a thread of its own, one batch ahead of the batch being
+/// written, so parsing overlaps the database's work. The look-ups and the write of a batch still
+/// follow the write of the one before: a batch finds the users and products the one before it
+/// created.
 pub async fn import(
     stores: &Stores,
     company: &CompanyId,
-    mut rows: RowReader,
+    rows: RowReader,
     mut rejected: impl FnMut(Rejection) -> io::Result<()>,
     mut progress: impl FnMut(u64),
 ) -> Result<ImportReport, ImportError> {
     if !stores.imports.company_exists(company.clone()).await? {
         return Err(ImportError::File(format!("there is no company {company}")));
     }
+    let (sender, mut batches) = tokio::sync::mpsc::channel(1);
+    let parser = tokio::task::spawn_blocking(move || parse_ahead(rows, BATCH, sender));
     let mut report = ImportReport::default();
-    let mut read = 0u64;
-    let mut batch = Vec::with_capacity(BATCH);
     let mut seen = HashSet::new();
-    loop {
-        let next = rows.next()?;
-        let done = next.is_none();
-        if let Some((_, row)) = next {
-            read += 1;
-            match row {
-                Ok(row) => batch.push(row),
-                Err(rejection) => {
-                    report.rejected += 1;
-                    rejected(rejection)
-                        .map_err(|e| ImportError::File(format!("cannot write the report: {e}")))?;
-                }
-            }
+    let mut read = 0;
+    while let Some(parsed) = batches.recv().await {
+        let parsed = parsed?;
+        for rejection in parsed.rejections {
+            report.rejected += 1;
+            rejected(rejection)
+                .map_err(|e| ImportError::File(format!("cannot write the report: {e}")))?;
         }
-        if batch.len() == BATCH || (done && !batch.is_empty()) {
-            let (imported, skipped) =
-                write_batch(stores, company, std::mem::take(&mut batch), &mut seen).await?;
+        if !parsed.rows.is_empty() {
+            let (imported, skipped) = write_batch(stores, company, parsed.rows, &mut seen).await?;
             report.imported += imported;
             report.skipped += skipped;
-            progress(read);
         }
-        if done {
-            if report.imported > 0 {
-                stores.directory.analyze().await?;
-            }
-            progress(read);
-            return Ok(report);
-        }
+        read = parsed.read;
+        progress(read);
     }
+    parser
+        .await
+        .map_err(|e| ImportError::File(format!("the file reader stopped: {e}")))?;
+    if report.imported > 0 {
+        stores.directory.analyze().await?;
+    }
+    progress(read);
+    Ok(report)
 }
 
 /// Writes one batch; answers how many rows it imported and how many it skipped. `seen` holds
@@ -604,6 +652,36 @@ mod tests {
                 (6, "name".to_owned()),
             ]
         );
+    }
+
+    #[test]
+    fn batches_parsed_ahead_keep_the_file_order_and_count_every_row() {
+        let text = "username,created_at\r\n\
+                    a,2023-12-01T05:00:00Z\r\n\
+                    b,yesterday\r\n\
+                    c,2023-12-01T05:00:01Z\r\n\
+                    d,2023-12-01T05:00:02Z\r\n\
+                    e,later\r\n";
+        let reader = RowReader::new(
+            Box::new(io::Cursor::new(text.to_owned())),
+            ImportFormat::Csv,
+        )
+        .unwrap();
+        let (sender, mut receiver) = tokio::sync::mpsc::channel(8);
+        parse_ahead(reader, 2, sender);
+        let mut batches = Vec::new();
+        while let Ok(parsed) = receiver.try_recv() {
+            let parsed = parsed.unwrap();
+            let names: Vec<String> = parsed.rows.iter().map(|r| r.username.clone()).collect();
+            let lines: Vec<u64> = parsed.rejections.iter().map(|r| r.line).collect();
+            batches.push((names, lines, parsed.read));
+        }
+        let expected: Vec<(Vec<String>, Vec<u64>, u64)> = vec![
+            (vec!["a".into()], vec![3], 2),
+            (vec!["c".into(), "d".into()], vec![], 4),
+            (vec![], vec![6], 5),
+        ];
+        assert_eq!(batches, expected);
     }
 
     #[test]

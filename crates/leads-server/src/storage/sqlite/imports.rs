@@ -1,5 +1,5 @@
 //! Import look-ups for SQLite, on a reader: ids by username and by title in chunks, and one
-//! index seek (company, created_at) per lead key.
+//! index seek (company, created_at) per lead key, after one for the keys' whole time span.
 
 use super::{sql_error, SqliteStore};
 use crate::domain::CompanyId;
@@ -96,6 +96,24 @@ impl ImportStore for SqliteStore {
         keys: Vec<LeadKey>,
     ) -> StoreResult<Vec<LeadKey>> {
         self.read(move |conn| {
+            // A company with no lead in the keys' time span (the usual import: into a new or
+            // another time's company) has none of them: one index seek instead of one per key.
+            let (Some(first), Some(last)) = (
+                keys.iter().map(|k| k.created_at).min(),
+                keys.iter().map(|k| k.created_at).max(),
+            ) else {
+                return Ok(Vec::new());
+            };
+            let any: bool = conn
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM leads
+                     WHERE company_id = ?1 AND created_at BETWEEN ?2 AND ?3)",
+                )
+                .and_then(|mut s| s.query_row(params![company.as_str(), first, last], |r| r.get(0)))
+                .map_err(sql_error)?;
+            if !any {
+                return Ok(Vec::new());
+            }
             let mut statement = conn
                 .prepare_cached(
                     "SELECT 1 FROM leads WHERE company_id = ?1 AND created_at = ?2
