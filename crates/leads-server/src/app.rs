@@ -12,7 +12,7 @@ use crate::http::{self, AppState};
 use crate::metrics::Metrics;
 use crate::pagination::CursorCodec;
 use crate::server::{self, ServerLimits};
-use crate::storage::{self, sessions, LeadStore, SessionStore, StoreError, Stores};
+use crate::storage::{self, sessions, LeadStore, SessionStore, StatsStore, StoreError, Stores};
 use crate::webhooks;
 use axum::Router;
 use std::future::Future;
@@ -91,6 +91,7 @@ pub async fn build(config: &Config) -> Result<App, StoreError> {
 pub async fn build_with_stores(stores: Stores, config: &Config) -> Result<App, StoreError> {
     let secret = stores.database.cursor_secret().await?;
     tokio::spawn(forget_old_idempotency_claims(Arc::downgrade(&stores.leads)));
+    tokio::spawn(fold_lead_counts(Arc::downgrade(&stores.stats)));
     let sender =
         Arc::new(webhooks::Sender::new(config.webhooks.clone()).map_err(StoreError::Internal)?);
     let metrics = Metrics::new();
@@ -171,6 +172,25 @@ async fn forget_old_idempotency_claims(store: Weak<dyn LeadStore>) {
         }
         if forgotten > 0 {
             tracing::info!(forgotten, "forgot idempotency claims past their retention");
+        }
+    }
+}
+
+/// How often the counts PostgreSQL creates write ahead are moved into `lead_counts`
+/// ([`StatsStore::fold_lead_counts`]): often enough that readers sum few of them.
+pub const FOLD_EVERY: Duration = Duration::from_secs(1);
+
+/// Every [`FOLD_EVERY`], moves the counts written ahead into `lead_counts`; stops once the
+/// database is gone. A failure is logged and tried again at the next tick; nothing is lost, as
+/// readers sum what is left.
+async fn fold_lead_counts(store: Weak<dyn StatsStore>) {
+    let mut ticks = tokio::time::interval(FOLD_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(store) = store.upgrade() else { return };
+        if let Err(error) = store.fold_lead_counts().await {
+            tracing::warn!(%error, "moving lead counts into lead_counts failed; will retry");
         }
     }
 }

@@ -95,15 +95,23 @@ pub struct CountRow {
 /// out of step: a lead's create (not its idempotent replay) adds it, its erasure takes it away,
 /// a change of its referrer moves it between hosts, a member's creation moves the user's past
 /// leads in that company from unconverted to converted in their own buckets, and `leads seed`
-/// adds each batch's leads after summing them in memory. On PostgreSQL a create adds to its
-/// connection's own shard of the bucket row (a row lock lasts until COMMIT, and concurrent creates
-/// of one product and host would otherwise commit one at a time); readers sum the shards. The
-/// cost of a read depends on the
+/// adds each batch's leads after summing them in memory. On PostgreSQL a create appends its lead
+/// to `lead_count_deltas` instead (migration 12: an append costs a create far less than adding to
+/// a hot row), [`StatsStore::fold_lead_counts`] moves those rows into `lead_counts` every second,
+/// and readers sum both in one snapshot; rows of `lead_counts` written by earlier versions' creates
+/// carry a shard number, and readers sum the shards. The cost of a read depends on the
 /// window, the interval and the number of products and hosts, never on the number of leads.
 #[async_trait]
 pub trait StatsStore: Send + Sync + 'static {
     /// The counts of `query`, in no particular order, read in one snapshot.
     async fn lead_counts(&self, query: CountQuery) -> StoreResult<Vec<CountRow>>;
+
+    /// Moves counts written ahead into `lead_counts`; answers how many leads' counts it moved.
+    /// Reads answer the same before and after. PostgreSQL creates append each lead to
+    /// `lead_count_deltas` (migration 12) and `leads serve` calls this every
+    /// [`FOLD_EVERY`](crate::app::FOLD_EVERY); SQLite counts every write in `lead_counts`
+    /// directly, so there is nothing to move and it answers 0.
+    async fn fold_lead_counts(&self) -> StoreResult<u64>;
 }
 
 /// The ranges to read for periods `segments` (each `[from, to)` in milliseconds, in order and

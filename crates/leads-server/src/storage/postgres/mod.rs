@@ -79,6 +79,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         11,
         include_str!("../../../migrations/postgres/0011_member_id_under_conversion_lock.sql"),
     ),
+    (
+        12,
+        include_str!("../../../migrations/postgres/0012_lead_count_deltas.sql"),
+    ),
 ];
 
 /// The migration that made the search tables, which the application then fills.
