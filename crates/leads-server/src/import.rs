@@ -425,7 +425,9 @@ struct Parsed {
 }
 
 /// Reads `rows` into batches of at most `size` rows (valid or rejected) and sends them to
-/// `batches`, stopping at the end of the file, at an error (sent too) or when nobody listens.
+/// `batches`, stopping at the end of the file, at an error or when nobody listens. At an error
+/// it sends the rejections read since the last batch (without its valid rows, which are not
+/// written), then the error.
 fn parse_ahead(
     mut rows: RowReader,
     size: usize,
@@ -441,6 +443,10 @@ fn parse_ahead(
         let done = loop {
             match rows.next() {
                 Err(e) => {
+                    // The rows rejected before the error still go to the report.
+                    parsed.rows.clear();
+                    parsed.read = read;
+                    let _ = batches.blocking_send(Ok(parsed));
                     let _ = batches.blocking_send(Err(e));
                     return;
                 }
@@ -468,8 +474,8 @@ fn parse_ahead(
 /// `rejected` (which may fail, stopping the import); `progress` hears how many rows have been
 /// read after each batch.
 ///
-/// The file is read and parsed on a thread of its own, one batch ahead of the batch being
-/// written, so parsing overlaps the database's work. The look-ups and the write of a batch still
+/// The file is read and parsed on a thread of its own, up to two batches ahead of the batch
+/// being written, so parsing overlaps the database's work. The look-ups and the write of a batch still
 /// follow the write of the one before: a batch finds the users and products the one before it
 /// created.
 pub async fn import(
@@ -682,6 +688,25 @@ mod tests {
             (vec![], vec![6], 5),
         ];
         assert_eq!(batches, expected);
+    }
+
+    #[test]
+    fn rejections_read_before_an_unreadable_record_still_reach_the_report() {
+        let mut text = b"username,created_at\r\n\
+                         a,2023-12-01T05:00:00Z\r\n\
+                         b,yesterday\r\n"
+            .to_vec();
+        text.extend_from_slice(b"c\xff\xfe,2023-12-01T05:00:01Z\r\n");
+        let reader = RowReader::new(Box::new(io::Cursor::new(text)), ImportFormat::Csv).unwrap();
+        let (sender, mut receiver) = tokio::sync::mpsc::channel(8);
+        parse_ahead(reader, 10, sender);
+        let parsed = receiver.try_recv().unwrap().unwrap();
+        assert!(parsed.rows.is_empty(), "a partial batch is not written");
+        let lines: Vec<u64> = parsed.rejections.iter().map(|r| r.line).collect();
+        assert_eq!(lines, [3]);
+        let error = receiver.try_recv().unwrap().err().unwrap();
+        assert!(error.to_string().contains("cannot be read"), "{error}");
+        assert!(receiver.try_recv().is_err(), "nothing after the error");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 -- A create no longer adds to `lead_counts` itself: it appends one row here, in the same
 -- statement as the lead, and `lead_counts` takes these rows in batches (`leads serve` folds
--- them every second: storage::postgres::stats::fold_lead_counts). Readers sum both, in one
+-- them every second: StatsStore::fold_lead_counts). Readers sum both, in one
 -- snapshot, so the counts stay exact and in step with the leads.
 --
 -- Why: adding to a `lead_counts` row is an INSERT ... ON CONFLICT DO UPDATE of a hot row (an
@@ -21,3 +21,9 @@ CREATE TABLE lead_count_deltas (
     referrer_host TEXT NOT NULL,
     converted     BOOLEAN NOT NULL
 );
+
+-- Folding deletes every row within about a second of its insert, and the fold vacuums the table
+-- every 20,000 rows it moves (autovacuum looks only once a minute), so that readers and folds,
+-- which scan all of it, walk few dead rows. Without truncation, that vacuum never takes the
+-- lock that would hold up the creates appending to the table.
+ALTER TABLE lead_count_deltas SET (vacuum_truncate = false);

@@ -127,6 +127,8 @@ pub struct PgStore {
     /// Told when a write of this instance committed webhook messages.
     wakeup: std::sync::Arc<tokio::sync::Notify>,
     statements: Statements,
+    /// Rows of `lead_count_deltas` this instance has folded since it last vacuumed the table.
+    folded_since_vacuum: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl PgStore {
@@ -192,6 +194,7 @@ impl PgStore {
             pool,
             wakeup: Default::default(),
             statements: Statements::new(pool_mode),
+            folded_since_vacuum: Default::default(),
         };
         store.migrate().await?;
         store.make_cursor_secret().await?;

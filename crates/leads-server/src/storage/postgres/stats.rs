@@ -11,6 +11,7 @@ use crate::storage::stats::{
 };
 use crate::storage::{SeedBatch, StoreResult};
 use std::collections::HashSet;
+use std::sync::atomic::Ordering;
 
 /// `WITH` items for the statement that inserts a lead (whose insert is the item `ins`, with the
 /// company as `$2`, the user as `$3` and the product as `$4`): count the lead, if it went in, in
@@ -23,7 +24,8 @@ use std::collections::HashSet;
 /// PostgreSQL evaluates the item that calls it once rather than inlining it.
 ///
 /// The lead is counted by appending a row to `lead_count_deltas` (migration 12), which
-/// [`fold_lead_counts`] later adds to `lead_counts` and readers sum with it: an append to a
+/// `leads serve` later adds to `lead_counts` ([`StatsStore::fold_lead_counts`]) and readers sum
+/// with it: an append to a
 /// table without indexes costs a create about 1% of its database time, where adding to a hot
 /// `lead_counts` row cost about a fifth.
 pub(super) const COUNT_INSERTED_LEAD: &str = "membership AS (
@@ -403,23 +405,25 @@ pub(super) async fn lead_counts(
     Ok(rows)
 }
 
-/// Rows of `lead_count_deltas` one [`fold_lead_counts`] statement moves at most.
+/// Rows of `lead_count_deltas` one [`fold_batch`] moves at most.
 const FOLD_BATCH: i64 = 10_000;
+/// Rows an instance folds between two vacuums of `lead_count_deltas` (migration 12).
+const VACUUM_AFTER: u64 = 20_000;
 
-/// Moves the leads counted in `lead_count_deltas` into `lead_counts`, [`FOLD_BATCH`] rows per
-/// statement (each its own transaction: the rows are deleted and added in one step, so a reader
-/// sees them on one side or the other, never both or neither); answers how many were moved.
+/// Moves up to [`FOLD_BATCH`] of the leads counted in `lead_count_deltas` into `lead_counts`, in
+/// one statement (its own transaction: the rows are deleted and added in one step, so a reader
+/// sees them on one side or the other, never both or neither); answers how many it moved.
 ///
-/// Two instances folding at once never move a row twice: a row the other deleted first is
-/// skipped. The bucket rows are added in the order of [`Tally::into_rows`] (bytewise on the
-/// text columns), as every other writer of `lead_counts` adds them, so that two writers never
-/// wait for each other in a cycle.
-pub(super) async fn fold_lead_counts(client: &impl Sql) -> StoreResult<u64> {
+/// The rows are taken `FOR UPDATE SKIP LOCKED`, so two instances folding at once take different
+/// rows and never move one twice. The bucket rows are added in the order of
+/// [`Tally::into_rows`] (bytewise on the text columns), as every other writer of `lead_counts`
+/// adds them, so that two writers never wait for each other in a cycle.
+async fn fold_batch(client: &impl Sql) -> StoreResult<u64> {
     let statement = client
         .prepare_cached(
             "WITH moved AS (
                  DELETE FROM lead_count_deltas
-                 WHERE ctid IN (SELECT ctid FROM lead_count_deltas LIMIT $1)
+                 WHERE ctid IN (SELECT ctid FROM lead_count_deltas LIMIT $1 FOR UPDATE SKIP LOCKED)
                  RETURNING company_id, quarter, day, product_id, referrer_host, converted),
              added AS (
                  INSERT INTO lead_counts (company_id, level, bucket, product_id, referrer_host, leads, converted)
@@ -438,19 +442,13 @@ pub(super) async fn fold_lead_counts(client: &impl Sql) -> StoreResult<u64> {
         )
         .await
         .map_err(pg_error)?;
-    let mut moved = 0;
-    loop {
-        let n: i64 = client
-            .query_one(&statement, &[&FOLD_BATCH])
-            .await
-            .map_err(pg_error)?
-            .try_get(0)
-            .map_err(pg_error)?;
-        moved += n as u64;
-        if n < FOLD_BATCH {
-            return Ok(moved);
-        }
-    }
+    let moved: i64 = client
+        .query_one(&statement, &[&FOLD_BATCH])
+        .await
+        .map_err(pg_error)?
+        .try_get(0)
+        .map_err(pg_error)?;
+    Ok(moved as u64)
 }
 
 #[async_trait::async_trait]
@@ -461,7 +459,28 @@ impl StatsStore for PgStore {
     }
 
     async fn fold_lead_counts(&self) -> StoreResult<u64> {
-        let client = self.client().await?;
-        fold_lead_counts(&client).await
+        // A batch at a time, each retried on a serialization failure (a fold reads the whole
+        // table that creates append to, which SERIALIZABLE engines may refuse now and then).
+        let mut moved = 0;
+        loop {
+            let batch = self
+                .retrying(|client| async move { fold_batch(&client).await })
+                .await?;
+            moved += batch;
+            if batch < FOLD_BATCH as u64 {
+                break;
+            }
+        }
+        let folded = self.folded_since_vacuum.fetch_add(moved, Ordering::Relaxed) + moved;
+        if folded >= VACUUM_AFTER {
+            self.folded_since_vacuum.store(0, Ordering::Relaxed);
+            // Dead rows left for autovacuum's next round (once a minute) would be walked by
+            // every read and fold until then. Failing here loses nothing.
+            let client = self.client().await?;
+            if let Err(error) = client.batch_execute("VACUUM lead_count_deltas").await {
+                tracing::warn!(%error, "vacuuming lead_count_deltas failed; autovacuum will");
+            }
+        }
+        Ok(moved)
     }
 }
