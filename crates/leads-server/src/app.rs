@@ -90,8 +90,16 @@ pub async fn build(config: &Config) -> Result<App, StoreError> {
 /// Builds the router over an already open database.
 pub async fn build_with_stores(stores: Stores, config: &Config) -> Result<App, StoreError> {
     let secret = stores.database.cursor_secret().await?;
-    tokio::spawn(forget_old_idempotency_claims(Arc::downgrade(&stores.leads)));
-    tokio::spawn(fold_lead_counts(Arc::downgrade(&stores.stats)));
+    tokio::spawn(every(
+        FORGET_EVERY,
+        Arc::downgrade(&stores.leads),
+        forget_old_idempotency_claims,
+    ));
+    tokio::spawn(every(
+        FOLD_EVERY,
+        Arc::downgrade(&stores.stats),
+        fold_lead_counts,
+    ));
     let sender =
         Arc::new(webhooks::Sender::new(config.webhooks.clone()).map_err(StoreError::Internal)?);
     let metrics = Metrics::new();
@@ -131,7 +139,11 @@ pub async fn build_with_stores(stores: Stores, config: &Config) -> Result<App, S
         export_files: Arc::new(export_files),
     };
     if config.dashboard {
-        tokio::spawn(forget_idle_sessions(Arc::downgrade(&stores.sessions)));
+        tokio::spawn(every(
+            FORGET_EVERY,
+            Arc::downgrade(&stores.sessions),
+            forget_idle_sessions,
+        ));
     }
     Ok(App {
         router: http::router(state, config.request_timeout),
@@ -146,33 +158,44 @@ const FORGET_EVERY: Duration = Duration::from_secs(10 * 60);
 /// Claims forgotten per transaction, so forgetting never holds the writer for long.
 const FORGET_BATCH: u32 = 1_000;
 
-/// Every [`FORGET_EVERY`], from start-up on, forgets idempotency claims older than the
-/// retention; stops once the database is gone.
-async fn forget_old_idempotency_claims(store: Weak<dyn LeadStore>) {
-    let mut ticks = tokio::time::interval(FORGET_EVERY);
+/// Runs `work` on the store every `period`, from start-up on, until the store is gone (the
+/// server has shut down): the loop every background clean-up shares. A tick missed while `work`
+/// ran is not made up.
+async fn every<S, F, Fut>(period: Duration, store: Weak<S>, mut work: F)
+where
+    S: ?Sized,
+    F: FnMut(Arc<S>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut ticks = tokio::time::interval(period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
         let Some(store) = store.upgrade() else { return };
-        let before = Timestamp::now().as_millis() - idempotency::RETENTION.as_millis() as i64;
-        let mut forgotten = 0;
-        loop {
-            match store.forget_idempotency_claims(before, FORGET_BATCH).await {
-                Ok(n) => {
-                    forgotten += n;
-                    if n < u64::from(FORGET_BATCH) {
-                        break;
-                    }
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "forgetting old idempotency claims failed; will retry");
+        work(store).await;
+    }
+}
+
+/// Forgets idempotency claims older than the retention (every [`FORGET_EVERY`]).
+async fn forget_old_idempotency_claims(store: Arc<dyn LeadStore>) {
+    let before = Timestamp::now().as_millis() - idempotency::RETENTION.as_millis() as i64;
+    let mut forgotten = 0;
+    loop {
+        match store.forget_idempotency_claims(before, FORGET_BATCH).await {
+            Ok(n) => {
+                forgotten += n;
+                if n < u64::from(FORGET_BATCH) {
                     break;
                 }
             }
+            Err(error) => {
+                tracing::warn!(%error, "forgetting old idempotency claims failed; will retry");
+                break;
+            }
         }
-        if forgotten > 0 {
-            tracing::info!(forgotten, "forgot idempotency claims past their retention");
-        }
+    }
+    if forgotten > 0 {
+        tracing::info!(forgotten, "forgot idempotency claims past their retention");
     }
 }
 
@@ -180,38 +203,25 @@ async fn forget_old_idempotency_claims(store: Weak<dyn LeadStore>) {
 /// ([`StatsStore::fold_lead_counts`]): often enough that readers sum few of them.
 pub const FOLD_EVERY: Duration = Duration::from_secs(1);
 
-/// Every [`FOLD_EVERY`], moves the counts written ahead into `lead_counts`; stops once the
-/// database is gone. A failure is logged and tried again at the next tick; nothing is lost, as
-/// readers sum what is left.
-async fn fold_lead_counts(store: Weak<dyn StatsStore>) {
-    let mut ticks = tokio::time::interval(FOLD_EVERY);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticks.tick().await;
-        let Some(store) = store.upgrade() else { return };
-        if let Err(error) = store.fold_lead_counts().await {
-            tracing::warn!(%error, "moving lead counts into lead_counts failed; will retry");
-        }
+/// Moves the counts written ahead into `lead_counts` (every [`FOLD_EVERY`]). A failure is
+/// logged and tried again at the next tick; nothing is lost, as readers sum what is left.
+async fn fold_lead_counts(store: Arc<dyn StatsStore>) {
+    if let Err(error) = store.fold_lead_counts().await {
+        tracing::warn!(%error, "moving lead counts into lead_counts failed; will retry");
     }
 }
 
-/// Every [`FORGET_EVERY`], deletes dashboard sessions idle past their expiry (a request would
-/// refuse them anyway; this keeps the table small); stops once the database is gone.
-async fn forget_idle_sessions(store: Weak<dyn SessionStore>) {
-    let mut ticks = tokio::time::interval(FORGET_EVERY);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+/// Deletes dashboard sessions idle past their expiry (every [`FORGET_EVERY`]; a request would
+/// refuse them anyway; this keeps the table small).
+async fn forget_idle_sessions(store: Arc<dyn SessionStore>) {
+    let before = Timestamp::now().as_millis() - sessions::IDLE_EXPIRY_MILLIS;
     loop {
-        ticks.tick().await;
-        let Some(store) = store.upgrade() else { return };
-        let before = Timestamp::now().as_millis() - sessions::IDLE_EXPIRY_MILLIS;
-        loop {
-            match store.forget_idle_sessions(before, FORGET_BATCH).await {
-                Ok(n) if n < u64::from(FORGET_BATCH) => break,
-                Ok(_) => {}
-                Err(error) => {
-                    tracing::warn!(%error, "forgetting idle dashboard sessions failed; will retry");
-                    break;
-                }
+        match store.forget_idle_sessions(before, FORGET_BATCH).await {
+            Ok(n) if n < u64::from(FORGET_BATCH) => break,
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(%error, "forgetting idle dashboard sessions failed; will retry");
+                break;
             }
         }
     }
