@@ -91,6 +91,32 @@ async fn the_openapi_document_describes_exactly_the_routes_that_exist(app: TestA
     ] {
         assert!(names.contains(name), "{name} is documented");
     }
+    // The parameters this server adds to Whop's operations are marked, and nothing else is.
+    let mut marked = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                if parameter[leads_server::http::EXTENSION_FIELD] == true {
+                    marked.insert(format!(
+                        "{method} {path} {}",
+                        parameter["name"].as_str().unwrap()
+                    ));
+                }
+            }
+        }
+    }
+    let expected: BTreeSet<String> = [
+        "get /api/v1/leads query",
+        "get /api/v1/leads email",
+        "get /api/v1/exports company_id",
+        "get /api/v1/exports first",
+        "get /api/v1/exports after",
+        "get /api/v1/stats/time_series/{metric} referrer",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(marked, expected);
 }
 
 async fn health_and_readiness_answer(app: TestApp) {

@@ -208,6 +208,9 @@ async fn searches_find_their_users_and_leads_through_indexes() {
         (search(Some("Jo"), None), false, "user_search_by_"),
         (search(None, Some(&email)), true, "user_search_by_email"),
         (search(Some("twitter"), None), false, "_trigrams"),
+        // 1,111 filler users (filler25, filler250..., filler25000...), none with a lead here:
+        // more users than SEARCH_CANDIDATE_LIMIT, but no candidate, so no walk.
+        (search(Some("filler25"), None), true, "_trigrams"),
     ];
     for (search, rare, index) in cases {
         let lookup = user_lookup(&search).expect("a user look-up");

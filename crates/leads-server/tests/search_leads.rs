@@ -100,7 +100,7 @@ fn matches(lead: &Lead, query: &str, emails: bool) -> bool {
         fields.push(person.email);
     }
     let fields = fields.into_iter().flatten().map(fold);
-    if query.chars().count() <= 2 {
+    if term.chars().count() <= 2 {
         fields.into_iter().any(|f| f.starts_with(&term))
     } else {
         fields
@@ -240,22 +240,54 @@ async fn searches_walk_every_match_once_in_order_both_ways_with_every_filter(mut
     check_walks(&app, &company.key, &q, &[]).await;
 }
 
-async fn a_common_term_walks_and_a_rare_one_merges_with_the_same_answers(app: TestApp) {
-    // More leads match "example" than a search merges, so it walks; "zola" merges.
+async fn a_common_term_walks_and_a_rare_one_merges_with_the_same_answers(mut app: TestApp) {
+    app.reconfigure(|config| config.rate_limit = RateLimit::unlimited())
+        .await;
+    // More leads match "example" (with emails) and "https" (by referrer) than a search merges,
+    // so they walk; "zola" and "Jo" merge.
     let count = SEARCH_CANDIDATE_LIMIT * 5 / 2;
     let (company, leads) = fixture(&app, count).await;
-    for term in ["example", "zola", "Jo"] {
-        let all = expected(&leads, |l| matches(l, term, true));
-        let q = format!("company_id={}&query={}", company.id, enc(term));
-        let forward = app.walk_forward(&company.key, &q, 100, all.len()).await;
-        assert_eq!(forward, all, "{term}");
-        let backward = app.walk_backward(&company.key, &q, 100, all.len()).await;
-        assert_eq!(backward, all, "{term}");
-    }
-    assert!(
-        expected(&leads, |l| matches(l, "example", true)).len() > SEARCH_CANDIDATE_LIMIT,
-        "the common term is common"
+    let hiding = app
+        .key(
+            &company,
+            Some(&common::permissions_without("member:email:read")),
+        )
+        .await;
+    let times = crowded_times(count);
+    let (from, to) = (times[100], times[count - 100]);
+    let p1 = company.products[1].clone();
+    let filters = format!(
+        "&product_ids[]={p1}&created_after={}&created_before={}",
+        enc(&rfc3339(from)),
+        enc(&rfc3339(to))
     );
+    for term in ["example", "https", "zola", "Jo"] {
+        let base = format!("company_id={}&query={}", company.id, enc(term));
+        let in_window =
+            |l: &Lead| l.product.as_ref() == Some(&p1) && l.created_at > from && l.created_at < to;
+        // (key, query, whether the key sees emails, whether the filters apply)
+        for (key, q, emails, filtered) in [
+            (&company.key, base.clone(), true, false),
+            (&company.key, format!("{base}{filters}"), true, true),
+            (&hiding, base.clone(), false, false),
+            (&hiding, format!("{base}{filters}"), false, true),
+        ] {
+            let all = expected(&leads, |l| {
+                matches(l, term, emails) && (!filtered || in_window(l))
+            });
+            for n in [100, 13] {
+                let forward = app.walk_forward(key, &q, n, all.len()).await;
+                assert_eq!(forward, all, "{q}&first={n}");
+                let backward = app.walk_backward(key, &q, n, all.len()).await;
+                assert_eq!(backward, all, "{q}&last={n}");
+            }
+        }
+    }
+    // The common terms are common: "https" for either key, "example" for one that sees emails.
+    for (term, emails) in [("https", true), ("https", false), ("example", true)] {
+        let common = expected(&leads, |l| matches(l, term, emails));
+        assert!(common.len() > SEARCH_CANDIDATE_LIMIT, "{term} is common");
+    }
 }
 
 async fn case_folding_is_unicode_aware(app: TestApp) {
@@ -298,6 +330,13 @@ async fn one_or_two_characters_match_a_prefix_only(app: TestApp) {
     assert_eq!(list("oe").await, Vec::<String>::new());
     // "é" starts "Émile Zola" only; as a prefix it never looks at referrers.
     assert_eq!(list("É").await, expected(&leads, |l| l.person == 0));
+    // Characters are counted once folded: "E" with a combining accent, then "m", is the two
+    // characters "ém", a prefix (as a substring it would find the ÉMILE referrer too).
+    assert_eq!(list("E\u{301}m").await, expected(&leads, |l| l.person == 0));
+    assert_ne!(
+        expected(&leads, |l| l.person == 0),
+        expected(&leads, |l| matches(l, "émi", true))
+    );
     // Three characters match anywhere, referrers included.
     assert_eq!(list("oe4").await, expected(&leads, |l| l.person == 1));
 }

@@ -38,17 +38,17 @@ pub enum SearchError {
 /// How a [`SearchQuery`] matches a field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MatchKind {
-    /// The field starts with the term: a term of one or two characters.
+    /// The field starts with the term: a term of one or two characters once folded.
     Prefix,
-    /// The field contains the term anywhere: a term of three or more characters.
+    /// The field contains the term anywhere: a term of three or more characters once folded.
     Substring,
 }
 
 /// The list's `query`: 1 to [`MAX_QUERY_CHARS`] characters (Unicode scalar values, as given),
 /// none of them control characters, kept folded.
 ///
-/// A term of one or two characters matches a user whose username, name or email starts with it;
-/// a longer one matches a user whose username, name or email contains it, and a lead whose
+/// A term of one or two characters once folded matches a user whose username, name or email
+/// starts with it; a longer one matches a user whose username, name or email contains it, and a lead whose
 /// referrer contains it. Emails take part only for a credential that may see them.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SearchQuery {
@@ -65,15 +65,15 @@ impl SearchQuery {
         if text.chars().any(char::is_control) {
             return Err(SearchError::ControlCharacter);
         }
-        let kind = if chars <= MAX_PREFIX_CHARS {
+        // The rule is applied to the term as it is compared: folded. A decomposed `É` (two
+        // characters as typed) is one once composed, and `ﬃ` is three once folded.
+        let folded = fold(text);
+        let kind = if folded.chars().count() <= MAX_PREFIX_CHARS {
             MatchKind::Prefix
         } else {
             MatchKind::Substring
         };
-        Ok(Self {
-            folded: fold(text),
-            kind,
-        })
+        Ok(Self { folded, kind })
     }
 
     /// The term, folded.
@@ -161,6 +161,16 @@ mod tests {
         assert_eq!(SearchQuery::parse("jo").unwrap().kind(), MatchKind::Prefix);
         assert_eq!(
             SearchQuery::parse("joh").unwrap().kind(),
+            MatchKind::Substring
+        );
+        // Counted once folded: a decomposed `É` and `x` are two characters, `ﬃ` three.
+        let decomposed = SearchQuery::parse("E\u{301}x").unwrap();
+        assert_eq!(
+            (decomposed.folded(), decomposed.kind()),
+            ("éx", MatchKind::Prefix)
+        );
+        assert_eq!(
+            SearchQuery::parse("ﬃ").unwrap().kind(),
             MatchKind::Substring
         );
     }

@@ -126,20 +126,55 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .split_for_parts()
 }
 
-/// The OpenAPI document as served: every optional query parameter is marked `allowEmptyValue`,
-/// because every route reads an empty value (`?first=`) as a parameter not given, which is how
-/// the TypeScript SDK sends `null`.
-fn with_empty_query_values(mut doc: serde_json::Value) -> String {
+/// The vendor extension field that marks a parameter this server adds to a Whop operation: the
+/// official SDKs never send it, and Whop's API has no such parameter.
+pub const EXTENSION_FIELD: &str = "x-leads-extension";
+
+/// The query parameters that are this server's extensions of a Whop operation, as (path,
+/// method, name); their descriptions say so too, and `docs/api.md` marks them. Operations that
+/// are this server's own (the statistics' catalog, say) are not listed: Whop has no such
+/// operation to extend.
+const EXTENSION_PARAMETERS: &[(&str, &str, &str)] = &[
+    ("/api/v1/leads", "get", "query"),
+    ("/api/v1/leads", "get", "email"),
+    ("/api/v1/exports", "get", "company_id"),
+    ("/api/v1/exports", "get", "first"),
+    ("/api/v1/exports", "get", "after"),
+    ("/api/v1/stats/time_series/{metric}", "get", "referrer"),
+];
+
+/// The OpenAPI document as served:
+/// - every optional query parameter is marked `allowEmptyValue`, because every route reads an
+///   empty value (`?first=`) as a parameter not given, which is how the TypeScript SDK sends
+///   `null`;
+/// - every parameter of [`EXTENSION_PARAMETERS`] carries [`EXTENSION_FIELD`]` = true`.
+fn served_document(mut doc: serde_json::Value) -> String {
     if let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) {
-        let operations = paths.values_mut().filter_map(|p| p.as_object_mut());
-        for operation in operations.flat_map(|ops| ops.values_mut()) {
-            let parameters = operation
-                .get_mut("parameters")
-                .and_then(|p| p.as_array_mut());
-            for parameter in parameters.into_iter().flatten() {
-                let optional_query = parameter["in"] == "query" && parameter["required"] != true;
-                if let (true, Some(fields)) = (optional_query, parameter.as_object_mut()) {
-                    fields.insert("allowEmptyValue".into(), serde_json::Value::Bool(true));
+        for (path, operations) in paths.iter_mut() {
+            let Some(operations) = operations.as_object_mut() else {
+                continue;
+            };
+            for (method, operation) in operations.iter_mut() {
+                let parameters = operation
+                    .get_mut("parameters")
+                    .and_then(|p| p.as_array_mut());
+                for parameter in parameters.into_iter().flatten() {
+                    let optional_query =
+                        parameter["in"] == "query" && parameter["required"] != true;
+                    let extension = EXTENSION_PARAMETERS.contains(&(
+                        path.as_str(),
+                        method.as_str(),
+                        parameter["name"].as_str().unwrap_or(""),
+                    ));
+                    let Some(fields) = parameter.as_object_mut() else {
+                        continue;
+                    };
+                    if optional_query {
+                        fields.insert("allowEmptyValue".into(), serde_json::Value::Bool(true));
+                    }
+                    if extension {
+                        fields.insert(EXTENSION_FIELD.into(), serde_json::Value::Bool(true));
+                    }
                 }
             }
         }
@@ -150,7 +185,7 @@ fn with_empty_query_values(mut doc: serde_json::Value) -> String {
 /// The whole HTTP API over a store.
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
     let (api, doc) = api();
-    let doc = Arc::new(with_empty_query_values(
+    let doc = Arc::new(served_document(
         serde_json::to_value(&doc).expect("the OpenAPI document serializes"),
     ));
     let pages = if state.dashboard.enabled {

@@ -111,6 +111,13 @@ pub struct LeadFilter {
 /// leads of the walk.
 pub const SEARCH_CANDIDATE_LIMIT: usize = 1000;
 
+/// The most users a search's candidate count looks at. Users are shared by companies, so a term
+/// may match many users without a lead in the company searched: their leads there are sought
+/// (one index seek a user, stopping at [`SEARCH_CANDIDATE_LIMIT`] leads) for up to this many
+/// users, so such a term still merges its few candidates rather than walking the whole company.
+/// Only a term matching more users than this, in all companies together, walks uncounted.
+pub const SEARCH_USER_LIMIT: usize = 10_000;
+
 /// How a search's page finds its rows (see the backends' `leads/search.rs`). `K` is how a
 /// backend names a lead: SQLite's rowid, PostgreSQL's id.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -40,7 +40,7 @@ pub use exports::{ExportRow, ExportStatus, ExportStore};
 pub use imports::{ImportStore, LeadKey};
 pub use leads::{
     CreatedLead, LeadFilter, LeadPage, LeadParties, LeadRow, LeadStore, SearchPlan,
-    SEARCH_CANDIDATE_LIMIT,
+    SEARCH_CANDIDATE_LIMIT, SEARCH_USER_LIMIT,
 };
 pub use sessions::SessionStore;
 pub use stats::StatsStore;

@@ -7,7 +7,8 @@
 //!   `user_search` for a prefix or an email), then their leads in the company from
 //!   `leads_by_user_company_time`, and the leads whose referrer matches from
 //!   `leads_referrer_trigrams`. When those come to at most [`SEARCH_CANDIDATE_LIMIT`] leads, the
-//!   page reads only them, by primary key, and sorts them.
+//!   page reads only them, by primary key, and sorts them. Users with no lead in the company do
+//!   not count, up to [`SEARCH_USER_LIMIT`] matching users.
 //! - **Walk**, for common terms: past that many, the page walks the company's leads newest first
 //!   (as an unfiltered list does) and keeps those that match; a term that common fills a page
 //!   soon.
@@ -22,7 +23,7 @@ use super::super::sql::Sql;
 use super::{Param, Query};
 use crate::domain::{fold, LeadSearch, MatchKind};
 use crate::storage::postgres::pg_error;
-use crate::storage::{StoreResult, SEARCH_CANDIDATE_LIMIT};
+use crate::storage::{StoreResult, SEARCH_CANDIDATE_LIMIT, SEARCH_USER_LIMIT};
 
 /// How a search's page finds its rows: candidates are lead ids.
 pub type Plan = crate::storage::SearchPlan<String>;
@@ -81,9 +82,9 @@ pub fn contains_pattern(term: &str) -> String {
 }
 
 /// The statement that finds a search's matching users (at most one more than
-/// [`SEARCH_CANDIDATE_LIMIT`]), with its parameters; `None` when the search names no user.
+/// [`SEARCH_USER_LIMIT`]), with its parameters; `None` when the search names no user.
 pub fn user_lookup(search: &LeadSearch) -> Option<Query> {
-    let cap = Param::Int(SEARCH_CANDIDATE_LIMIT as i64 + 1);
+    let cap = Param::Int(SEARCH_USER_LIMIT as i64 + 1);
     if let Some(email) = &search.email {
         // Every match is a lead of these users, whatever the query says besides.
         return Some(Query {
@@ -156,46 +157,51 @@ fn referrer_term(search: &LeadSearch) -> Option<&crate::domain::SearchQuery> {
     (query.kind() == MatchKind::Substring).then_some(query)
 }
 
-/// The one statement that finds a search's candidate leads in `company`: its matching users
-/// ([`user_lookup`]), their leads there (one seek of `leads_by_user_company_time` each) and the
-/// leads whose referrer matches ([`referrer_lookup`]), in one exchange. One row: the number of
-/// distinct users found (at most one more than [`SEARCH_CANDIDATE_LIMIT`]), then the two arrays
-/// of lead ids, each at most one more than the limit. When the users are already too many, the leads are not looked
-/// up (a one-time filter), and the arrays are empty. `None` when the search names no user.
+/// The one statement that finds a search's candidate leads in `company`, in one exchange: the
+/// company's leads of its matching users ([`user_lookup`]; the users are read as they come, one
+/// seek of `leads_by_user_company_time` each, until [`SEARCH_CANDIDATE_LIMIT`] + 1 leads are
+/// found) and the leads whose referrer matches ([`referrer_lookup`]). One row: the two arrays of
+/// lead ids, each at most one more than the limit, then, only when the first has fewer, how many
+/// users the term matches (at most one more than [`SEARCH_USER_LIMIT`]; else 0). The referrers
+/// are not looked at once the users' leads are too many. `None` when the search names no user.
 pub fn candidates_lookup(company: &str, search: &LeadSearch) -> Option<Query> {
     let mut q = user_lookup(search)?;
     let looks_at_referrers = referrer_term(search).is_some();
-    // user_lookup's last parameter is its cap; a referrer look-up comes only with a substring
-    // term, whose user look-up has the same pattern as its $1.
-    let cap = format!("${}", q.params.len());
+    let users = q.sql.clone();
     let company = q.bind_text(company);
+    let cap = q.bind(Param::Int(SEARCH_CANDIDATE_LIMIT as i64 + 1));
+    // A referrer look-up comes only with a substring term, whose user look-up has the same
+    // pattern as its $1.
     let referred = if looks_at_referrers {
         format!(
-            "ARRAY(SELECT id FROM leads
-                   WHERE company_id = {company} AND referrer_folded LIKE $1 AND n.users < {cap}
-                   LIMIT {cap})"
+            "CASE WHEN cardinality(f.ids) < {cap} THEN ARRAY(
+                 SELECT id FROM leads
+                 WHERE company_id = {company} AND referrer_folded LIKE $1 LIMIT {cap})
+             ELSE ARRAY[]::text[] END"
         )
     } else {
         "ARRAY[]::text[]".to_owned()
     };
     q.sql = format!(
-        "WITH u AS MATERIALIZED ({users}),
-              n AS (SELECT count(DISTINCT user_id) AS users FROM u)
-         SELECT n.users,
-                ARRAY(SELECT l.id FROM u CROSS JOIN LATERAL (
-                          SELECT id FROM leads l
-                          WHERE l.user_id = u.user_id AND l.company_id = {company} LIMIT {cap}) l
-                      WHERE n.users < {cap} LIMIT {cap}),
-                {referred}
-         FROM n",
-        users = q.sql
+        "WITH f AS (
+             SELECT ARRAY(SELECT l.id FROM ({users}) u CROSS JOIN LATERAL (
+                              SELECT id FROM leads l
+                              WHERE l.user_id = u.user_id AND l.company_id = {company}
+                              LIMIT {cap}) l
+                          LIMIT {cap}) AS ids)
+         SELECT f.ids,
+                {referred},
+                CASE WHEN cardinality(f.ids) < {cap}
+                     THEN (SELECT count(*) FROM ({users}) n) ELSE 0 END
+         FROM f"
     );
     Some(q)
 }
 
 /// Chooses the plan for `search` in `company`: the candidate leads when there are at most
-/// [`SEARCH_CANDIDATE_LIMIT`], else the walk. One statement ([`candidates_lookup`]), sent
-/// unprepared so that PostgreSQL plans it for the very term.
+/// [`SEARCH_CANDIDATE_LIMIT`], else the walk; also the walk, uncounted, when the term matches
+/// more than [`SEARCH_USER_LIMIT`] users in all companies. One statement
+/// ([`candidates_lookup`]), sent unprepared so that PostgreSQL plans it for the very term.
 pub(crate) async fn plan(
     client: &impl Sql,
     company: &str,
@@ -212,12 +218,12 @@ pub(crate) async fn plan(
     let row = rows.first().ok_or_else(|| {
         crate::storage::StoreError::Internal("the search look-up answered no row".into())
     })?;
-    let users: i64 = row.try_get(0).map_err(pg_error)?;
-    if users >= cap as i64 {
+    let mut leads: Vec<String> = row.try_get(0).map_err(pg_error)?;
+    let users: i64 = row.try_get(2).map_err(pg_error)?;
+    if leads.len() >= cap || users > SEARCH_USER_LIMIT as i64 {
         return Ok(Plan::Walk);
     }
-    let mut leads: Vec<String> = row.try_get(1).map_err(pg_error)?;
-    leads.extend(row.try_get::<_, Vec<String>>(2).map_err(pg_error)?);
+    leads.extend(row.try_get::<_, Vec<String>>(1).map_err(pg_error)?);
     leads.sort_unstable();
     leads.dedup();
     Ok(if leads.len() >= cap {

@@ -19,7 +19,8 @@
 use super::Query;
 use crate::domain::{fold, LeadSearch, MatchKind};
 use crate::storage::sqlite::sql_error;
-use crate::storage::{StoreResult, SEARCH_CANDIDATE_LIMIT};
+use crate::storage::{StoreResult, SEARCH_CANDIDATE_LIMIT, SEARCH_USER_LIMIT};
+use rusqlite::types::Value;
 use rusqlite::{params, Connection};
 
 /// How a search's page finds its rows: candidates are lead rowids.
@@ -108,9 +109,6 @@ const USERS_BY_EMAIL: &str = "SELECT user_id FROM user_search WHERE email = ?1 L
 const USERS_BY_TRIGRAMS: &str = "SELECT s.user_id FROM user_search_trigrams f
      CROSS JOIN user_search s ON s.rowid = f.rowid
      WHERE user_search_trigrams MATCH ?1 LIMIT ?2";
-/// The leads in company `?2` of the users in the JSON array `?1`, at most `?3`: one seek each.
-const LEADS_OF_USERS: &str = "SELECT l.rowid FROM leads l INDEXED BY leads_by_user_company_time
-     WHERE l.user_id IN (SELECT value FROM json_each(?1)) AND l.company_id = ?2 LIMIT ?3";
 /// The leads in company `?2` whose referrer the FTS5 expression `?1` ([`all_trigrams`])
 /// matches, at most `?3`; the full-text table is the outer loop, never the company's leads.
 const LEADS_BY_REFERRER: &str = "SELECT l.rowid FROM lead_referrer_trigrams f
@@ -134,45 +132,78 @@ fn users_by_prefix(fields: &[&str]) -> String {
     format!("{sql} LIMIT ?3")
 }
 
-/// Chooses the plan for `search` in `company`: the candidate leads when there are at most
-/// [`SEARCH_CANDIDATE_LIMIT`], else the walk.
-pub(super) fn plan(conn: &Connection, company: &str, search: &LeadSearch) -> StoreResult<Plan> {
-    let cap = SEARCH_CANDIDATE_LIMIT as i64 + 1;
-    let mut users: Vec<String> = Vec::new();
-    let mut referrer_term = None;
+/// The leads in company `?{company}` of the users `users` answers (a statement whose own
+/// parameters come before `?{company}`), at most `?{limit}`: the users are read as they come (a
+/// co-routine), one seek of `leads_by_user_company_time` each, until the limit is reached.
+fn leads_of_users(users: &str, company: usize, limit: usize) -> String {
+    format!(
+        "SELECT l.rowid FROM ({users}) u
+         CROSS JOIN leads l INDEXED BY leads_by_user_company_time
+             ON l.user_id = u.user_id AND l.company_id = ?{company}
+         LIMIT ?{limit}"
+    )
+}
+
+/// The statement that finds the users `search` names, at most `limit` of them, with its
+/// parameters; `None` when it names none (a search of referrers alone cannot be: every term
+/// of three or more characters looks at users too).
+fn user_lookup(search: &LeadSearch, limit: i64) -> Option<(String, Vec<Value>)> {
+    let text = |t: &str| Value::Text(t.to_owned());
     if let Some(email) = &search.email {
         // Every match is a lead of these users, whatever the query says besides.
-        users = first_column(conn, USERS_BY_EMAIL, params![email.folded(), cap])?;
-    } else if let Some(query) = &search.query {
-        let fields: &[&str] = if search.emails_visible {
-            &["username", "name", "email"]
-        } else {
-            &["username", "name"]
-        };
-        users = match query.kind() {
-            MatchKind::Prefix => first_column(
-                conn,
-                &users_by_prefix(fields),
-                params![query.folded(), prefix_end(query.folded()), cap],
-            )?,
-            MatchKind::Substring => {
-                referrer_term = Some(query.folded());
-                let columns = format!("{{{}}} : {}", fields.join(" "), phrase(query.folded()));
-                first_column(conn, USERS_BY_TRIGRAMS, params![columns, cap])?
-            }
-        };
+        let params = vec![text(email.folded()), Value::Integer(limit)];
+        return Some((USERS_BY_EMAIL.to_owned(), params));
     }
-    users.sort_unstable();
-    users.dedup();
-    if users.len() as i64 >= cap {
-        return Ok(Plan::Walk);
-    }
+    let query = search.query.as_ref()?;
+    let fields: &[&str] = if search.emails_visible {
+        &["username", "name", "email"]
+    } else {
+        &["username", "name"]
+    };
+    Some(match query.kind() {
+        MatchKind::Prefix => {
+            let end = prefix_end(query.folded());
+            let params = vec![text(query.folded()), text(&end), Value::Integer(limit)];
+            (users_by_prefix(fields), params)
+        }
+        MatchKind::Substring => {
+            let columns = format!("{{{}}} : {}", fields.join(" "), phrase(query.folded()));
+            let params = vec![text(&columns), Value::Integer(limit)];
+            (USERS_BY_TRIGRAMS.to_owned(), params)
+        }
+    })
+}
+
+/// Chooses the plan for `search` in `company`: the candidate leads when there are at most
+/// [`SEARCH_CANDIDATE_LIMIT`], else the walk.
+///
+/// The candidates are the company's leads of the first [`SEARCH_USER_LIMIT`] users the term
+/// matches, and the leads whose referrer it matches. When the term matches more users than that
+/// (in all companies), the walk is taken without counting.
+pub(super) fn plan(conn: &Connection, company: &str, search: &LeadSearch) -> StoreResult<Plan> {
+    let cap = SEARCH_CANDIDATE_LIMIT as i64 + 1;
     let mut leads: Vec<i64> = Vec::new();
-    if !users.is_empty() {
-        let users = serde_json::to_string(&users).expect("strings serialize");
-        leads = first_column(conn, LEADS_OF_USERS, params![users, company, cap])?;
+    if let Some((users, mut params)) = user_lookup(search, SEARCH_USER_LIMIT as i64 + 1) {
+        let n = params.len();
+        let of_users = leads_of_users(&users, n + 1, n + 2);
+        params.extend([Value::Text(company.to_owned()), Value::Integer(cap)]);
+        leads = first_column(conn, &of_users, rusqlite::params_from_iter(&params))?;
+        if leads.len() as i64 >= cap {
+            return Ok(Plan::Walk);
+        }
+        // Few leads here: were all the term's users looked at, or only the first
+        // SEARCH_USER_LIMIT? (Counted only now: a common term stopped above, soon.)
+        params.truncate(n);
+        let count = format!("SELECT count(*) FROM ({users})");
+        let found: i64 = conn
+            .prepare_cached(&count)
+            .and_then(|mut st| st.query_row(rusqlite::params_from_iter(&params), |r| r.get(0)))
+            .map_err(sql_error)?;
+        if found > SEARCH_USER_LIMIT as i64 {
+            return Ok(Plan::Walk);
+        }
     }
-    if let Some(term) = referrer_term {
+    if let Some(term) = referrer_term(search) {
         leads.extend(first_column::<i64>(
             conn,
             LEADS_BY_REFERRER,
@@ -193,11 +224,18 @@ pub(super) fn plan(conn: &Connection, company: &str, search: &LeadSearch) -> Sto
     })
 }
 
+/// The term a search looks for in referrers, folded: its `query` of three or more characters,
+/// unless an `email` names the users.
+fn referrer_term(search: &LeadSearch) -> Option<&str> {
+    let query = search.query.as_ref().filter(|_| search.email.is_none())?;
+    (query.kind() == MatchKind::Substring).then_some(query.folded())
+}
+
 /// The first column of every row of `sql`.
 fn first_column<T: rusqlite::types::FromSql>(
     conn: &Connection,
     sql: &str,
-    params: &[&dyn rusqlite::ToSql],
+    params: impl rusqlite::Params,
 ) -> StoreResult<Vec<T>> {
     let mut st = conn.prepare_cached(sql).map_err(sql_error)?;
     let rows = st
@@ -558,6 +596,62 @@ mod tests {
     }
 
     #[test]
+    fn users_without_leads_here_do_not_make_a_term_common() {
+        let conn = database();
+        conn.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
+        let user = |i: usize, name: &str| {
+            conn.execute(
+                "INSERT INTO user_search (user_id, username) VALUES (?1, ?2)",
+                params![format!("user_{i}"), name],
+            )
+            .unwrap()
+        };
+        let lead = |id: &str, company: &str, user: usize| {
+            conn.execute(
+                "INSERT INTO leads (id, company_id, user_id, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, 1, 1)",
+                params![id, company, format!("user_{i}", i = user)],
+            )
+            .unwrap()
+        };
+        // 3,000 users match "common", each with a lead of another company; one has a lead here.
+        for i in 0..3_000 {
+            user(i, &format!("common{i}"));
+            lead(&format!("lead_other{i}"), "biz_other", i);
+        }
+        lead("lead_here", "biz", 2_999);
+        let rowid: i64 = conn
+            .query_row("SELECT rowid FROM leads WHERE id = 'lead_here'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        let search = |term: &str| LeadSearch {
+            query: Some(SearchQuery::parse(term).unwrap()),
+            email: None,
+            emails_visible: true,
+        };
+        // Here the term is rare: its one lead is merged, not found by walking the company.
+        assert_eq!(
+            plan(&conn, "biz", &search("COMMON")).unwrap(),
+            Plan::Candidates(vec![rowid])
+        );
+        assert_eq!(
+            plan(&conn, "biz", &search("co")).unwrap(),
+            Plan::Candidates(vec![rowid])
+        );
+        // In the other company it is common.
+        assert_eq!(
+            plan(&conn, "biz_other", &search("common")).unwrap(),
+            Plan::Walk
+        );
+        // Past SEARCH_USER_LIMIT matching users, the walk is taken without counting their leads.
+        for i in 3_000..=SEARCH_USER_LIMIT {
+            user(i, &format!("common{i}"));
+        }
+        assert_eq!(plan(&conn, "biz", &search("common")).unwrap(), Plan::Walk);
+    }
+
+    #[test]
     fn look_ups_and_pages_read_indexes_only() {
         let conn = database();
         let text = |s: &str| Value::Text(s.to_owned());
@@ -573,8 +667,18 @@ mod tests {
                 vec![text("ab"), text(&prefix_end("ab")), n.clone()],
             ),
             (
-                LEADS_OF_USERS.to_owned(),
-                vec![text("[\"u\"]"), text("biz"), n.clone()],
+                leads_of_users(USERS_BY_TRIGRAMS, 3, 4),
+                vec![text("\"abc\""), n.clone(), text("biz"), n.clone()],
+            ),
+            (
+                leads_of_users(&users_by_prefix(&["username", "name"]), 4, 5),
+                vec![
+                    text("ab"),
+                    text(&prefix_end("ab")),
+                    n.clone(),
+                    text("biz"),
+                    n.clone(),
+                ],
             ),
             (
                 LEADS_BY_REFERRER.to_owned(),
