@@ -83,6 +83,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         12,
         include_str!("../../../migrations/postgres/0012_lead_count_deltas.sql"),
     ),
+    (
+        13,
+        include_str!("../../../migrations/postgres/0013_referrer_index_longer_pending_list.sql"),
+    ),
 ];
 
 /// The migration that made the search tables, which the application then fills.

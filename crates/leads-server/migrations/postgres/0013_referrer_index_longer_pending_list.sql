@@ -1,0 +1,12 @@
+-- The referrer trigram index gathers 1 MB of new entries before they go into its tree, not
+-- 128 kB (migration 9).
+--
+-- Every create writes this index, and GIN moves its pending list into the tree in sorted
+-- batches: the longer the list, the fewer times each trigram's posting list is rewritten (the
+-- referrers of one company share most of their trigrams). Measured side by side with
+-- scripts/compare-creates.sh (100,000 leads, 32 connections, 8 rounds, distinct referrers; see
+-- docs/benchmarks.md), against the same database without the index: 128 kB cost creates 12.7%,
+-- 1 MB 5.1%, 4 MB 7.1% (noise beside 1 MB). What a search reads beside the tree grows with it:
+-- a referrer look-up over a pending list of 92 pages took 1.0 to 1.4 ms, against 0.15 to 0.26 ms
+-- with none. The users' indexes stay at 128 kB: creates never write users.
+ALTER INDEX leads_referrer_trigrams SET (gin_pending_list_limit = 1024);
