@@ -36,7 +36,7 @@ conformance!(configured by deliver_fast;
     a_refused_create_sends_nothing,
     a_finished_export_fires_export_completed,
     deliveries_are_listed_newest_first_and_replayed,
-    a_window_of_failed_deliveries_is_replayed,
+    a_window_of_deliveries_is_replayed_failed_only_or_whole,
     a_test_sends_a_signed_sample_and_answers_what_the_receiver_said,
     webhook_routes_take_developer_manage_webhook,
     the_python_sdk_drives_every_webhook_call_and_verifies_deliveries,
@@ -717,7 +717,7 @@ async fn deliveries_are_listed_newest_first_and_replayed(app: TestApp) {
     assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
 }
 
-async fn a_window_of_failed_deliveries_is_replayed(app: TestApp) {
+async fn a_window_of_deliveries_is_replayed_failed_only_or_whole(app: TestApp) {
     let receiver = Receiver::start().await;
     // Every attempt of the first message fails (three in the schedule), the second succeeds.
     receiver.script([Reply::status(500), Reply::status(500), Reply::status(500)]);
@@ -752,6 +752,33 @@ async fn a_window_of_failed_deliveries_is_replayed(app: TestApp) {
     );
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(receiver.received().len(), 5);
+
+    // The whole window: each message once more, delivered ones too (on PostgreSQL a delivered
+    // message is no longer in the outbox: its delivery's body is what is sent again).
+    let (status, queued) = post(
+        &app,
+        &format!("/api/v1/webhooks/{id}/replay"),
+        &company.key,
+        json!({"sent_after": started}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{queued}");
+    let got = receiver.wait_for(7, WAIT).await;
+    let originals = [&got[0], &got[3]];
+    let mut again: Vec<(String, Value)> = got[5..]
+        .iter()
+        .map(|r| (r.webhook_id().to_owned(), r.json()["data"].clone()))
+        .collect();
+    again.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut expected: Vec<(String, Value)> = originals
+        .iter()
+        .map(|r| (r.webhook_id().to_owned(), r.json()["data"].clone()))
+        .collect();
+    expected.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(again, expected, "each message again, its id and data kept");
+    for r in &got[5..] {
+        verify(r, hook["webhook_secret"].as_str().unwrap());
+    }
 
     let (status, bad) = post(
         &app,

@@ -87,6 +87,12 @@ const MIGRATIONS: &[(i64, &str)] = &[
         13,
         include_str!("../../../migrations/postgres/0013_referrer_index_longer_pending_list.sql"),
     ),
+    (
+        14,
+        include_str!(
+            "../../../migrations/postgres/0014_webhook_leases_apart_from_the_due_index.sql"
+        ),
+    ),
 ];
 
 /// The migration that made the search tables, which the application then fills.

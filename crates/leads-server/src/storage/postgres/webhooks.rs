@@ -2,11 +2,13 @@
 //! transactions), leases, attempts and the delivery log.
 //!
 //! Several instances share the outbox. A worker leases due messages with
-//! `FOR UPDATE SKIP LOCKED`, moving each message's `next_attempt_at` to the lease's end and
-//! stamping it with its token, all in one statement: no two workers take one message at once,
-//! and a message whose holder died becomes due again when its lease ends. An attempt's outcome
-//! is recorded only while its lease is still held (`WHERE lease = $token`). No advisory locks or
-//! LISTEN/NOTIFY, so distributed engines that speak PostgreSQL run this too.
+//! `FOR UPDATE SKIP LOCKED`, stamping each with its token and the lease's end (`leased_until`,
+//! a column no index has, so the update can stay on the row's page), all in one statement: no
+//! two workers take one message at once, and a message whose holder died becomes due again when
+//! its lease ends. An attempt's outcome is recorded only while its lease is still held
+//! (`WHERE lease = $token`): a delivered message is deleted (its delivery keeps the body sent),
+//! a failed one gets its next attempt's time. No advisory locks or LISTEN/NOTIFY, so distributed
+//! engines that speak PostgreSQL run this too.
 
 use super::sql::Sql;
 use super::{execute, pg_error, query_opt, PgStore};
@@ -216,16 +218,15 @@ fn page<T>(
     })
 }
 
-/// Records successful attempts, as [`record_attempt`] records each, in one statement: each
-/// one's delivery, its message done where its lease still holds, and the failure streak of those
+/// Records successful attempts in one statement: each one's delivery, its message deleted where
+/// its lease still holds (the delivery keeps what was sent), and the failure streak of those
 /// messages' endpoints ended.
 async fn record_successes(client: &impl Sql, attempts: &[AttemptRecord]) -> StoreResult<()> {
     let statement = client
         .prepare_cached(&format!(
             "WITH held AS (
-                 UPDATE webhook_messages m
-                 SET attempts = m.attempts + 1, next_attempt_at = NULL, lease = NULL
-                 FROM unnest($13::text[], $14::text[]) AS a(row_id, lease)
+                 DELETE FROM webhook_messages m
+                 USING unnest($13::text[], $14::text[]) AS a(row_id, lease)
                  WHERE m.id = a.row_id AND m.lease = a.lease
                  RETURNING m.webhook_id),
              ended AS (
@@ -288,7 +289,8 @@ async fn record_attempt(client: &impl Sql, a: &AttemptRecord, now: i64) -> Store
     insert_delivery(client, &a.delivery).await?;
     let statement = client
         .prepare_cached(
-            "UPDATE webhook_messages SET attempts = attempts + 1, next_attempt_at = $3, lease = NULL
+            "UPDATE webhook_messages
+             SET attempts = attempts + 1, next_attempt_at = $3, lease = NULL, leased_until = NULL
              WHERE id = $1 AND lease = $2",
         )
         .await
@@ -363,7 +365,7 @@ async fn record_attempt(client: &impl Sql, a: &AttemptRecord, now: i64) -> Store
         // A disabled endpoint is sent nothing more, including what was still queued for it.
         let statement = client
             .prepare_cached(
-                "UPDATE webhook_messages SET next_attempt_at = NULL, lease = NULL
+                "UPDATE webhook_messages SET next_attempt_at = NULL, lease = NULL, leased_until = NULL
                  WHERE webhook_id = $1 AND next_attempt_at IS NOT NULL",
             )
             .await
@@ -560,11 +562,12 @@ impl WebhookStore for PgStore {
                 "INSERT INTO webhook_messages
                  (id, message_id, webhook_id, company_id, event_type, data, created_at,
                   next_attempt_at, replayed_from)
-             SELECT {message_id},
-                    CASE WHEN $6 THEN NULL ELSE COALESCE(m.message_id, m.id) END,
-                    m.webhook_id, m.company_id, m.event_type, m.data, $7, $7, d.id
-             FROM webhook_deliveries d JOIN webhook_messages m ON m.id = d.message_row
+             SELECT {message_id}, CASE WHEN $6 THEN NULL ELSE d.message_id END,
+                    d.webhook_id, w.company_id, d.event_type,
+                    (d.request_body::json -> 'data')::text, $7, $7, d.id
+             FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
              WHERE d.webhook_id = $1 AND d.sent_at > $2 AND d.sent_at < $3
+               AND d.message_row IS NOT NULL
                AND d.id = (SELECT d2.id FROM webhook_deliveries d2
                            WHERE d2.webhook_id = d.webhook_id AND d2.message_id = d.message_id
                              AND d2.sent_at > $2 AND d2.sent_at < $3
@@ -601,13 +604,14 @@ impl WebhookStore for PgStore {
         let statement = client
             .prepare_cached(
                 "WITH leased AS (
-                     UPDATE webhook_messages SET next_attempt_at = $2, lease = $3
+                     UPDATE webhook_messages SET leased_until = $2, lease = $3
                      WHERE id IN (
                          SELECT m.id FROM webhook_messages m JOIN webhooks w ON w.id = m.webhook_id
-                         WHERE m.next_attempt_at <= $1 AND w.enabled
+                         WHERE m.next_attempt_at <= $1
+                           AND (m.leased_until IS NULL OR m.leased_until <= $1) AND w.enabled
                          ORDER BY m.next_attempt_at LIMIT $4
                          FOR UPDATE OF m SKIP LOCKED)
-                       AND next_attempt_at <= $1
+                       AND next_attempt_at <= $1 AND (leased_until IS NULL OR leased_until <= $1)
                      RETURNING id, COALESCE(message_id, id) AS message_id, webhook_id, company_id,
                                event_type, data, created_at, attempts, replayed_from)
                  SELECT l.id, l.message_id, l.webhook_id, l.company_id, l.event_type, l.data,
@@ -649,7 +653,8 @@ impl WebhookStore for PgStore {
         let client = self.client().await?;
         let row = query_opt(
             &client,
-            "SELECT EXISTS (SELECT 1 FROM webhook_messages WHERE next_attempt_at <= $1)",
+            "SELECT EXISTS (SELECT 1 FROM webhook_messages
+             WHERE next_attempt_at <= $1 AND (leased_until IS NULL OR leased_until <= $1))",
             &[&now],
         )
         .await?;
