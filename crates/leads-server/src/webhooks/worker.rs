@@ -19,7 +19,7 @@ use crate::storage::webhooks::{
 };
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 /// How often the outbox is looked at when nothing woke the worker.
@@ -64,7 +64,10 @@ async fn run(
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     let mut in_flight = JoinSet::new();
     let (records, to_record) = mpsc::unbounded_channel();
-    let recorder = tokio::spawn(record(store.clone(), to_record));
+    // Told when recorded attempts free their slots, so a backlog is leased again at once rather
+    // than at the next poll.
+    let freed = Arc::new(Notify::new());
+    let recorder = tokio::spawn(record(store.clone(), to_record, freed.clone()));
     let mut last_forget = tokio::time::Instant::now();
     // Whether a commit of this process woke the worker: then messages are due, and the lease is
     // tried without first asking whether any are.
@@ -85,6 +88,7 @@ async fn run(
         woken = tokio::select! {
             _ = stop_asked(&mut stopped) => break,
             _ = wakeup.notified() => true,
+            _ = freed.notified() => false,
             _ = tokio::time::sleep(POLL) => false,
         };
     }
@@ -108,8 +112,13 @@ type Recorded = (AttemptRecord, OwnedSemaphorePermit);
 
 /// Records attempts as they come, as many as have queued up (at most [`RECORD_BATCH`]) in one
 /// write: under load one transaction records a batch instead of each attempt its own. Their
-/// slots are freed once the write is done. When the worker stops, what is queued is recorded.
-async fn record(store: Arc<dyn WebhookStore>, mut records: mpsc::UnboundedReceiver<Recorded>) {
+/// slots are freed once the write is done, and `freed` told. When the worker stops, what is
+/// queued is recorded.
+async fn record(
+    store: Arc<dyn WebhookStore>,
+    mut records: mpsc::UnboundedReceiver<Recorded>,
+    freed: Arc<Notify>,
+) {
     while let Some(first) = records.recv().await {
         let mut batch = vec![first];
         while batch.len() < RECORD_BATCH {
@@ -129,6 +138,7 @@ async fn record(store: Arc<dyn WebhookStore>, mut records: mpsc::UnboundedReceiv
             tracing::warn!(%error, attempts = n, "cannot record webhook attempts; they will be retried");
         }
         drop(slots);
+        freed.notify_one();
     }
 }
 

@@ -182,8 +182,9 @@ pub fn candidates_lookup(company: &str, search: &LeadSearch) -> Option<Query> {
     } else {
         "ARRAY[]::text[]".to_owned()
     };
+    // MATERIALIZED: f is used three times, and an inlined f would copy its look-up into each.
     q.sql = format!(
-        "WITH f AS (
+        "WITH f AS MATERIALIZED (
              SELECT ARRAY(SELECT l.id FROM ({users}) u CROSS JOIN LATERAL (
                               SELECT id FROM leads l
                               WHERE l.user_id = u.user_id AND l.company_id = {company}
