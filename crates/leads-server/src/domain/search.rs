@@ -121,6 +121,24 @@ pub struct LeadSearch {
 }
 
 impl LeadSearch {
+    /// The user fields `query` compares, as the stores' `user_search` tables name them:
+    /// `username` and `name`, and `email` only for a credential that may see emails.
+    pub fn user_fields(&self) -> &'static [&'static str] {
+        if self.emails_visible {
+            &["username", "name", "email"]
+        } else {
+            &["username", "name"]
+        }
+    }
+
+    /// The term whose referrers a candidate look-up seeks: `query` when it matches anywhere
+    /// (three or more folded characters), unless an `email` already names every user a match
+    /// can belong to.
+    pub fn referrer_term(&self) -> Option<&SearchQuery> {
+        let query = self.query.as_ref().filter(|_| self.email.is_none())?;
+        (query.kind() == MatchKind::Substring).then_some(query)
+    }
+
     /// The bytes a cursor of this search is bound to: the folded terms, each behind a NUL (which
     /// neither a company id nor a term can contain), so no two searches bind alike.
     pub fn cursor_scope(&self) -> Vec<u8> {

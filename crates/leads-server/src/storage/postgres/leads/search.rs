@@ -39,10 +39,11 @@ pub(super) fn condition(q: &mut Query, search: &LeadSearch) -> String {
     }
     if let Some(query) = &search.query {
         let t = q.bind_text(query.folded());
-        let mut fields = vec!["s.username", "s.name"];
-        if search.emails_visible {
-            fields.push("s.email");
-        }
+        let fields: Vec<String> = search
+            .user_fields()
+            .iter()
+            .map(|f| format!("s.{f}"))
+            .collect();
         let test = |f: &str| match query.kind() {
             MatchKind::Prefix => format!("starts_with({f}, {t}::text)"),
             MatchKind::Substring => format!("strpos({f}, {t}::text) > 0"),
@@ -93,11 +94,7 @@ pub fn user_lookup(search: &LeadSearch) -> Option<Query> {
         });
     }
     let query = search.query.as_ref()?;
-    let fields: &[&str] = if search.emails_visible {
-        &["username", "name", "email"]
-    } else {
-        &["username", "name"]
-    };
+    let fields = search.user_fields();
     Some(match query.kind() {
         MatchKind::Prefix => {
             // UNION ALL, not UNION: it stops at the limit (a user counted twice only makes the
@@ -138,7 +135,7 @@ pub fn user_lookup(search: &LeadSearch) -> Option<Query> {
 /// (at most one more than [`SEARCH_CANDIDATE_LIMIT`]); `None` when the search does not look at
 /// referrers (an `email`, or a term of one or two characters).
 pub fn referrer_lookup(company: &str, search: &LeadSearch) -> Option<Query> {
-    let query = referrer_term(search)?;
+    let query = search.referrer_term()?;
     Some(Query {
         sql: "SELECT id FROM leads WHERE company_id = $1 AND referrer_folded LIKE $2 LIMIT $3"
             .into(),
@@ -150,13 +147,6 @@ pub fn referrer_lookup(company: &str, search: &LeadSearch) -> Option<Query> {
     })
 }
 
-/// The term a search looks for in referrers: its `query` of three or more characters, unless an
-/// `email` names the users.
-fn referrer_term(search: &LeadSearch) -> Option<&crate::domain::SearchQuery> {
-    let query = search.query.as_ref().filter(|_| search.email.is_none())?;
-    (query.kind() == MatchKind::Substring).then_some(query)
-}
-
 /// The one statement that finds a search's candidate leads in `company`, in one exchange: the
 /// company's leads of its matching users ([`user_lookup`]; the users are read as they come, one
 /// seek of `leads_by_user_company_time` each, until [`SEARCH_CANDIDATE_LIMIT`] + 1 leads are
@@ -166,7 +156,7 @@ fn referrer_term(search: &LeadSearch) -> Option<&crate::domain::SearchQuery> {
 /// are not looked at once the users' leads are too many. `None` when the search names no user.
 pub fn candidates_lookup(company: &str, search: &LeadSearch) -> Option<Query> {
     let mut q = user_lookup(search)?;
-    let looks_at_referrers = referrer_term(search).is_some();
+    let looks_at_referrers = search.referrer_term().is_some();
     let users = q.sql.clone();
     let company = q.bind_text(company);
     let cap = q.bind(Param::Int(SEARCH_CANDIDATE_LIMIT as i64 + 1));

@@ -37,10 +37,11 @@ pub(super) fn condition(q: &mut Query, search: &LeadSearch) -> String {
     }
     if let Some(query) = &search.query {
         let t = q.bind(query.folded().to_owned());
-        let mut fields = vec!["s.username", "s.name"];
-        if search.emails_visible {
-            fields.push("s.email");
-        }
+        let fields: Vec<String> = search
+            .user_fields()
+            .iter()
+            .map(|f| format!("s.{f}"))
+            .collect();
         match query.kind() {
             MatchKind::Prefix => {
                 let n = q.bind(query.folded().chars().count() as i64);
@@ -155,11 +156,7 @@ fn user_lookup(search: &LeadSearch, limit: i64) -> Option<(String, Vec<Value>)> 
         return Some((USERS_BY_EMAIL.to_owned(), params));
     }
     let query = search.query.as_ref()?;
-    let fields: &[&str] = if search.emails_visible {
-        &["username", "name", "email"]
-    } else {
-        &["username", "name"]
-    };
+    let fields = search.user_fields();
     Some(match query.kind() {
         MatchKind::Prefix => {
             let end = prefix_end(query.folded());
@@ -203,7 +200,7 @@ pub(super) fn plan(conn: &Connection, company: &str, search: &LeadSearch) -> Sto
             return Ok(Plan::Walk);
         }
     }
-    if let Some(term) = referrer_term(search) {
+    if let Some(term) = search.referrer_term().map(|q| q.folded()) {
         leads.extend(first_column::<i64>(
             conn,
             LEADS_BY_REFERRER,
@@ -222,13 +219,6 @@ pub(super) fn plan(conn: &Connection, company: &str, search: &LeadSearch) -> Sto
     } else {
         Plan::Candidates(leads)
     })
-}
-
-/// The term a search looks for in referrers, folded: its `query` of three or more characters,
-/// unless an `email` names the users.
-fn referrer_term(search: &LeadSearch) -> Option<&str> {
-    let query = search.query.as_ref().filter(|_| search.email.is_none())?;
-    (query.kind() == MatchKind::Substring).then_some(query.folded())
 }
 
 /// The first column of every row of `sql`.
