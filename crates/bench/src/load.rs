@@ -21,6 +21,9 @@ use tokio::net::TcpStream;
 /// that connection's requests from 0, so together they tell every request of a run apart.
 pub trait Workload: Send + Sync + 'static {
     fn request(&self, connection: usize, sequence: u64) -> Request<Full<Bytes>>;
+
+    /// Told the body of every 200 answer, as it comes; nothing by default.
+    fn answered(&self, _body: Bytes) {}
 }
 
 /// What one timed run saw.
@@ -130,10 +133,11 @@ async fn drive(
                 Err(e) => Err(e),
             };
             match answer {
-                Ok((StatusCode::OK, _)) => {
+                Ok((StatusCode::OK, body)) => {
                     outcome.ok += 1;
                     let micros = sent.elapsed().as_micros().max(1) as u64;
                     outcome.latency.saturating_record(micros);
+                    workload.answered(body);
                 }
                 Ok((status, body)) => {
                     let text = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();

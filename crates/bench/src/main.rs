@@ -77,8 +77,9 @@ struct Args {
     perf: Vec<String>,
     /// Run only this scenario (its name with dashes, as for --perf; also stats-by-day,
     /// stats-by-product, conversion-by-week, search-rare, search-common, search-none,
-    /// search-email, leads-page, lead-page, and export for the export and import of the big
-    /// company); may be repeated. All of them when not given.
+    /// search-email, leads-page, lead-page, create-webhook for the three webhook scenarios,
+    /// create-echoed for the machine's ceiling beside them, and export for the export and
+    /// import of the big company); may be repeated. All of them when not given.
     #[arg(long, value_name = "SCENARIO")]
     only: Vec<String>,
 }
@@ -468,8 +469,9 @@ async fn measure(
         });
     }
     let wanted = |name: &str| plan.only.is_empty() || plan.only.iter().any(|o| o == name);
-    if wanted("create-webhook") || wanted("webhook-delivery") || wanted("webhook-latency") {
-        rows.extend(measure_webhooks(backend, data, plan, &server).await?);
+    let echo = wanted("create-echoed");
+    if echo || wanted("create-webhook") || wanted("webhook-delivery") || wanted("webhook-latency") {
+        rows.extend(measure_webhooks(backend, data, plan, &server, echo).await?);
     }
     let transfer = if plan.only.is_empty() || plan.only.iter().any(|o| o == "export") {
         let t = transfer::measure(leads, &server, data, dir).await?;
@@ -489,17 +491,47 @@ async fn measure(
     Ok((rows, transfer))
 }
 
-/// With one endpoint subscribed to `lead.created` whose receiver answers at once: creates
-/// (to set beside the plain `create` row), the deliveries they cause (throughput and
-/// commit-to-delivery latency while the queue is busy), and the latency on an idle queue (one
-/// create at a time). The endpoint stays, so these run after every other scenario.
+/// With `echo`, first the machine's ceiling: creates, each answer sent on to the receiver by
+/// the load generator ([`webhooks::Echo`]), with no endpoint on the server. Then, with one
+/// endpoint subscribed to `lead.created` whose receiver answers at once: creates (to set beside
+/// the plain `create` row), the deliveries they cause (throughput and commit-to-delivery
+/// latency while the queue is busy), and the latency on an idle queue (one create at a time).
+/// The endpoint stays, so these run after every other scenario.
 async fn measure_webhooks(
     backend: &str,
     data: &Dataset,
     plan: &Plan,
     server: &server::Server,
+    echo: bool,
 ) -> Result<Vec<Row>> {
     let receiver = webhooks::Receiver::start()?;
+    let settings = &plan.settings;
+    let drain = Duration::from_secs(120);
+    let mut rows = Vec::new();
+    if echo {
+        receiver.reset();
+        let echoed: Arc<dyn Workload> = Arc::new(webhooks::EchoedCreate {
+            create: scenarios::Create::new(server.addr, data),
+            echo: webhooks::Echo::start(&receiver.url, &data.big.id)?,
+        });
+        let creates = load_server(settings, server, echoed, None).await?;
+        receiver.settle(drain).await;
+        let echoed = receiver.outcome();
+        eprintln!(
+            "{backend} create, echoed: {:.0} req/s; echoed {} at {:.0}/s",
+            creates.per_second,
+            echoed.ok,
+            echoed.per_second()
+        );
+        rows.push(Row {
+            name: "create, echoed",
+            what: "`POST`, no endpoint; the load generator sends each answer on to the receiver with the server's webhook sender: the machine's ceiling for creates with an endpoint".into(),
+            profiled: false,
+            server: creates,
+            peak_rss: server.peak_rss(),
+            baseline: None,
+        });
+    }
     let mut client = load::Client::new(server.addr, &data.big.key).await?;
     client
         .post_json(
@@ -507,9 +539,6 @@ async fn measure_webhooks(
             &serde_json::json!({"url": receiver.url, "events": ["lead.created"]}),
         )
         .await?;
-    let settings = &plan.settings;
-    let drain = Duration::from_secs(120);
-    let mut rows = Vec::new();
 
     receiver.reset();
     let create: Arc<dyn Workload> = Arc::new(scenarios::Create::new(server.addr, data));

@@ -434,6 +434,17 @@ fn targets(backends: &[BackendReport]) -> Vec<Target> {
                 verdict: verdict(share, 0.9, true),
             });
         }
+        if let (Some(plain), Some(echoed)) = (b.row("create"), b.row("create, echoed")) {
+            let share = echoed.server.per_second / plain.server.per_second;
+            out.push(Target {
+                what: format!(
+                    "{} creates with each answer echoed to the receiver, no database work (this machine's ceiling for the line above)",
+                    b.backend
+                ),
+                measured: format!("{:.0}%", 100.0 * share),
+                verdict: "no goal".into(),
+            });
+        }
         if let (true, Some(delivery)) = (sqlite, b.row("webhook delivery")) {
             out.push(Target {
                 what: "SQLite webhook deliveries ≥ 2,000/s".into(),

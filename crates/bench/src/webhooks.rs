@@ -122,3 +122,88 @@ async fn receive(State(tally): State<Arc<Mutex<Tally>>>, body: Bytes) -> &'stati
     }
     "{}"
 }
+
+/// The machine's ceiling for creates with an endpoint: every create's answer is sent on to the
+/// receiver by the load generator, through the server's own webhook sender (the envelope, the
+/// Standard Webhooks signature, the HTTP request and the answer read, as
+/// [`leads_server::webhooks::Sender`] does them), with no endpoint on the server and no database
+/// work at all. Creates/s here beside plain creates is the most any outbox design could keep
+/// on this machine while one HTTP delivery per event shares its cores.
+///
+/// The sends run on a thread and runtime of their own, at most [`ECHO_IN_FLIGHT`] at once (the
+/// server's worker holds as many), fed by an unbounded queue: what the sender cannot keep up
+/// with waits, as undelivered messages wait in an outbox.
+pub struct Echo {
+    queue: tokio::sync::mpsc::UnboundedSender<Bytes>,
+}
+
+/// Sends in flight at once, as the server's worker allows.
+const ECHO_IN_FLIGHT: usize = 128;
+
+impl Echo {
+    /// Sends to `url` (the receiver's) events of `company`, signed with a new secret.
+    pub fn start(url: &str, company: &str) -> Result<Self> {
+        use leads_server::domain::webhooks::{new_message_id, new_secret, WebhookUrl};
+        use leads_server::webhooks::{envelope, Sender, Settings};
+        let sender = Arc::new(
+            Sender::new(Settings {
+                allow_private_targets: true,
+                ..Settings::default()
+            })
+            .map_err(anyhow::Error::msg)?,
+        );
+        let url = Arc::new(WebhookUrl::parse(url).map_err(anyhow::Error::msg)?);
+        let (secret, company) = (Arc::new(new_secret()), Arc::new(company.to_owned()));
+        let (queue, mut queued) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
+        std::thread::Builder::new()
+            .name("webhook-echo".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .enable_all()
+                    .build()
+                    .expect("echo runtime");
+                runtime.block_on(async move {
+                    let slots = Arc::new(tokio::sync::Semaphore::new(ECHO_IN_FLIGHT));
+                    while let Some(lead) = queued.recv().await {
+                        let Ok(slot) = slots.clone().acquire_owned().await else {
+                            return;
+                        };
+                        let (sender, url) = (sender.clone(), url.clone());
+                        let (secret, company) = (secret.clone(), company.clone());
+                        tokio::spawn(async move {
+                            let now = leads_types::Timestamp::now().as_millis();
+                            let id = new_message_id(now);
+                            let data = String::from_utf8_lossy(&lead);
+                            if let Ok(body) = envelope(&id, "lead.created", &company, now, &data) {
+                                sender.send(&url, &id, &body, &secret).await;
+                            }
+                            drop(slot);
+                        });
+                    }
+                });
+            })
+            .context("cannot start the webhook echo")?;
+        Ok(Self { queue })
+    }
+}
+
+/// Creates, each answer echoed to the receiver by an [`Echo`].
+pub struct EchoedCreate {
+    pub create: crate::scenarios::Create,
+    pub echo: Echo,
+}
+
+impl crate::load::Workload for EchoedCreate {
+    fn request(
+        &self,
+        connection: usize,
+        sequence: u64,
+    ) -> hyper::Request<http_body_util::Full<Bytes>> {
+        self.create.request(connection, sequence)
+    }
+
+    fn answered(&self, body: Bytes) {
+        let _ = self.echo.queue.send(body);
+    }
+}
