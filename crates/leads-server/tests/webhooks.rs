@@ -111,6 +111,63 @@ mod several_instances {
         drop(other);
     }
 
+    /// The outbox has no foreign key to its endpoints on PostgreSQL (so that writing a message
+    /// locks no endpoint row). A message written by a change that commits while its endpoint is
+    /// being deleted is then left behind: it is never sent, and the worker's clean-up forgets
+    /// it, so it does not stay in the queue's depth and age.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_message_written_while_its_endpoint_is_deleted_is_never_sent_and_is_forgotten() {
+        let Some(app) = TestApp::spawn_or_skip_with(common::Backend::Postgres, deliver_fast).await
+        else {
+            return;
+        };
+        let receiver = Receiver::start().await;
+        let company = app.company(0, None).await;
+        let hook = endpoint(&app, &company, &receiver.url, Some(&["lead.created"])).await;
+        let hook_id = hook["id"].as_str().unwrap();
+        let mut admin = common::admin_client(&app.database_url).await;
+        // A change's transaction writes its message and has not yet committed...
+        let change = admin.transaction().await.unwrap();
+        let now = leads_server::domain::Timestamp::now().as_millis();
+        change
+            .execute(
+                "INSERT INTO webhook_messages (id, webhook_id, company_id, event_type, data,
+                                               created_at, next_attempt_at)
+                 VALUES ('msg_orphan_in_the_test', $1, $2, 'lead.created', '{}', $3, $3)",
+                &[&hook_id, &company.id, &now],
+            )
+            .await
+            .unwrap();
+        // ...when the endpoint is deleted, which does not wait for it...
+        let (status, _, body) = app
+            .send(
+                Method::DELETE,
+                &format!("/api/v1/webhooks/{hook_id}"),
+                &company.key,
+                None,
+                &[],
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        // ...and then the change commits.
+        change.commit().await.unwrap();
+        let queued = app.stores.webhooks.queue_stats().await.unwrap();
+        assert_eq!(queued.depth, 1, "the message is left behind");
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        assert!(
+            receiver.received().is_empty(),
+            "nothing is sent for a deleted endpoint"
+        );
+        let forgotten = app
+            .stores
+            .webhooks
+            .forget_orphaned_messages()
+            .await
+            .unwrap();
+        assert_eq!(forgotten, 1);
+        assert_eq!(app.stores.webhooks.queue_stats().await.unwrap().depth, 0);
+    }
+
     async fn futures_users(app: &TestApp, n: usize) -> Vec<String> {
         let mut users = Vec::with_capacity(n);
         for _ in 0..n {

@@ -291,6 +291,13 @@ async fn attempt(
 }
 
 async fn forget(store: &Arc<dyn WebhookStore>) {
+    match store.forget_orphaned_messages().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(messages = n, "forgot webhook messages of deleted endpoints"),
+        Err(error) => {
+            tracing::warn!(%error, "forgetting messages of deleted endpoints failed; will retry")
+        }
+    }
     let before = Timestamp::now().as_millis() - DELIVERY_RETENTION_MS;
     loop {
         match store.forget_deliveries(before, 1_000).await {

@@ -93,6 +93,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
             "../../../migrations/postgres/0014_webhook_leases_apart_from_the_due_index.sql"
         ),
     ),
+    (
+        15,
+        include_str!("../../../migrations/postgres/0015_webhook_messages_without_foreign_keys.sql"),
+    ),
 ];
 
 /// The migration that made the search tables, which the application then fills.

@@ -705,6 +705,17 @@ impl WebhookStore for PgStore {
         Ok(forgotten)
     }
 
+    async fn forget_orphaned_messages(&self) -> StoreResult<u64> {
+        let client = self.client().await?;
+        execute(
+            &client,
+            "DELETE FROM webhook_messages m
+             WHERE NOT EXISTS (SELECT 1 FROM webhooks w WHERE w.id = m.webhook_id)",
+            &[],
+        )
+        .await
+    }
+
     async fn queue_stats(&self) -> StoreResult<QueueStats> {
         let client = self.client().await?;
         let row = query_opt(
