@@ -14,7 +14,8 @@ use leads_server::domain::{
 };
 use leads_server::pagination::{Direction, PageRequest, PageSize, Position};
 use leads_server::storage::postgres::{
-    candidates_lookup, list_statements, referrer_lookup, search_plan, user_lookup, Plan,
+    candidates_lookup, list_statements, referrer_lookup, search_plan, user_lookup, Param, Plan,
+    DUE_PROBE,
 };
 use leads_server::storage::{self, Company, LeadFilter, Product, SeedBatch, SeedLead, User};
 use leads_types::Timestamp;
@@ -306,6 +307,38 @@ async fn searches_find_their_users_and_leads_through_indexes() {
 
 /// A look-up of a rare term reads through `index`, never a table whole; one of a common term may
 /// rather read a table in order until its limit, which it reaches soon.
+/// The webhook worker's probe for due messages reads the due index, never the whole outbox,
+/// also in the generic plan prepared statements switch to. (Written as `EXISTS`, it scanned the
+/// table, which a busy outbox fills with deleted rows between vacuums.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_due_probe_reads_the_due_index() {
+    let Some(database) = PgDatabase::create().await else {
+        return;
+    };
+    let _migrated = storage::open(&database.url).await.expect("open");
+    let client = common::admin_client(&database.url).await;
+    // 20,000 messages waiting for retries an hour or more away: none is due.
+    client
+        .batch_execute(
+            "INSERT INTO webhook_messages (id, webhook_id, company_id, event_type, data,
+                                           created_at, next_attempt_at)
+             SELECT 'msg_' || i, 'hook_x', 'biz_x', 'lead.created', repeat('x', 500), 0,
+                    4000000000000 + i
+             FROM generate_series(1, 20000) AS i;
+             ANALYZE webhook_messages",
+        )
+        .await
+        .expect("fill the outbox");
+    let now = Timestamp::now().as_millis();
+    let plan = explain_generic(&client, DUE_PROBE, &[Param::Int(now)]).await;
+    if std::env::var_os("EXPLAIN_PRINT").is_some() {
+        println!("{plan}");
+    }
+    assert!(plan.contains("webhook_messages_due"), "{plan}");
+    assert!(!plan.contains("Seq Scan"), "{plan}");
+    assert!(number_after(&plan, "shared hit=") < 20, "{plan}");
+}
+
 fn check_lookup(plan: &str, rare: bool, index: &str, context: &str) {
     let context = format!("{context}\n{plan}");
     if rare {

@@ -23,6 +23,7 @@ pub use leads::search::{candidates_lookup, contains_pattern, referrer_lookup, us
 pub use leads::{issued_statement, list_statements, Param, Query};
 pub use sql::PoolMode;
 use sql::{PgClient, Sql, Statements};
+pub use webhooks::DUE_PROBE;
 
 use super::{Database, PoolStatus, StoreError, StoreResult};
 use crate::domain::CompanyId;
