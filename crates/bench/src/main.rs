@@ -510,6 +510,7 @@ async fn measure_webhooks(
     let mut rows = Vec::new();
     if echo {
         receiver.reset();
+        server.reset_peak_rss();
         let echoed: Arc<dyn Workload> = Arc::new(webhooks::EchoedCreate {
             create: scenarios::Create::new(server.addr, data),
             echo: webhooks::Echo::start(&receiver.url, &data.big.id)?,
@@ -517,11 +518,10 @@ async fn measure_webhooks(
         let creates = load_server(settings, server, echoed, None).await?;
         receiver.settle(drain).await;
         let echoed = receiver.outcome();
+        let echoes = Stats::of(&echoed, std::slice::from_ref(&echoed));
         eprintln!(
             "{backend} create, echoed: {:.0} req/s; echoed {} at {:.0}/s",
-            creates.per_second,
-            echoed.ok,
-            echoed.per_second()
+            creates.per_second, echoed.ok, echoes.per_second
         );
         rows.push(Row {
             name: "create, echoed",
@@ -529,6 +529,14 @@ async fn measure_webhooks(
             profiled: false,
             server: creates,
             peak_rss: server.peak_rss(),
+            baseline: None,
+        });
+        rows.push(Row {
+            name: "echo delivery",
+            what: "the echoes of the creates above, per second first to last: the ceiling holds only if this keeps up with them".into(),
+            profiled: false,
+            server: echoes,
+            peak_rss: None,
             baseline: None,
         });
     }
@@ -541,6 +549,7 @@ async fn measure_webhooks(
         .await?;
 
     receiver.reset();
+    server.reset_peak_rss();
     let create: Arc<dyn Workload> = Arc::new(scenarios::Create::new(server.addr, data));
     let creates = load_server(settings, server, create, None).await?;
     receiver.settle(drain).await;

@@ -181,6 +181,8 @@ impl Echo {
                             drop(slot);
                         });
                     }
+                    // The workload is done: finish the sends in flight before the runtime goes.
+                    let _ = slots.acquire_many(ECHO_IN_FLIGHT as u32).await;
                 });
             })
             .context("cannot start the webhook echo")?;

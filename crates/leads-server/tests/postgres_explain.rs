@@ -305,8 +305,6 @@ async fn searches_find_their_users_and_leads_through_indexes() {
     }
 }
 
-/// A look-up of a rare term reads through `index`, never a table whole; one of a common term may
-/// rather read a table in order until its limit, which it reaches soon.
 /// The webhook worker's probe for due messages reads the due index, never the whole outbox,
 /// also in the generic plan prepared statements switch to. (Written as `EXISTS`, it scanned the
 /// table, which a busy outbox fills with deleted rows between vacuums.)
@@ -339,6 +337,8 @@ async fn the_webhook_due_probe_reads_the_due_index() {
     assert!(number_after(&plan, "shared hit=") < 20, "{plan}");
 }
 
+/// A look-up of a rare term reads through `index`, never a table whole; one of a common term may
+/// rather read a table in order until its limit, which it reaches soon.
 fn check_lookup(plan: &str, rare: bool, index: &str, context: &str) {
     let context = format!("{context}\n{plan}");
     if rare {

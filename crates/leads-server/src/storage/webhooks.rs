@@ -317,9 +317,9 @@ pub trait WebhookStore: Send + Sync + 'static {
     /// before it; answers how many attempts.
     async fn forget_deliveries(&self, before: i64, limit: u32) -> StoreResult<u64>;
 
-    /// Deletes messages whose endpoint is gone: written by a change that committed while the
-    /// endpoint was being deleted, where no foreign key keeps them out (PostgreSQL, which has
-    /// none on the outbox, so that writing a message locks no endpoint row). They are never
+    /// Deletes waiting messages whose endpoint is gone: written by a change that committed
+    /// after the endpoint's deletion, where no foreign key keeps them out (PostgreSQL, which
+    /// has none on the outbox, so that writing a message locks no endpoint row). They are never
     /// leased; this keeps them out of the queue's depth and age. Answers how many. Nothing to
     /// do by default.
     async fn forget_orphaned_messages(&self) -> StoreResult<u64> {

@@ -710,8 +710,11 @@ impl WebhookStore for PgStore {
         let client = self.client().await?;
         execute(
             &client,
+            // Only waiting messages: those the queue's depth and age count (finished ones
+            // are forgotten with their deliveries after 30 days).
             "DELETE FROM webhook_messages m
-             WHERE NOT EXISTS (SELECT 1 FROM webhooks w WHERE w.id = m.webhook_id)",
+             WHERE m.next_attempt_at IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM webhooks w WHERE w.id = m.webhook_id)",
             &[],
         )
         .await
