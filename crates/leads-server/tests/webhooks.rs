@@ -34,6 +34,7 @@ conformance!(configured by deliver_fast;
     a_410_disables_the_endpoint,
     a_receiver_that_never_answers_times_out_and_is_retried,
     a_refused_create_sends_nothing,
+    tidying_the_outbox_reclaims_delivered_messages,
     a_finished_export_fires_export_completed,
     deliveries_are_listed_newest_first_and_replayed,
     a_window_of_deliveries_is_replayed_failed_only_or_whole,
@@ -682,6 +683,56 @@ async fn a_finished_export_fires_export_completed(app: TestApp) {
     .await;
     assert_eq!(read["status"], json!("completed"));
     assert!(read["download_url"].is_string(), "{read}");
+}
+
+/// Delivered messages are deleted. Tidying the outbox reclaims them at once on PostgreSQL (a
+/// vacuum of the table), so leases do not step over their index entries until autovacuum
+/// comes; SQLite has nothing to do.
+async fn tidying_the_outbox_reclaims_delivered_messages(app: TestApp) {
+    let receiver = Receiver::start().await;
+    let company = app.company(0, None).await;
+    endpoint(&app, &company, &receiver.url, Some(&["lead.created"])).await;
+    for _ in 0..20 {
+        new_lead(&app, &company).await;
+    }
+    assert_eq!(receiver.wait_for(20, WAIT).await.len(), 20);
+    let store = &app.stores.webhooks;
+    let deadline = std::time::Instant::now() + WAIT;
+    while store.queue_stats().await.unwrap().depth > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "attempts not recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let tidied = store.tidy_outbox().await.expect("tidy");
+    if app.backend == common::Backend::Sqlite {
+        assert!(!tidied, "SQLite reclaims deleted rows itself");
+        return;
+    }
+    assert!(tidied, "PostgreSQL vacuums the outbox");
+    let admin = common::admin_client(&app.database_url).await;
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        // The statistics PostgreSQL keeps of the table, which reach the view within a second.
+        let row = admin
+            .query_one(
+                "SELECT vacuum_count, n_dead_tup FROM pg_stat_user_tables
+                 WHERE relname = 'webhook_messages'",
+                &[],
+            )
+            .await
+            .unwrap();
+        let (vacuums, dead): (i64, i64) = (row.get(0), row.get(1));
+        if vacuums > 0 && dead == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not vacuumed: {vacuums} vacuums, {dead} dead rows"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 async fn a_refused_create_sends_nothing(app: TestApp) {

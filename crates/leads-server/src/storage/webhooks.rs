@@ -326,6 +326,16 @@ pub trait WebhookStore: Send + Sync + 'static {
         Ok(0)
     }
 
+    /// Reclaims the outbox's deleted messages now, where the database leaves that to a later
+    /// background pass: on PostgreSQL, `VACUUM (SKIP_LOCKED) webhook_messages`. Delivered
+    /// messages are deleted, and until a vacuum their entries stay at the head of the due index,
+    /// where every lease and probe steps over them; autovacuum looks at a table at most once a
+    /// minute. Answers whether the database did it (`false` where it cannot, such as an engine
+    /// without `VACUUM`, after which the worker stops asking). Nothing to do by default.
+    async fn tidy_outbox(&self) -> StoreResult<bool> {
+        Ok(false)
+    }
+
     /// How many messages wait, and the oldest one's age.
     async fn queue_stats(&self) -> StoreResult<QueueStats>;
 

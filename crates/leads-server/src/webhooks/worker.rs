@@ -17,6 +17,7 @@ use crate::metrics::{Metrics, OutcomeLabels};
 use crate::storage::webhooks::{
     AttemptRecord, DeliveryRow, LeasedMessage, WebhookStore, DELIVERY_RETENTION_MS,
 };
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
@@ -30,6 +31,9 @@ const IN_FLIGHT: usize = 128;
 const FORGET_EVERY: Duration = Duration::from_secs(10 * 60);
 /// Attempts recorded in one write at most.
 const RECORD_BATCH: usize = 256;
+/// How often the outbox is tidied ([`WebhookStore::tidy_outbox`]) while attempts are being
+/// recorded.
+const TIDY_EVERY: Duration = Duration::from_secs(5);
 
 /// A running worker; [`Worker::stop`] ends it. Dropping it leaves the worker running.
 pub struct Worker {
@@ -67,7 +71,14 @@ async fn run(
     // Told when recorded attempts free their slots, so a backlog is leased again at once rather
     // than at the next poll.
     let freed = Arc::new(Notify::new());
-    let recorder = tokio::spawn(record(store.clone(), to_record, freed.clone()));
+    let recorded = Arc::new(AtomicU64::new(0));
+    let recorder = tokio::spawn(record(
+        store.clone(),
+        to_record,
+        freed.clone(),
+        recorded.clone(),
+    ));
+    let tidier = tokio::spawn(tidy(store.clone(), recorded, stopped.clone()));
     let mut last_forget = tokio::time::Instant::now();
     // Whether a commit of this process woke the worker: then messages are due, and the lease is
     // tried without first asking whether any are.
@@ -95,6 +106,7 @@ async fn run(
     while in_flight.join_next().await.is_some() {}
     drop(records);
     let _ = recorder.await;
+    let _ = tidier.await;
 }
 
 /// What attempts need, borrowed from the worker.
@@ -112,12 +124,13 @@ type Recorded = (AttemptRecord, OwnedSemaphorePermit);
 
 /// Records attempts as they come, as many as have queued up (at most [`RECORD_BATCH`]) in one
 /// write: under load one transaction records a batch instead of each attempt its own. Their
-/// slots are freed once the write is done, and `freed` told. When the worker stops, what is
-/// queued is recorded.
+/// slots are freed once the write is done, and `freed` told; `recorded` counts the attempts
+/// written. When the worker stops, what is queued is recorded.
 async fn record(
     store: Arc<dyn WebhookStore>,
     mut records: mpsc::UnboundedReceiver<Recorded>,
     freed: Arc<Notify>,
+    recorded: Arc<AtomicU64>,
 ) {
     while let Some(first) = records.recv().await {
         let mut batch = vec![first];
@@ -136,9 +149,37 @@ async fn record(
             .await
         {
             tracing::warn!(%error, attempts = n, "cannot record webhook attempts; they will be retried");
+        } else {
+            recorded.fetch_add(n as u64, Ordering::Relaxed);
         }
         drop(slots);
         freed.notify_one();
+    }
+}
+
+/// Every [`TIDY_EVERY`], when attempts were recorded since the last time (each success
+/// deletes its message), tidies the outbox, until the worker stops or the store says it cannot.
+async fn tidy(
+    store: Arc<dyn WebhookStore>,
+    recorded: Arc<AtomicU64>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut tidied_at = 0;
+    loop {
+        tokio::select! {
+            _ = stop_asked(&mut stopped) => return,
+            _ = tokio::time::sleep(TIDY_EVERY) => {}
+        }
+        let now = recorded.load(Ordering::Relaxed);
+        if now == tidied_at {
+            continue;
+        }
+        tidied_at = now;
+        match store.tidy_outbox().await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(error) => tracing::warn!(%error, "cannot tidy the webhook outbox; will retry"),
+        }
     }
 }
 

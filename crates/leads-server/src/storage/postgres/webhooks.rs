@@ -23,6 +23,7 @@ use crate::storage::{StoreError, StoreResult};
 use async_trait::async_trait;
 use std::sync::Arc;
 use tokio::sync::Notify;
+use tokio_postgres::error::SqlState;
 use tokio_postgres::Row;
 
 /// A new outbox row id, made by the database for each endpoint a statement writes to, as
@@ -718,6 +719,33 @@ impl WebhookStore for PgStore {
             &[],
         )
         .await
+    }
+
+    async fn tidy_outbox(&self) -> StoreResult<bool> {
+        let client = self.client().await?;
+        // Outside any transaction (VACUUM cannot run in one); SKIP_LOCKED leaves the table to
+        // another instance already vacuuming it. An engine without VACUUM (CockroachDB) refuses
+        // it: then there is nothing to do.
+        match client
+            .batch_execute("VACUUM (SKIP_LOCKED) webhook_messages")
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(error)
+                if error.code().is_some_and(|code| {
+                    [
+                        SqlState::FEATURE_NOT_SUPPORTED,
+                        SqlState::SYNTAX_ERROR,
+                        SqlState::INSUFFICIENT_PRIVILEGE,
+                    ]
+                    .contains(code)
+                }) =>
+            {
+                tracing::info!(%error, "the database cannot vacuum the webhook outbox; leaving it to the database");
+                Ok(false)
+            }
+            Err(error) => Err(pg_error(error)),
+        }
     }
 
     async fn queue_stats(&self) -> StoreResult<QueueStats> {
