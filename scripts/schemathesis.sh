@@ -45,13 +45,26 @@ done
 # positive_data_acceptance check is left out: OpenAPI cannot say that `first` and `last` (or a
 # company_id and a disagreeing account_id) exclude each other, so schema-valid combinations of
 # them are rightly refused with 400.
+#
+# negative_data_rejection is left out for GET /api/v1/leads alone: Schemathesis sends a JSON null
+# drawn for a query parameter as the text "null", which its string parameters (`email`, each of
+# `product_ids[]`) rightly accept, and then reports the 200 as a schema-violating request
+# accepted (a known family of false positives: schemathesis/schemathesis#2312, #4600). The
+# operation's refusals of bad input are tested in crates/leads-server/tests/malformed_input.rs,
+# and every other check still runs on it.
 cat >"$work/schemathesis.toml" <<TOML
 [parameters]
 company_id = "$company"
 account_id = "$company"
+
+[checks.positive_data_acceptance]
+enabled = false
+
+[[operations]]
+include-name = "GET /api/v1/leads"
+checks.negative_data_rejection.enabled = false
 TOML
 
 "$venv/bin/st" --config-file "$work/schemathesis.toml" run "http://127.0.0.1:$port/openapi.json" \
   --header "Authorization: Bearer $key" \
-  --checks all --exclude-checks positive_data_acceptance \
   --max-examples "$examples" --seed 1 --no-color
