@@ -438,7 +438,7 @@ fn targets(backends: &[BackendReport]) -> Vec<Target> {
             let share = echoed.server.per_second / plain.server.per_second;
             out.push(Target {
                 what: format!(
-                    "{} creates with each answer echoed to the receiver, no database work (this machine's ceiling for the line above)",
+                    "{} creates with each answer echoed to the receiver by the load generator, whose echo does no database work (this machine's ceiling for the line above)",
                     b.backend
                 ),
                 measured: format!("{:.0}%", 100.0 * share),
