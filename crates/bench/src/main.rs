@@ -506,22 +506,17 @@ async fn measure_webhooks(
 ) -> Result<Vec<Row>> {
     let receiver = webhooks::Receiver::start()?;
     let settings = &plan.settings;
-    let drain = Duration::from_secs(120);
     let mut rows = Vec::new();
     if echo {
-        receiver.reset();
-        server.reset_peak_rss();
         let echoed: Arc<dyn Workload> = Arc::new(webhooks::EchoedCreate {
             create: scenarios::Create::new(server.addr, data),
             echo: webhooks::Echo::start(&receiver.url, &data.big.id)?,
         });
-        let creates = load_server(settings, server, echoed, None).await?;
-        receiver.settle(drain).await;
-        let echoed = receiver.outcome();
-        let echoes = Stats::of(&echoed, std::slice::from_ref(&echoed));
+        let (creates, echoes, echoed) =
+            load_and_receive(settings, server, &receiver, echoed).await?;
         eprintln!(
-            "{backend} create, echoed: {:.0} req/s; echoed {} at {:.0}/s",
-            creates.per_second, echoed.ok, echoes.per_second
+            "{backend} create, echoed: {:.0} req/s; echoed {echoed} at {:.0}/s",
+            creates.per_second, echoes.per_second
         );
         rows.push(Row {
             name: "create, echoed",
@@ -548,16 +543,12 @@ async fn measure_webhooks(
         )
         .await?;
 
-    receiver.reset();
-    server.reset_peak_rss();
     let create: Arc<dyn Workload> = Arc::new(scenarios::Create::new(server.addr, data));
-    let creates = load_server(settings, server, create, None).await?;
-    receiver.settle(drain).await;
-    let delivered = receiver.outcome();
-    let delivery = Stats::of(&delivered, std::slice::from_ref(&delivered));
+    let (creates, delivery, delivered) =
+        load_and_receive(settings, server, &receiver, create).await?;
     eprintln!(
-        "{backend} create + webhook: {:.0} req/s; delivered {} at {:.0}/s, commit to delivery p50 {:.1} ms",
-        creates.per_second, delivered.ok, delivery.per_second, delivery.p50_ms
+        "{backend} create + webhook: {:.0} req/s; delivered {delivered} at {:.0}/s, commit to delivery p50 {:.1} ms",
+        creates.per_second, delivery.per_second, delivery.p50_ms
     );
     rows.push(Row {
         name: "create, webhook subscribed",
@@ -577,16 +568,12 @@ async fn measure_webhooks(
         baseline: None,
     });
 
-    receiver.reset();
     let one = Settings {
         connections: 1,
         ..settings.clone()
     };
     let create: Arc<dyn Workload> = Arc::new(scenarios::Create::new(server.addr, data));
-    load_server(&one, server, create, None).await?;
-    receiver.settle(drain).await;
-    let idle = receiver.outcome();
-    let idle = Stats::of(&idle, std::slice::from_ref(&idle));
+    let (_, idle, _) = load_and_receive(&one, server, &receiver, create).await?;
     eprintln!(
         "{backend} webhook latency, idle queue: p50 {:.1} ms, p99 {:.1} ms",
         idle.p50_ms, idle.p99_ms
@@ -600,6 +587,25 @@ async fn measure_webhooks(
         baseline: None,
     });
     Ok(rows)
+}
+
+/// Forgets what `receiver` got and the server's peak RSS, loads the server with `workload` (as
+/// [`load_server`]), and waits until nothing more arrives (at most 2 minutes). Answers the
+/// load's figures, what arrived as a run (per second from the first to the last, and its
+/// latencies), and how many arrived.
+async fn load_and_receive(
+    settings: &Settings,
+    server: &server::Server,
+    receiver: &webhooks::Receiver,
+    workload: Arc<dyn Workload>,
+) -> Result<(Stats, Stats, u64)> {
+    receiver.reset();
+    server.reset_peak_rss();
+    let load = load_server(settings, server, workload, None).await?;
+    receiver.settle(Duration::from_secs(120)).await;
+    let received = receiver.outcome();
+    let arrived = Stats::of(&received, std::slice::from_ref(&received));
+    Ok((load, arrived, received.ok))
 }
 
 /// Warm-up, then the rounds, through the server; the rounds recorded by `perf` into `perf_data`

@@ -422,9 +422,10 @@ fn targets(backends: &[BackendReport]) -> Vec<Target> {
                 verdict: verdict(create.server.per_second, goal, true),
             });
         }
-        if let (Some(plain), Some(hooked)) = (b.row("create"), b.row("create, webhook subscribed"))
-        {
-            let share = hooked.server.per_second / plain.server.per_second;
+        // A row's creates/s as a share of the plain creates' in the same run.
+        let beside_creates =
+            |name: &str| Some(b.row(name)?.server.per_second / b.row("create")?.server.per_second);
+        if let Some(share) = beside_creates("create, webhook subscribed") {
             out.push(Target {
                 what: format!(
                     "{} creates with a subscribed endpoint ≥ 90% of those without",
@@ -434,8 +435,7 @@ fn targets(backends: &[BackendReport]) -> Vec<Target> {
                 verdict: verdict(share, 0.9, true),
             });
         }
-        if let (Some(plain), Some(echoed)) = (b.row("create"), b.row("create, echoed")) {
-            let share = echoed.server.per_second / plain.server.per_second;
+        if let Some(share) = beside_creates("create, echoed") {
             out.push(Target {
                 what: format!(
                     "{} creates with each answer echoed to the receiver by the load generator, whose echo does no database work (this machine's ceiling for the line above)",

@@ -33,24 +33,13 @@ impl Receiver {
         listener.set_nonblocking(true)?;
         let addr: SocketAddr = listener.local_addr()?;
         let state = tally.clone();
-        std::thread::Builder::new()
-            .name("webhook-receiver".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(1)
-                    .enable_all()
-                    .build()
-                    .expect("receiver runtime");
-                runtime.block_on(async move {
-                    let listener =
-                        tokio::net::TcpListener::from_std(listener).expect("receiver socket");
-                    let app = axum::Router::new()
-                        .route("/hook", axum::routing::post(receive))
-                        .with_state(state);
-                    let _ = axum::serve(listener, app).await;
-                });
-            })
-            .context("cannot start the webhook receiver")?;
+        on_own_runtime("webhook-receiver", async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("receiver socket");
+            let app = axum::Router::new()
+                .route("/hook", axum::routing::post(receive))
+                .with_state(state);
+            let _ = axum::serve(listener, app).await;
+        })?;
         Ok(Self {
             url: format!("http://{addr}/hook"),
             tally,
@@ -126,9 +115,10 @@ async fn receive(State(tally): State<Arc<Mutex<Tally>>>, body: Bytes) -> &'stati
 /// The machine's ceiling for creates with an endpoint: every create's answer is sent on to the
 /// receiver by the load generator, through the server's own webhook sender (the envelope, the
 /// Standard Webhooks signature, the HTTP request and the answer read, as
-/// [`leads_server::webhooks::Sender`] does them), with no endpoint on the server and no database
-/// work at all. Creates/s here beside plain creates is the most any outbox design could keep
-/// on this machine while one HTTP delivery per event shares its cores.
+/// [`leads_server::webhooks::Sender`] does them), with no endpoint on the server; the echo does
+/// no database work (the creates still write as ever). Creates/s here beside plain creates is
+/// the most an outbox design sending through that sender could keep on this machine while one
+/// HTTP delivery per event shares its cores, provided the echoes keep up.
 ///
 /// The sends run on a thread and runtime of their own, at most [`ECHO_IN_FLIGHT`] at once (the
 /// server's worker holds as many), fed by an unbounded queue: what the sender cannot keep up
@@ -155,37 +145,27 @@ impl Echo {
         let url = Arc::new(WebhookUrl::parse(url).map_err(anyhow::Error::msg)?);
         let (secret, company) = (Arc::new(new_secret()), Arc::new(company.to_owned()));
         let (queue, mut queued) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
-        std::thread::Builder::new()
-            .name("webhook-echo".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(1)
-                    .enable_all()
-                    .build()
-                    .expect("echo runtime");
-                runtime.block_on(async move {
-                    let slots = Arc::new(tokio::sync::Semaphore::new(ECHO_IN_FLIGHT));
-                    while let Some(lead) = queued.recv().await {
-                        let Ok(slot) = slots.clone().acquire_owned().await else {
-                            return;
-                        };
-                        let (sender, url) = (sender.clone(), url.clone());
-                        let (secret, company) = (secret.clone(), company.clone());
-                        tokio::spawn(async move {
-                            let now = leads_types::Timestamp::now().as_millis();
-                            let id = new_message_id(now);
-                            let data = String::from_utf8_lossy(&lead);
-                            if let Ok(body) = envelope(&id, "lead.created", &company, now, &data) {
-                                sender.send(&url, &id, &body, &secret).await;
-                            }
-                            drop(slot);
-                        });
+        on_own_runtime("webhook-echo", async move {
+            let slots = Arc::new(tokio::sync::Semaphore::new(ECHO_IN_FLIGHT));
+            while let Some(lead) = queued.recv().await {
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    return;
+                };
+                let (sender, url) = (sender.clone(), url.clone());
+                let (secret, company) = (secret.clone(), company.clone());
+                tokio::spawn(async move {
+                    let now = leads_types::Timestamp::now().as_millis();
+                    let id = new_message_id(now);
+                    let data = String::from_utf8_lossy(&lead);
+                    if let Ok(body) = envelope(&id, "lead.created", &company, now, &data) {
+                        sender.send(&url, &id, &body, &secret).await;
                     }
-                    // The workload is done: finish the sends in flight before the runtime goes.
-                    let _ = slots.acquire_many(ECHO_IN_FLIGHT as u32).await;
+                    drop(slot);
                 });
-            })
-            .context("cannot start the webhook echo")?;
+            }
+            // The workload is done: finish the sends in flight before the runtime goes.
+            let _ = slots.acquire_many(ECHO_IN_FLIGHT as u32).await;
+        })?;
         Ok(Self { queue })
     }
 }
@@ -208,4 +188,22 @@ impl crate::load::Workload for EchoedCreate {
     fn answered(&self, body: Bytes) {
         let _ = self.echo.queue.send(body);
     }
+}
+
+/// Runs `work` on a thread named `name`, on a one-worker runtime of its own, so the load
+/// generator's single thread neither delays it nor is delayed by it.
+fn on_own_runtime(
+    name: &str,
+    work: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .with_context(|| format!("cannot make the {name} runtime"))?;
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || runtime.block_on(work))
+        .with_context(|| format!("cannot start the {name} thread"))?;
+    Ok(())
 }
